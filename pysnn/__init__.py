@@ -1,0 +1,46 @@
+"""PySNN: spiking neural networks on PyTorch, simulated timestep by timestep."""
+
+from pysnn import connection, functional, network, neuron
+from pysnn.connection import (
+    AdaptiveMaxPool2d,
+    AvgPool2d,
+    Connection,
+    Conv2d,
+    Linear,
+    MaxPool2d,
+    Recurrent,
+)
+from pysnn.network import Layer, SNNNetwork
+from pysnn.neuron import (
+    AdaptiveLIFNeuron,
+    FedeNeuron,
+    IFNeuron,
+    Input,
+    IzhikevichNeuron,
+    LIFNeuron,
+)
+
+__version__ = "0.2.0"
+
+__all__ = [
+    "__version__",
+    "connection",
+    "functional",
+    "network",
+    "neuron",
+    "AdaptiveLIFNeuron",
+    "AdaptiveMaxPool2d",
+    "AvgPool2d",
+    "Connection",
+    "Conv2d",
+    "FedeNeuron",
+    "IFNeuron",
+    "Input",
+    "IzhikevichNeuron",
+    "LIFNeuron",
+    "Layer",
+    "Linear",
+    "MaxPool2d",
+    "Recurrent",
+    "SNNNetwork",
+]

@@ -1,0 +1,754 @@
+r"""Connection modules: weights, synaptic delays and pooling.
+
+A connection is called once per timestep with the presynaptic spikes and trace
+and returns ``(input for the postsynaptic neurons, presynaptic trace as it
+arrives at the synapses)``:
+
+.. code-block:: python
+
+    x, trace = connection(pre_spikes, pre_trace)   # pre_trace may be None
+
+Delays
+------
+``delay`` (ms, a whole number of timesteps) is either one number for the whole
+connection or an integer tensor shaped like the weight, one delay per synapse.
+The connection keeps a ring buffer of the last :math:`L = d_{max} + 1` steps of
+presynaptic spikes and traces, so any number of spikes can be in flight: a
+spike of presynaptic neuron :math:`j` at step :math:`t` reaches synapse
+:math:`(i, j)` exactly once, at step :math:`t + d_{ij}`, together with the
+trace :math:`x_j(t)`.  The postsynaptic input is
+
+.. math:: I_i(t) = \sum_j W_{ij}\, s_j(t - d_{ij})
+
+Memory and time: a scalar delay costs :math:`2 L \cdot B \cdot N_{in}` values
+of history and no extra time per step (one matmul/convolution).  Per-synapse
+delays add a cached stacked weight of :math:`L \cdot N_{out} \cdot N_{in}`
+values (for ``Conv2d``: :math:`L` times the kernel) and one matmul (or
+convolution) over :math:`L` times the inputs per step; the cache is rebuilt
+only when the weights or delays change.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from pysnn import functional as sf
+from pysnn.state import StatefulModule
+from pysnn.validation import check_dt, check_tensor
+
+Tensor = torch.Tensor
+IntPair = Union[int, Sequence[int]]
+DelayLike = Union[int, float, Tensor]
+
+__all__ = [
+    "Connection",
+    "Linear",
+    "Recurrent",
+    "Conv2d",
+    "MaxPool2d",
+    "AdaptiveMaxPool2d",
+    "AvgPool2d",
+]
+
+
+def _pair(value: IntPair, name: str) -> tuple[int, int]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return (int(value[0]), int(value[1]))
+    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+class Connection(StatefulModule):
+    """Base class of connections: optional weights, delays, input checks.
+
+    Subclasses implement :meth:`_check_in_shape` and :meth:`_propagate`
+    (and :meth:`_propagate_per_synapse` when they support per-synapse delays).
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter
+        Synaptic weights (``requires_grad=False``; learning uses no autograd).
+    delay_steps : Tensor
+        Delay in timesteps, 0-dim for a scalar delay or shaped like ``weight``.
+    pre_spikes, pre_trace : Tensor or None
+        Presynaptic spikes and trace as they arrived at the synapses in the
+        last step (``None`` for per-synapse delays, where they differ per
+        synapse and are read from the history instead).
+    """
+
+    _state_names = ("spike_history", "trace_history")
+    _extra_state_attrs = ("_head", "_in_shape", "_batch")
+
+    def __init__(
+        self,
+        weight_shape: tuple[int, ...] | None,
+        dt: float,
+        delay: DelayLike,
+        trace_per_synapse: bool = False,
+    ) -> None:
+        super().__init__()
+        self.dt = check_dt(dt)
+        self.trace_per_synapse = bool(trace_per_synapse)
+        if weight_shape is not None:
+            self.weight = nn.Parameter(torch.empty(weight_shape), requires_grad=False)
+        else:
+            self.register_parameter("weight", None)
+        self._head = 0
+        self._in_shape: tuple[int, ...] | None = None
+        self._batch: int | None = None
+        self._stack_cache: tuple[tuple[int, ...], Tensor] | None = None
+        self.pre_spikes: Tensor | None = None
+        self.pre_trace: Tensor | None = None
+        self.register_buffer("spike_history", torch.zeros(0))
+        self.register_buffer("trace_history", torch.zeros(0))
+        self.register_buffer("delay_steps", torch.zeros((), dtype=torch.int64))
+        self.set_delay(delay)
+
+    # -- delays --------------------------------------------------------------
+    def set_delay(self, delay: DelayLike) -> None:
+        """Set the delay in ms: a number, or a tensor shaped like ``weight`` (per synapse).
+
+        Raises :class:`ValueError` for negative, NaN or non-whole-step delays
+        and for a per-synapse tensor of the wrong shape.  Resets the state.
+        """
+        if isinstance(delay, bool) or not isinstance(delay, (int, float, Tensor)):
+            raise TypeError(f"delay must be a number or a tensor (ms), got {type(delay).__name__}")
+        if isinstance(delay, Tensor) and delay.dim() > 0:
+            if self.weight is None or tuple(delay.shape) != tuple(self.weight.shape):
+                expected = None if self.weight is None else tuple(self.weight.shape)
+                raise ValueError(
+                    f"delay per synapse must have the weight's shape {expected}, "
+                    f"got {tuple(delay.shape)}"
+                )
+        steps = sf.duration_to_steps(
+            delay.detach().cpu() if isinstance(delay, Tensor) else delay, self.dt, "delay"
+        )
+        self.delay_steps = steps.to(self.delay_steps.device)
+        self.max_delay = int(steps.max()) if steps.numel() else 0
+        self.per_synapse_delay = steps.dim() > 0
+        self._stack_cache = None
+        self.reset_state()
+
+    @property
+    def history_length(self) -> int:
+        """Number of steps kept in the ring buffer, :math:`d_{max} + 1`."""
+        return self.max_delay + 1
+
+    # -- state -----------------------------------------------------------------
+    @property
+    def batch_size(self) -> int | None:
+        return self._batch
+
+    def _init_state(self, batch_size: int) -> None:
+        self._batch = batch_size
+        self._head = 0
+        ref = self._reference()
+        if self.max_delay > 0 and self._in_shape is not None:
+            shape = (self.history_length, batch_size, *self._in_shape)
+            self.spike_history = torch.zeros(shape, dtype=ref.dtype, device=ref.device)
+            self.trace_history = torch.zeros(shape, dtype=ref.dtype, device=ref.device)
+        else:
+            self.spike_history = torch.zeros(0, dtype=ref.dtype, device=ref.device)
+            self.trace_history = torch.zeros(0, dtype=ref.dtype, device=ref.device)
+        self.pre_spikes = None
+        self.pre_trace = None
+
+    def reset_state(self, batch_size: int | None = None) -> None:
+        """Empty the delay buffers; the next input sets the batch size."""
+        super().reset_state(batch_size if batch_size is not None else self._batch)
+
+    def _reference(self) -> Tensor:
+        """Tensor whose dtype/device the inputs must match."""
+        return self.weight if self.weight is not None else self.spike_history
+
+    # -- to be implemented -------------------------------------------------------
+    def _check_in_shape(self, shape: torch.Size) -> None:
+        raise NotImplementedError
+
+    def _propagate(self, spikes: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _propagate_per_synapse(self, history_by_delay: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def _synapse_trace(self, trace: Tensor) -> Tensor:
+        """Expand a presynaptic trace to one value per synapse."""
+        raise NotImplementedError
+
+    def _synapse_trace_per_synapse_delay(self) -> Tensor:
+        raise NotImplementedError
+
+    # -- the step ------------------------------------------------------------------
+    def _check_inputs(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        ref = self._reference()
+        spikes = check_tensor("spikes", spikes, ref.dtype, ref.device, allow_bool=True)
+        self._check_in_shape(spikes.shape)
+        if trace is not None:
+            trace = check_tensor("trace", trace, ref.dtype, ref.device)
+            if trace.shape != spikes.shape:
+                raise ValueError(
+                    f"{type(self).__name__}: trace must have the shape of spikes "
+                    f"{tuple(spikes.shape)}, got {tuple(trace.shape)}"
+                )
+        return spikes, trace
+
+    def _history_by_delay(self, history: Tensor) -> Tensor:
+        """History reordered so that entry ``k`` is the value of ``k`` steps ago."""
+        order = (self._head - torch.arange(self.history_length, device=history.device)) % (
+            self.history_length
+        )
+        return history.index_select(0, order)
+
+    def forward(self, spikes: Tensor, trace: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Propagate one timestep.
+
+        Parameters
+        ----------
+        spikes : Tensor
+            Presynaptic spikes ``(batch, ...)`` (bool or 0/1 in the weight's dtype).
+        trace : Tensor, optional
+            Presynaptic trace, same shape as ``spikes``.
+
+        Returns
+        -------
+        tuple
+            ``(x, trace)``: the input of the postsynaptic neurons and the
+            presynaptic trace as it arrives (delayed with the spikes; one value
+            per synapse when ``trace_per_synapse=True``; ``None`` for per-synapse
+            delays unless ``trace_per_synapse=True``).
+        """
+        spikes, trace = self._check_inputs(spikes, trace)
+        batch, in_shape = int(spikes.shape[0]), tuple(spikes.shape[1:])
+        if in_shape != self._in_shape:
+            if not self._fresh and self._in_shape is not None:
+                raise ValueError(
+                    f"{type(self).__name__}: spikes have per-sample shape {in_shape} but the "
+                    f"running simulation uses {self._in_shape}; call reset_state() first"
+                )
+            self._in_shape = in_shape
+            self._init_state(batch)
+        self._begin_step(batch)
+
+        if self.max_delay == 0:
+            self.pre_spikes, self.pre_trace = spikes, trace
+            out = self._propagate(spikes)
+            out_trace = trace
+        else:
+            self._head = (self._head + 1) % self.history_length
+            sf.delay_write(self.spike_history, self._head, spikes)
+            if trace is not None:
+                sf.delay_write(self.trace_history, self._head, trace)
+            if not self.per_synapse_delay:
+                delay = self.max_delay
+                self.pre_spikes = sf.delay_read(self.spike_history, self._head, delay).clone()
+                self.pre_trace = None
+                if trace is not None:
+                    self.pre_trace = sf.delay_read(self.trace_history, self._head, delay).clone()
+                out = self._propagate(self.pre_spikes)
+                out_trace = self.pre_trace
+            else:
+                self.pre_spikes = self.pre_trace = None
+                out = self._propagate_per_synapse(self._history_by_delay(self.spike_history))
+                out_trace = None
+                if trace is not None and self.trace_per_synapse:
+                    return out, self._synapse_trace_per_synapse_delay()
+                return out, None
+        if out_trace is not None and self.trace_per_synapse:
+            out_trace = self._synapse_trace(out_trace)
+        return out, out_trace
+
+    def receptive_field_sum(self, trace: Tensor) -> Tensor:
+        r"""Sum of presynaptic values over each postsynaptic neuron's receptive field.
+
+        .. math:: X_i = \sum_{j \in \mathrm{RF}(i)} x_j
+
+        Used by :class:`pysnn.neuron.FedeNeuron`.
+        """
+        raise NotImplementedError
+
+    # -- weights ---------------------------------------------------------------
+    @torch.no_grad()
+    def reset_weights(
+        self,
+        distribution: str = "kaiming_uniform",
+        gain: float = 1.0,
+        a: float = 0.0,
+        b: float = 1.0,
+    ) -> None:
+        """Re-initialise the weights.
+
+        Parameters
+        ----------
+        distribution : {"kaiming_uniform", "uniform", "normal", "constant"}
+            ``kaiming_uniform``: :math:`U(-1/\\sqrt{n_{in}}, 1/\\sqrt{n_{in}})`
+            times ``gain`` (PyTorch's default); ``uniform``: :math:`U(a, b)`;
+            ``normal``: :math:`N(a, b^2)`; ``constant``: ``gain``.
+        """
+        if self.weight is None:
+            return
+        if distribution == "kaiming_uniform":
+            fan_in = self.weight[0].numel()
+            bound = gain / math.sqrt(fan_in)
+            self.weight.uniform_(-bound, bound)
+        elif distribution == "uniform":
+            self.weight.uniform_(a, b)
+        elif distribution == "normal":
+            self.weight.normal_(a, b)
+        elif distribution == "constant":
+            self.weight.fill_(gain)
+        else:
+            raise ValueError(
+                "distribution must be one of ('kaiming_uniform', 'uniform', 'normal', "
+                f"'constant'), got {distribution!r}"
+            )
+        self._after_weight_init()
+
+    def _after_weight_init(self) -> None:
+        """Hook to enforce structural constraints after (re)initialisation."""
+
+    def _stacked_weight(self, build) -> Tensor:
+        """Cached per-delay stacked weight, rebuilt when weights or delays change."""
+        key = (
+            self.weight._version,
+            self.weight.data_ptr(),
+            self.weight.dtype,
+            self.delay_steps._version,
+            self.delay_steps.data_ptr(),
+        )
+        if self._stack_cache is None or self._stack_cache[0] != key:
+            onehot = F.one_hot(self.delay_steps, self.history_length).to(self.weight.dtype)
+            self._stack_cache = (key, build(onehot))
+        return self._stack_cache[1]
+
+    def _apply(self, fn, recurse=True):  # type: ignore[override]
+        self._stack_cache = None
+        return super()._apply(fn, recurse)
+
+
+class Linear(Connection):
+    r"""Fully connected connection, one matmul per step.
+
+    .. math:: I_{b\ldots i} = \sum_j W_{ij}\, s_{b\ldots j}(t - d_{ij})
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Number of presynaptic and postsynaptic neurons.
+    batch_size : int, optional
+        Ignored; kept so that PySNN 0.1 positional calls work.  The batch size
+        comes from the input.
+    dt : float
+        Timestep in ms.
+    delay : float or Tensor
+        Delay in ms (a whole number of steps): a number, or a tensor
+        ``(out_features, in_features)`` with one delay per synapse.
+    trace_per_synapse : bool
+        Return the presynaptic trace per synapse, ``(batch, ..., out, in)``.
+
+    Notes
+    -----
+    Inputs are ``(batch, ..., in_features)`` (e.g. ``(B, 1, N)`` as in PySNN
+    0.1); outputs are ``(batch, ..., out_features)``, ready for a neuron of
+    shape ``(..., out_features)``.
+    """
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        batch_size: int | None = None,
+        dt: float = 1.0,
+        delay: DelayLike = 0,
+        *,
+        trace_per_synapse: bool = False,
+    ) -> None:
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        self.in_features = in_features
+        self.out_features = out_features
+        super().__init__((out_features, in_features), dt, delay, trace_per_synapse)
+        self.reset_weights()
+
+    def extra_repr(self) -> str:
+        delay = "per-synapse" if self.per_synapse_delay else str(self.max_delay)
+        return f"in_features={self.in_features}, out_features={self.out_features}, delay={delay}"
+
+    def _check_in_shape(self, shape: torch.Size) -> None:
+        if len(shape) < 2 or shape[-1] != self.in_features:
+            raise ValueError(
+                f"{type(self).__name__}: spikes must have shape (batch, ..., in_features="
+                f"{self.in_features}), got {tuple(shape)}"
+            )
+
+    def _propagate(self, spikes: Tensor) -> Tensor:
+        return F.linear(spikes, self.weight)
+
+    def _propagate_per_synapse(self, history_by_delay: Tensor) -> Tensor:
+        def build(onehot: Tensor) -> Tensor:
+            # stacked[k * in + j, i] = W[i, j] * [d_ij == k]
+            return (
+                (self.weight.unsqueeze(-1) * onehot).permute(2, 1, 0).reshape(-1, self.out_features)
+            )
+
+        stacked = self._stacked_weight(build)
+        hist = history_by_delay.movedim(0, -2)  # (B, ..., L, in)
+        flat = hist.reshape(*hist.shape[:-2], -1)
+        return flat @ stacked
+
+    def _synapse_trace(self, trace: Tensor) -> Tensor:
+        return trace.unsqueeze(-2).expand(*trace.shape[:-1], self.out_features, self.in_features)
+
+    def _synapse_trace_per_synapse_delay(self) -> Tensor:
+        return sf.delay_read_per_synapse(self.trace_history, self._head, self.delay_steps)
+
+    def receptive_field_sum(self, trace: Tensor) -> Tensor:
+        total = trace.sum(-1, keepdim=True)
+        return total.expand(*trace.shape[:-1], self.out_features)
+
+
+class Recurrent(Linear):
+    r"""Recurrent/lateral connection within one population of ``features`` neurons.
+
+    Called with the population's own spikes and trace of the previous step.
+    With ``zero_diagonal=True`` (default) no neuron connects to itself: the
+    diagonal is zeroed at initialisation, ignored in the propagation (even if
+    set by hand) and excluded from learning through :attr:`plastic_mask`.
+
+    Parameters
+    ----------
+    features : int
+        Number of neurons.
+    dt, delay, trace_per_synapse
+        As in :class:`Linear`.
+    zero_diagonal : bool
+        Forbid self-connections.
+    """
+
+    def __init__(
+        self,
+        features: int,
+        dt: float = 1.0,
+        delay: DelayLike = 0,
+        zero_diagonal: bool = True,
+        *,
+        trace_per_synapse: bool = False,
+    ) -> None:
+        self.zero_diagonal = bool(zero_diagonal)
+        super().__init__(features, features, None, dt, delay, trace_per_synapse=trace_per_synapse)
+        mask = torch.ones(features, features, dtype=torch.bool)
+        if self.zero_diagonal:
+            mask.fill_diagonal_(False)
+        self.register_buffer("plastic_mask", mask)
+        self._after_weight_init()
+
+    @torch.no_grad()
+    def _after_weight_init(self) -> None:
+        if getattr(self, "zero_diagonal", False):
+            self.weight.fill_diagonal_(0.0)
+
+    def _propagate(self, spikes: Tensor) -> Tensor:
+        out = F.linear(spikes, self.weight)
+        if self.zero_diagonal:
+            out = out - spikes * torch.diagonal(self.weight)
+        return out
+
+    def _propagate_per_synapse(self, history_by_delay: Tensor) -> Tensor:
+        out = super()._propagate_per_synapse(history_by_delay)
+        if self.zero_diagonal:
+            diag_delay = torch.diagonal(self.delay_steps)  # (features,)
+            idx = diag_delay.view(1, *([1] * (history_by_delay.dim() - 2)), -1)
+            seen = history_by_delay.gather(0, idx.expand(1, *history_by_delay.shape[1:]))[0]
+            out = out - seen * torch.diagonal(self.weight)
+        return out
+
+
+class Conv2d(Connection):
+    r"""2-D convolution connection, equal to :func:`torch.nn.functional.conv2d`.
+
+    .. math:: I_{b,o}(t) = \sum_{c, k} W_{o,c,k}\, s_{b,c}(t - d_{o,c,k})[\text{window}]
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Channels of the presynaptic and postsynaptic populations.
+    kernel_size : int or (int, int)
+        Kernel size.
+    im_dims : (int, int), optional
+        Input height and width; checked when given, not needed.
+    batch_size : int, optional
+        Ignored (PySNN 0.1 compatibility); the batch comes from the input.
+    dt : float
+        Timestep in ms.
+    delay : float or Tensor
+        Delay in ms: a number, or a tensor shaped like the weight
+        ``(out_channels, in_channels // groups, kh, kw)``.
+    stride, padding, dilation, groups
+        As in :class:`torch.nn.Conv2d`.
+    trace_per_synapse : bool
+        Return the presynaptic trace per synapse,
+        ``(batch, out_channels, H_out, W_out, in_channels // groups * kh * kw)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        im_dims: IntPair | None = None,
+        batch_size: int | None = None,
+        dt: float = 1.0,
+        delay: DelayLike = 0,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        *,
+        trace_per_synapse: bool = False,
+    ) -> None:
+        for name, value in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("groups", groups),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"in_channels ({in_channels}) and out_channels ({out_channels}) must be "
+                f"divisible by groups ({groups})"
+            )
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        self.dilation = _pair(dilation, "dilation")
+        self.groups = groups
+        self.im_dims = None if im_dims is None else _pair(im_dims, "im_dims")
+        weight_shape = (out_channels, in_channels // groups, *self.kernel_size)
+        super().__init__(weight_shape, dt, delay, trace_per_synapse)
+        self.reset_weights()
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
+            f"groups={self.groups}"
+        )
+
+    def _check_in_shape(self, shape: torch.Size) -> None:
+        ok = len(shape) == 4 and shape[1] == self.in_channels
+        if ok and self.im_dims is not None:
+            ok = tuple(shape[2:]) == self.im_dims
+        if not ok:
+            hw = "H, W" if self.im_dims is None else f"{self.im_dims[0]}, {self.im_dims[1]}"
+            raise ValueError(
+                f"Conv2d: spikes must have shape (batch, in_channels={self.in_channels}, {hw}), "
+                f"got {tuple(shape)}"
+            )
+
+    def _conv(self, x: Tensor, weight: Tensor) -> Tensor:
+        return F.conv2d(x, weight, None, self.stride, self.padding, self.dilation, self.groups)
+
+    def _propagate(self, spikes: Tensor) -> Tensor:
+        return self._conv(spikes, self.weight)
+
+    def _propagate_per_synapse(self, history_by_delay: Tensor) -> Tensor:
+        length, groups = self.history_length, self.groups
+        out_ch, cg, kh, kw = self.weight.shape
+
+        def build(onehot: Tensor) -> Tensor:
+            stacked = self.weight.unsqueeze(-1) * onehot  # (O, cg, kh, kw, L)
+            return stacked.permute(0, 4, 1, 2, 3).reshape(out_ch, length * cg, kh, kw)
+
+        stacked = self._stacked_weight(build)
+        _, batch, _, height, width = history_by_delay.shape
+        x = history_by_delay.movedim(0, 1).reshape(batch, length, groups, cg, height, width)
+        x = x.transpose(1, 2).reshape(batch, groups * length * cg, height, width)
+        return self._conv(x, stacked)
+
+    def _unfold(self, x: Tensor) -> Tensor:
+        """Patches ``(batch, groups, C/groups * kh * kw, H_out, W_out)``."""
+        batch, _, height, width = x.shape
+        cols = F.unfold(x, self.kernel_size, self.dilation, self.padding, self.stride)
+        h_out, w_out = self.output_shape((height, width))
+        return cols.view(batch, self.groups, -1, h_out, w_out)
+
+    def output_shape(self, im_dims: IntPair) -> tuple[int, int]:
+        """Output height and width for an input of ``im_dims``."""
+        dims = _pair(im_dims, "im_dims")
+        out = []
+        for i in range(2):
+            span = self.dilation[i] * (self.kernel_size[i] - 1) + 1
+            out.append((dims[i] + 2 * self.padding[i] - span) // self.stride[i] + 1)
+        return (out[0], out[1])
+
+    def _synapse_trace(self, trace: Tensor) -> Tensor:
+        patches = self._unfold(trace)  # (B, g, M, Ho, Wo)
+        batch, groups, m, h_out, w_out = patches.shape
+        per_group = self.out_channels // groups
+        expanded = patches.unsqueeze(2).expand(batch, groups, per_group, m, h_out, w_out)
+        return expanded.reshape(batch, self.out_channels, m, h_out, w_out).permute(0, 1, 3, 4, 2)
+
+    def _synapse_trace_per_synapse_delay(self) -> Tensor:
+        length = self.history_length
+        hist = self.trace_history  # (L, B, C, H, W)
+        _, batch, chans, height, width = hist.shape
+        patches = self._unfold(hist.reshape(length * batch, chans, height, width))
+        _, groups, m, h_out, w_out = patches.shape
+        patches = patches.view(length, batch, groups, m, h_out, w_out)
+        slots = (self._head - self.delay_steps.reshape(self.out_channels, m)) % length
+        group_of = torch.arange(self.out_channels, device=hist.device) // (
+            self.out_channels // groups
+        )
+        syn = torch.arange(m, device=hist.device)
+        # advanced indices (O, M) on dims 0, 2, 3 -> result (O, M, B, Ho, Wo)
+        seen = patches[slots, :, group_of[:, None], syn[None, :]]
+        return seen.permute(2, 0, 3, 4, 1)
+
+    def receptive_field_sum(self, trace: Tensor) -> Tensor:
+        return self._conv(trace, torch.ones_like(self.weight))
+
+
+class _Pool(Connection):
+    """Weightless pooling connection (no delay)."""
+
+    def __init__(self) -> None:
+        super().__init__(None, 1.0, 0)
+
+    def _reference(self) -> Tensor:
+        return self.spike_history
+
+    def _check_in_shape(self, shape: torch.Size) -> None:
+        if len(shape) != 4:
+            raise ValueError(
+                f"{type(self).__name__}: spikes must have shape (batch, C, H, W), got {tuple(shape)}"
+            )
+
+    def _check_inputs(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        if isinstance(spikes, Tensor) and spikes.is_floating_point():
+            # Pools have no parameters: they follow the dtype/device of their input.
+            self.spike_history = self.spike_history.to(spikes)
+        return super()._check_inputs(spikes, trace)
+
+
+class _WinnerPool(_Pool):
+    r"""Max pooling whose output trace is the trace of the winning element.
+
+    The winner of each window is the element that spiked (ties broken by the
+    larger trace); when none spiked, the element with the largest trace.  The
+    output spike is the winner's spike (1 when any element spiked).
+    """
+
+    def _pool_indices(self, key: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def forward(self, spikes: Tensor, trace: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        spikes, trace = self._check_inputs(spikes, trace)
+        self.pre_spikes, self.pre_trace = spikes, trace
+        if trace is None:
+            key = spikes
+        else:
+            span = (trace.max() - trace.min()).clamp(min=0) + 1
+            key = spikes * span + (trace - trace.min())
+        indices = self._pool_indices(key)
+        out_spikes = _gather_pooled(spikes, indices)
+        out_trace = None if trace is None else _gather_pooled(trace, indices)
+        return out_spikes, out_trace
+
+    def receptive_field_sum(self, trace: Tensor) -> Tensor:
+        raise TypeError(f"{type(self).__name__} has no synapses to sum over")
+
+
+def _gather_pooled(x: Tensor, indices: Tensor) -> Tensor:
+    flat = x.flatten(2)
+    return flat.gather(2, indices.flatten(2)).view_as(indices).to(x.dtype)
+
+
+class MaxPool2d(_WinnerPool):
+    """Spiking max pooling; see :class:`_WinnerPool` for the winner rule.
+
+    Parameters are those of :class:`torch.nn.MaxPool2d`.
+    """
+
+    def __init__(
+        self,
+        kernel_size: IntPair,
+        stride: IntPair | None = None,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        ceil_mode: bool = False,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        self.dilation = _pair(dilation, "dilation")
+        self.ceil_mode = bool(ceil_mode)
+
+    def _pool_indices(self, key: Tensor) -> Tensor:
+        _, indices = F.max_pool2d(
+            key,
+            self.kernel_size,
+            self.stride,
+            self.padding,
+            self.dilation,
+            self.ceil_mode,
+            return_indices=True,
+        )
+        return indices
+
+
+class AdaptiveMaxPool2d(_WinnerPool):
+    """Spiking adaptive max pooling to ``output_size``; winner rule of :class:`MaxPool2d`."""
+
+    def __init__(self, output_size: IntPair) -> None:
+        super().__init__()
+        self.output_size = _pair(output_size, "output_size")
+
+    def _pool_indices(self, key: Tensor) -> Tensor:
+        _, indices = F.adaptive_max_pool2d(key, self.output_size, return_indices=True)
+        return indices
+
+
+class AvgPool2d(_Pool):
+    r"""Average pooling of spikes and traces (outputs are rates in [0, 1], not spikes).
+
+    Parameters are those of :class:`torch.nn.AvgPool2d`.
+    """
+
+    def __init__(
+        self,
+        kernel_size: IntPair,
+        stride: IntPair | None = None,
+        padding: IntPair = 0,
+        ceil_mode: bool = False,
+        count_include_pad: bool = True,
+    ) -> None:
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pair(padding, "padding")
+        self.ceil_mode = bool(ceil_mode)
+        self.count_include_pad = bool(count_include_pad)
+
+    def _pool(self, x: Tensor) -> Tensor:
+        return F.avg_pool2d(
+            x, self.kernel_size, self.stride, self.padding, self.ceil_mode, self.count_include_pad
+        )
+
+    def forward(self, spikes: Tensor, trace: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        spikes, trace = self._check_inputs(spikes, trace)
+        self.pre_spikes, self.pre_trace = spikes, trace
+        return self._pool(spikes), None if trace is None else self._pool(trace)
+
+    def receptive_field_sum(self, trace: Tensor) -> Tensor:
+        return self._pool(trace) * (self.kernel_size[0] * self.kernel_size[1])

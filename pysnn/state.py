@@ -1,0 +1,126 @@
+"""Base class for modules that carry state from one timestep to the next.
+
+State tensors have a leading batch dimension and live in registered buffers, so
+``.to()``, ``.double()``, ``state_dict()`` and ``copy.deepcopy`` need no extra
+code.  The batch size is never baked in: right after construction or
+:meth:`StatefulModule.reset_state` a module is *fresh* and adopts the batch size
+of its first input; in the middle of a run a different batch size is an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import nn
+
+Tensor = torch.Tensor
+
+
+class StatefulModule(nn.Module):
+    """A module with per-batch state buffers.
+
+    Subclasses list the names of their state buffers in ``_state_names`` and
+    implement :meth:`_init_state`, which (re)creates them for a batch size.
+    """
+
+    _state_names: tuple[str, ...] = ()
+    #: plain attributes (ints) saved with the state, e.g. a ring-buffer head
+    _extra_state_attrs: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._fresh = True
+
+    # -- to be implemented -------------------------------------------------
+    def _init_state(self, batch_size: int) -> None:
+        """Create every state buffer, at its initial value, for ``batch_size``."""
+        raise NotImplementedError
+
+    # -- public API --------------------------------------------------------
+    @property
+    def is_fresh(self) -> bool:
+        """True between :meth:`reset_state` (or construction) and the first step."""
+        return self._fresh
+
+    @property
+    def batch_size(self) -> int | None:
+        """Batch size of the current state, ``None`` when no state is allocated."""
+        for name in self._state_names:
+            buf = getattr(self, name, None)
+            if isinstance(buf, Tensor) and buf.dim() > 0:
+                return int(buf.shape[0])
+        return None
+
+    def reset_state(self, batch_size: int | None = None) -> None:
+        """Reset the state to its initial value, optionally for a new batch size.
+
+        Parameters
+        ----------
+        batch_size : int, optional
+            Batch size of the next input.  By default the current one is kept;
+            either way the module adopts the batch size of its next input.
+        """
+        if batch_size is None:
+            batch_size = self.batch_size or 1
+        self._init_state(int(batch_size))
+        self._fresh = True
+
+    def _begin_step(self, batch_size: int) -> None:
+        """Adopt ``batch_size`` if fresh, else check it; then mark the run as started."""
+        if batch_size != self.batch_size:
+            if not self._fresh:
+                raise ValueError(
+                    f"{type(self).__name__}: input batch size {batch_size} differs from the "
+                    f"batch size {self.batch_size} of the running simulation; call "
+                    f"reset_state() before changing the batch size"
+                )
+            self._init_state(batch_size)
+        self._fresh = False
+
+    def _register_state(self, name: str, tensor: Tensor) -> None:
+        """Create or replace a state buffer."""
+        if name in self._buffers:
+            self._buffers[name] = tensor
+        else:
+            self.register_buffer(name, tensor)
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # State saved with another batch size (or before allocation) is adopted
+        # as is: resize our buffers to the saved shapes before loading.
+        for name in self._state_names:
+            key = prefix + name
+            if key in state_dict and name in self._buffers:
+                saved = state_dict[key]
+                own = self._buffers[name]
+                if own is None or own.shape != saved.shape:
+                    like = own if own is not None else saved
+                    self._buffers[name] = torch.empty(
+                        saved.shape, dtype=like.dtype, device=like.device
+                    )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+    def get_extra_state(self) -> dict[str, Any]:
+        """Save whether the state is fresh (and ring-buffer positions) for exact resumption."""
+        extra: dict[str, Any] = {"fresh": self._fresh}
+        for name in self._extra_state_attrs:
+            extra[name] = getattr(self, name)
+        return extra
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        """Restore what :meth:`get_extra_state` saved."""
+        self._fresh = bool(state.get("fresh", False))
+        for name in self._extra_state_attrs:
+            if name in state:
+                setattr(self, name, state[name])
