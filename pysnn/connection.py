@@ -24,8 +24,9 @@ Memory and time: a scalar delay costs :math:`2 L \cdot B \cdot N_{in}` values
 of history and no extra time per step (one matmul/convolution).  Per-synapse
 delays add a cached stacked weight of :math:`L \cdot N_{out} \cdot N_{in}`
 values (for ``Conv2d``: :math:`L` times the kernel) and one matmul (or
-convolution) over :math:`L` times the inputs per step; the cache is rebuilt
-only when the weights or delays change.
+convolution) over :math:`L` times the inputs per step; each step copies the
+:math:`N_{out} N_{in}` current weights into it (the layout is rebuilt only
+when the delays change).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class Connection(StatefulModule):
         self._head = 0
         self._in_shape: tuple[int, ...] | None = None
         self._batch: int | None = None
-        self._stack_cache: tuple[tuple[int, ...], Tensor] | None = None
+        self._stack_cache: tuple[tuple, Tensor, Tensor] | None = None
         self.pre_spikes: Tensor | None = None
         self.pre_trace: Tensor | None = None
         self.register_buffer("spike_history", torch.zeros(0))
@@ -314,22 +315,70 @@ class Connection(StatefulModule):
         """Hook to enforce structural constraints after (re)initialisation."""
 
     def _stacked_weight(self, build) -> Tensor:
-        """Cached per-delay stacked weight, rebuilt when weights or delays change."""
+        """Per-delay stacked weight, refreshed from ``weight`` at every call.
+
+        ``build(weight, onehot)`` lays out ``weight * onehot(delay)``.  Where each
+        weight lands depends only on the delays, so that layout is computed once
+        (with the weights' flat indices in place of their values) and cached
+        with the stacked tensor; every call then copies the current weights
+        into their slots (:math:`N_{out} N_{in}` values, no device sync), so
+        in-place edits of the weights, including through ``weight.data``, are
+        always seen.
+        """
+        weight = self.weight
         key = (
-            self.weight._version,
-            self.weight.data_ptr(),
-            self.weight.dtype,
+            tuple(weight.shape),
+            weight.dtype,
+            weight.device,
             self.delay_steps._version,
             self.delay_steps.data_ptr(),
         )
         if self._stack_cache is None or self._stack_cache[0] != key:
-            onehot = F.one_hot(self.delay_steps, self.history_length).to(self.weight.dtype)
-            self._stack_cache = (key, build(onehot))
-        return self._stack_cache[1]
+            onehot = F.one_hot(self.delay_steps, self.history_length)
+            flat_ids = torch.arange(1, weight.numel() + 1, device=weight.device)
+            layout = build(flat_ids.view(weight.shape), onehot)
+            flat = layout.reshape(-1)
+            slots = flat.nonzero().squeeze(1)
+            positions = torch.empty_like(slots)
+            positions[flat[slots] - 1] = slots  # flat slot of each weight
+            stacked = torch.zeros(layout.shape, dtype=weight.dtype, device=weight.device)
+            self._stack_cache = (key, positions, stacked)
+        _, positions, stacked = self._stack_cache
+        stacked.view(-1).index_copy_(0, positions, weight.detach().reshape(-1))
+        return stacked
 
     def _apply(self, fn, recurse=True):  # type: ignore[override]
         self._stack_cache = None
         return super()._apply(fn, recurse)
+
+    def _load_from_state_dict(
+        self,
+        state_dict,
+        prefix,
+        local_metadata,
+        strict,
+        missing_keys,
+        unexpected_keys,
+        error_msgs,
+    ) -> None:
+        # The loaded ``delay_steps`` decides the delay: adopt a scalar or
+        # per-synapse delay saved from another configuration, then derive
+        # ``max_delay``/``per_synapse_delay`` from it (they are not buffers).
+        saved = state_dict.get(prefix + "delay_steps")
+        if isinstance(saved, Tensor) and saved.shape != self.delay_steps.shape:
+            if saved.dim() == 0 or (
+                self.weight is not None and tuple(saved.shape) == tuple(self.weight.shape)
+            ):
+                self.delay_steps = torch.empty(
+                    saved.shape, dtype=self.delay_steps.dtype, device=self.delay_steps.device
+                )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+        steps = self.delay_steps
+        self.max_delay = int(steps.max()) if steps.numel() else 0
+        self.per_synapse_delay = steps.dim() > 0
+        self._stack_cache = None
 
 
 class Linear(Connection):
@@ -392,11 +441,9 @@ class Linear(Connection):
         return F.linear(spikes, self.weight)
 
     def _propagate_per_synapse(self, history_by_delay: Tensor) -> Tensor:
-        def build(onehot: Tensor) -> Tensor:
+        def build(weight: Tensor, onehot: Tensor) -> Tensor:
             # stacked[k * in + j, i] = W[i, j] * [d_ij == k]
-            return (
-                (self.weight.unsqueeze(-1) * onehot).permute(2, 1, 0).reshape(-1, self.out_features)
-            )
+            return (weight.unsqueeze(-1) * onehot).permute(2, 1, 0).reshape(-1, self.out_features)
 
         stacked = self._stacked_weight(build)
         hist = history_by_delay.movedim(0, -2)  # (B, ..., L, in)
@@ -565,8 +612,8 @@ class Conv2d(Connection):
         length, groups = self.history_length, self.groups
         out_ch, cg, kh, kw = self.weight.shape
 
-        def build(onehot: Tensor) -> Tensor:
-            stacked = self.weight.unsqueeze(-1) * onehot  # (O, cg, kh, kw, L)
+        def build(weight: Tensor, onehot: Tensor) -> Tensor:
+            stacked = weight.unsqueeze(-1) * onehot  # (O, cg, kh, kw, L)
             return stacked.permute(0, 4, 1, 2, 3).reshape(out_ch, length * cg, kh, kw)
 
         stacked = self._stacked_weight(build)
@@ -634,9 +681,12 @@ class _Pool(Connection):
             )
 
     def _check_inputs(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        # Pools have no parameters: they follow the dtype/device of their input
+        # (of the trace when the spikes are bool).
         if isinstance(spikes, Tensor) and spikes.is_floating_point():
-            # Pools have no parameters: they follow the dtype/device of their input.
             self.spike_history = self.spike_history.to(spikes)
+        elif isinstance(trace, Tensor) and trace.is_floating_point():
+            self.spike_history = self.spike_history.to(trace)
         return super()._check_inputs(spikes, trace)
 
 

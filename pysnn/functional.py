@@ -440,12 +440,20 @@ def thresh_update(
 # ---------------------------------------------------------------------------
 # Spiking, reset, refractoriness
 # ---------------------------------------------------------------------------
-def spike_fn(v: Tensor, thresh: Scalar) -> Tensor:
+def spike_fn(v: Tensor, thresh: Scalar, refrac_counts: Tensor | None = None) -> Tensor:
     r"""Spikes where the voltage reaches the threshold: :math:`s = [v \ge \theta]`.
+
+    With ``refrac_counts`` (refractory steps left from the previous step) a
+    refractory neuron cannot spike: :math:`s = [v \ge \theta]\,[r=0]`.  This
+    matters for ``reset="subtract"``, where the voltage kept after a reset may
+    still be above the threshold.
 
     Returns a tensor of the dtype of ``v`` holding 0 and 1.
     """
-    return (v >= thresh).to(v.dtype)
+    spikes = (v >= thresh).to(v.dtype)
+    if refrac_counts is not None:
+        spikes = spikes * _not_refractory(refrac_counts, v)
+    return spikes
 
 
 def reset_voltage(
@@ -480,8 +488,8 @@ def duration_to_steps(
         Integer (``int64``) number of steps, same shape as ``duration``.
     """
     ratio = torch.as_tensor(duration).to(torch.float64) / float(dt)
-    if bool(torch.isnan(ratio).any()) or bool((ratio < 0).any()):
-        raise ValueError(f"{name} must be >= 0 ms and not NaN, got {duration}")
+    if not bool(torch.isfinite(ratio).all()) or bool((ratio < 0).any()):
+        raise ValueError(f"{name} must be a finite number >= 0 ms, got {duration}")
     steps = torch.round(ratio)
     tol = rtol * torch.clamp(steps.abs(), min=1.0)
     if bool(((ratio - steps).abs() > tol).any()):

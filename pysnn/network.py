@@ -186,8 +186,18 @@ class SNNNetwork(nn.Module):
             ``[T, ...]`` stack of the per-step outputs (the first element when
             ``forward`` returns a tuple).
         """
-        if isinstance(inputs, Tensor) and inputs.dim() < 2:
-            raise ValueError(f"inputs must have shape [T, batch, ...], got {tuple(inputs.shape)}")
+        if isinstance(inputs, Tensor):
+            if inputs.dim() < 2 or inputs.shape[0] == 0:
+                raise ValueError(
+                    f"inputs must have shape [T, batch, ...] with T >= 1, got {tuple(inputs.shape)}"
+                )
+        elif not isinstance(inputs, Iterable):
+            raise TypeError(
+                f"inputs must be a tensor [T, batch, ...] or an iterable of per-step inputs, "
+                f"got {type(inputs).__name__}"
+            )
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
         if reset:
             self.reset_state()
         outputs = []

@@ -4,17 +4,13 @@ One call is one timestep.  A neuron takes its input current as one tensor or a
 list of tensors (summed), updates its state and returns ``(spikes, trace)``.
 After each step ``.spikes``, ``.trace`` and ``.v_cell`` hold the new state.
 
-Shapes
-------
-``cells_shape`` is the shape of the population, either per sample (``(N,)``,
+**Shapes.** ``cells_shape`` is the shape of the population, either per sample (``(N,)``,
 ``(C, H, W)``) or, as in PySNN 0.1, with a leading batch entry
 (``(B, 1, N)``, ``(B, C, H, W)``).  The batch size is never fixed: inputs are
 ``(batch, *features)`` with any batch size; it may change after
 :meth:`reset_state`.  State tensors are ``(batch, *features)``.
 
-Parameters
-----------
-Every numeric parameter may be a Python number or a tensor with one value per
+**Parameters.** Every numeric parameter may be a Python number or a tensor with one value per
 neuron (broadcastable to the per-sample shape, never expanding it).  With
 ``update_type="linear"`` the ``tau_*`` arguments are decay factors per step in
 ``[0, 1]`` (PySNN 0.1 convention); with ``"exponential"`` (forward Euler) and
@@ -61,6 +57,10 @@ TRACE_MODES = ("additive", "saturating")
 
 class _PopulationMixin(StatefulModule):
     """Shape resolution, parameter buffers and input checks shared by all neurons."""
+
+    #: the per-sample shape is saved with the state: it may differ from the one
+    #: guessed from ``cells_shape`` at construction (e.g. ``(C, H, W)``)
+    _extra_state_attrs = ("_features",)
 
     def _setup_population(self, cells_shape: Sequence[int] | int, dt: Number | Tensor) -> None:
         self.cells_shape = check_shape_tuple("cells_shape", cells_shape)
@@ -137,8 +137,32 @@ class _PopulationMixin(StatefulModule):
             f"{type(self).__name__}: {name} must have shape {expected}, got {tuple(shape)}"
         )
 
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        # Adopt the saved per-sample shape before the buffers are loaded, so that
+        # state saved after the first input resolved the shape loads into a
+        # freshly constructed module.
+        extra = state_dict.get(prefix + "_extra_state")
+        if isinstance(extra, dict) and "_features" in extra:
+            features = tuple(extra["_features"])
+            if features != self._features:
+                self._check_param_shapes(features)
+                self._features = features
+                self._init_state(self.batch_size or 1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
     def _prepare_input(self, x: InputLike, name: str = "x", allow_bool: bool = False) -> Tensor:
         """Validate and sum the input, adopt its batch size; returns the summed input."""
+        total, features = self._sum_input(x, name, allow_bool)
+        self._adopt_input(total, features)
+        return total
+
+    def _sum_input(
+        self, x: InputLike, name: str = "x", allow_bool: bool = False
+    ) -> tuple[Tensor, tuple[int, ...]]:
+        """Validate and sum the input without touching the state.
+
+        Returns the summed input and its per-sample shape.
+        """
         anchor = self._anchor
         if isinstance(x, (list, tuple)):
             if len(x) == 0:
@@ -165,10 +189,15 @@ class _PopulationMixin(StatefulModule):
                     f"{type(self).__name__}: {name} has per-sample shape {features} but the "
                     f"running simulation uses {self._features}; call reset_state() first"
                 )
+            self._check_param_shapes(features)
+        return total, features
+
+    def _adopt_input(self, total: Tensor, features: tuple[int, ...]) -> None:
+        """Adopt the per-sample shape and batch size of a validated input."""
+        if features != self._features:
             self._features = features
             self._init_state(int(total.shape[0]))
         self._begin_step(int(total.shape[0]))
-        return total
 
     def _full(self, batch_size: int, value: ParamLike | None = None) -> Tensor:
         anchor = self._anchor
@@ -385,7 +414,8 @@ class BaseNeuron(_PopulationMixin):
     def _step(self, x: Tensor) -> tuple[Tensor, Tensor]:
         v = self.update_voltage(x)
         thresh = self.threshold()
-        spikes = sf.spike_fn(v, thresh)
+        # a neuron that is refractory (from the previous step) cannot spike
+        spikes = sf.spike_fn(v, thresh, self.refrac_counts)
         self.trace = self.update_trace(spikes)
         self._after_spike(spikes)
         self.refrac_counts = sf.refractory_update(self.refrac_counts, spikes, self.refrac_steps)
@@ -411,7 +441,7 @@ class IFNeuron(BaseNeuron):
 
     .. math:: v \leftarrow v + \alpha_v I\,[r=0]
 
-    See :class:`BaseNeuron` for the parameters (no ``tau_v``).
+    See :class:`BaseNeuron` for the parameters (there is no ``tau_v``).
     """
 
     def __init__(
@@ -466,6 +496,8 @@ class LIFNeuron(BaseNeuron):
         Voltage decay factor :math:`\lambda_v` (``"linear"``) or membrane time
         constant :math:`\tau_v` in ms.
 
+    Notes
+    -----
     See :class:`BaseNeuron` for the other parameters.
 
     Examples
@@ -547,6 +579,8 @@ class AdaptiveLIFNeuron(LIFNeuron):
     tau_thresh : float or Tensor
         Threshold decay factor (``"linear"``) or time constant in ms.
 
+    Notes
+    -----
     See :class:`LIFNeuron` for the other parameters.
     """
 
@@ -586,6 +620,7 @@ class AdaptiveLIFNeuron(LIFNeuron):
         )
         self._add_param("alpha_thresh", alpha_thresh)
         self._add_time_constant("tau_thresh", tau_thresh, update_type)
+        self._check_param_shapes(self._features)
         self.reset_thresh()
 
     @property
@@ -635,6 +670,8 @@ class FedeNeuron(BaseNeuron):
     tau_v : float or Tensor
         Membrane time constant in ms.
 
+    Notes
+    -----
     See :class:`BaseNeuron` for the other parameters.
     """
 
@@ -691,7 +728,7 @@ class FedeNeuron(BaseNeuron):
         receptive field) or has one extra trailing synapse dimension, which is
         summed.
         """
-        total = self._prepare_input(x)
+        total, features = self._sum_input(x)
         anchor = self._anchor
         pre_trace = check_tensor("pre_trace", pre_trace, anchor.dtype, anchor.device)
         if pre_trace.shape != total.shape:
@@ -702,6 +739,8 @@ class FedeNeuron(BaseNeuron):
                     f"FedeNeuron: pre_trace must have shape {tuple(total.shape)} or "
                     f"{tuple(total.shape)} + (n_synapses,), got {tuple(pre_trace.shape)}"
                 )
+        # only now, with every argument checked, touch the state
+        self._adopt_input(total, features)
         self._pre_trace = pre_trace
         try:
             return self._step(total)

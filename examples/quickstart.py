@@ -1,0 +1,109 @@
+"""Quick start: locate a sound with delay lines (Jeffress model), in a few lines of PySNN.
+
+A click reaches the left ear at step t and the right ear at step t + ITD (the
+interaural time difference, -4..4 steps).  Nine coincidence-detector neurons
+each receive the left ear through a synapse with delay ``k`` and the right ear
+through one with delay 4, so neuron ``k`` sees both spikes at once only when
+ITD = k - 4.  Each input spike alone is below threshold; the membrane forgets
+within one step, so only a coincidence fires a neuron.
+
+The whole batch of nine ITDs runs at once; the network "computes" the
+direction of the sound with per-synapse delays.  Runs in about a second::
+
+    python examples/quickstart.py
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from pysnn.connection import Linear
+from pysnn.network import SNNNetwork
+from pysnn.neuron import Input, LIFNeuron
+
+MAX_ITD = 4
+N_DETECTORS = 2 * MAX_ITD + 1
+
+
+class SoundLocaliser(SNNNetwork):
+    """Two ears -> delay lines -> coincidence-detecting LIF neurons."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.ears = Input((2,), dt=1.0, alpha_t=1.0, tau_t=0.5)
+        # delay[k] = (left delay k, right delay MAX_ITD), in ms with dt = 1 ms
+        delays = torch.stack(
+            [torch.arange(N_DETECTORS), torch.full((N_DETECTORS,), MAX_ITD)], dim=1
+        )
+        self.lines = Linear(2, N_DETECTORS, dt=1.0, delay=delays)
+        self.lines.reset_weights("constant", gain=0.6)  # one spike alone: 0.6 < 1
+        # tau_v = 0: a decay factor of zero, the membrane forgets after each step
+        self.detectors = LIFNeuron(
+            (N_DETECTORS,), thresh=1.0, v_rest=0.0, alpha_v=1.0, dt=1.0, tau_v=0.0
+        )
+        self.add_layer("delay_lines", self.lines, self.detectors)
+
+    def forward(self, ears: torch.Tensor) -> torch.Tensor:
+        spikes, trace = self.ears(ears)
+        x, _ = self.lines(spikes, trace)
+        spikes, _ = self.detectors(x)
+        return spikes
+
+
+def make_clicks(steps: int, period: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Clicks every ``period`` steps for each ITD in -4..4: ``[T, 9, 2]`` spikes."""
+    itds = torch.arange(-MAX_ITD, MAX_ITD + 1)
+    clicks = torch.zeros(steps, len(itds), 2, dtype=torch.bool)
+    for onset in range(MAX_ITD, steps - 2 * MAX_ITD, period):
+        clicks[onset, :, 0] = True  # left ear
+        clicks[onset + itds, torch.arange(len(itds)), 1] = True  # right ear
+    return clicks, itds
+
+
+def main(argv: list[str] | None = None) -> float:
+    parser = argparse.ArgumentParser(description="Sound localisation with delay lines")
+    parser.add_argument("--steps", type=int, default=200)
+    parser.add_argument("--period", type=int, default=20, help="steps between clicks")
+    parser.add_argument("--plot", type=Path, default=Path("quickstart.png"))
+    args = parser.parse_args(argv)
+
+    net = SoundLocaliser()
+    clicks, itds = make_clicks(args.steps, args.period)
+    out = net.run(clicks)  # [T, 9 ITDs, 9 detectors]
+    counts = out.sum(0)  # rows: true ITD, columns: detector
+    guess = counts.argmax(1) - MAX_ITD
+    accuracy = float((guess == itds).float().mean())
+
+    print("spike counts (rows: true ITD in steps, columns: detector tuned to ITD)")
+    print("ITD  " + " ".join(f"{k - MAX_ITD:>3d}" for k in range(N_DETECTORS)))
+    for itd, row in zip(itds.tolist(), counts.int().tolist()):
+        print(f"{itd:>3d}  " + " ".join(f"{c:>3d}" for c in row))
+    print(f"direction decoded correctly for {accuracy:.0%} of the {len(itds)} ITDs")
+
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib not installed: no plot")
+        return accuracy
+    fig, ax = plt.subplots(figsize=(4.5, 4))
+    im = ax.imshow(counts.numpy(), cmap="viridis")
+    ax.set_xticks(range(N_DETECTORS), [str(k - MAX_ITD) for k in range(N_DETECTORS)])
+    ax.set_yticks(range(N_DETECTORS), [str(i) for i in itds.tolist()])
+    ax.set_xlabel("detector tuned to ITD (steps)")
+    ax.set_ylabel("true ITD (steps)")
+    ax.set_title("coincidence detection with delays")
+    fig.colorbar(im, ax=ax, label="spikes")
+    fig.tight_layout()
+    fig.savefig(args.plot, dpi=100)
+    print(f"plot saved to {args.plot}")
+    return accuracy
+
+
+if __name__ == "__main__":
+    main()

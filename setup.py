@@ -1,0 +1,34 @@
+"""Installation script of PySNN."""
+
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+VERSION = re.search(r'__version__ = "([^"]+)"', (HERE / "pysnn" / "__init__.py").read_text()).group(
+    1
+)
+
+setup(
+    name="pysnn",
+    version=VERSION,
+    description="Spiking neural networks on PyTorch: timestep simulation, delays, STDP learning",
+    long_description=(HERE / "README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    packages=find_packages(include=["pysnn", "pysnn.*"]),
+    python_requires=">=3.9",
+    install_requires=["torch>=2.1", "numpy"],
+    extras_require={
+        "test": ["pytest", "hypothesis"],
+        "dev": ["black", "ruff", "pre-commit"],
+        "docs": ["sphinx"],
+        "examples": ["matplotlib", "tqdm"],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "License :: OSI Approved :: MIT License",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
+)
