@@ -76,12 +76,12 @@ def run_plain(weight: torch.Tensor, delay, spikes: torch.Tensor) -> torch.Tensor
     return out
 
 
-def median_ms(fn, steps: int, reps: int) -> float:
-    fn()  # warm-up
+def median_ms(fn, args: tuple, steps: int, reps: int) -> float:
+    fn(*args)  # warm-up
     times = []
     for _ in range(reps):
         start = time.perf_counter()
-        fn()
+        fn(*args)
         times.append((time.perf_counter() - start) * 1e3 / steps)
     return statistics.median(times)
 
@@ -115,8 +115,8 @@ def main(argv: list[str] | None = None) -> None:
             ref = run_plain(weight, delay, spikes)
             if not torch.equal(ours, ref):
                 raise AssertionError(f"pysnn and plain loop disagree for delay={name}")
-            t_ours = median_ms(lambda: run_pysnn(net, spikes), args.steps, args.reps)
-            t_ref = median_ms(lambda: run_plain(weight, delay, spikes), args.steps, args.reps)
+            t_ours = median_ms(run_pysnn, (net, spikes), args.steps, args.reps)
+            t_ref = median_ms(run_plain, (weight, delay, spikes), args.steps, args.reps)
             print(f"{name:<22}{batch:>6}{t_ours:>15.3f}{t_ref:>15.3f}{t_ours / t_ref:>8.2f}")
 
 
