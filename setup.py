@@ -25,6 +25,7 @@ setup(
         "dev": ["black", "ruff", "pre-commit"],
         "docs": ["sphinx"],
         "examples": ["matplotlib", "tqdm"],
+        "plot": ["matplotlib"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -1,6 +1,6 @@
 """PySNN: spiking neural networks on PyTorch, simulated timestep by timestep."""
 
-from pysnn import connection, functional, network, neuron
+from pysnn import connection, datasets, encoding, functional, monitor, network, neuron
 from pysnn.connection import (
     AdaptiveMaxPool2d,
     AvgPool2d,
@@ -10,6 +10,7 @@ from pysnn.connection import (
     MaxPool2d,
     Recurrent,
 )
+from pysnn.monitor import SpikeMonitor, StateMonitor
 from pysnn.network import Layer, SNNNetwork
 from pysnn.neuron import (
     AdaptiveLIFNeuron,
@@ -25,7 +26,10 @@ __version__ = "0.2.0"
 __all__ = [
     "__version__",
     "connection",
+    "datasets",
+    "encoding",
     "functional",
+    "monitor",
     "network",
     "neuron",
     "AdaptiveLIFNeuron",
@@ -43,4 +47,6 @@ __all__ = [
     "MaxPool2d",
     "Recurrent",
     "SNNNetwork",
+    "SpikeMonitor",
+    "StateMonitor",
 ]

