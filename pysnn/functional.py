@@ -77,7 +77,26 @@ def _not_refractory(refrac_counts: Tensor, like: Tensor) -> Tensor:
 
 def _saturate(trace: Tensor, spikes: Tensor, alpha_t: Scalar) -> Tensor:
     """Set the trace to ``alpha_t`` where a spike occurred ("nearest spike")."""
-    return torch.where(spikes > 0, torch.as_tensor(alpha_t).to(trace), trace)
+    alpha_t = torch.as_tensor(alpha_t, dtype=trace.dtype, device=trace.device)
+    return torch.where(spikes > 0, alpha_t, trace)
+
+
+def _dt_over_tau(tau: Scalar, dt: Scalar, like: Tensor) -> Tensor:
+    r""":math:`\Delta t / \tau` in at least float32 and the precision of ``like``.
+
+    ``torch.as_tensor`` of a Python float gives float32, which would lose
+    precision for float64 states.
+    """
+    dtype = torch.promote_types(like.dtype, torch.float32)
+    if isinstance(tau, Tensor):
+        dtype = torch.promote_types(dtype, tau.dtype)
+    tau_t = torch.as_tensor(tau, dtype=dtype, device=like.device)
+    return torch.as_tensor(dt, dtype=dtype, device=like.device) / tau_t
+
+
+def _decay_like(tau: Scalar, dt: Scalar, like: Tensor) -> Tensor:
+    r""":math:`e^{-\Delta t/\tau}` in the dtype of ``like``."""
+    return torch.exp(-_dt_over_tau(tau, dt, like)).to(like)
 
 
 def decay_factor(tau: Scalar, dt: Scalar) -> Tensor:
@@ -192,7 +211,7 @@ def exact_trace_update(
     :math:`t_0` leaves :math:`x(t) = \alpha_t e^{-(t - t_0)\Delta t/\tau_t}`,
     the trace assumed by pair-based STDP windows.
     """
-    return linear_trace_update(trace, spikes, alpha_t, decay_factor(tau_t, dt).to(trace), saturate)
+    return linear_trace_update(trace, spikes, alpha_t, _decay_like(tau_t, dt, trace), saturate)
 
 
 def trace_update(
@@ -292,7 +311,7 @@ def lif_exact_voltage_update(
     Exact for any :math:`\Delta t`; converges to the Euler update as
     :math:`\Delta t/\tau_v \to 0`.
     """
-    gain = 1.0 - decay_factor(tau_v, dt).to(v)
+    gain = (-torch.expm1(-_dt_over_tau(tau_v, dt, v))).to(v)  # 1 - exp(-dt/tau), accurately
     return v + (v_rest + alpha_v * x - v) * gain * _not_refractory(refrac_counts, v)
 
 
@@ -416,7 +435,7 @@ def exact_thresh_update(
 
     .. math:: \theta \leftarrow \theta_0 + (\theta - \theta_0)e^{-\Delta t/\tau_\theta} + \alpha_\theta s
     """
-    decay = decay_factor(tau_thresh, dt).to(thresh)
+    decay = _decay_like(tau_thresh, dt, thresh)
     return linear_thresh_update(thresh, thresh_base, spikes, alpha_thresh, decay)
 
 
@@ -466,7 +485,8 @@ def reset_voltage(
     :math:`s=1`, which keeps the overshoot above threshold.
     """
     if mode == "rest":
-        return torch.where(spikes > 0, torch.as_tensor(v_rest).to(v), v)
+        v_rest = torch.as_tensor(v_rest, dtype=v.dtype, device=v.device)
+        return torch.where(spikes > 0, v_rest, v)
     return v - spikes * (thresh - v_rest)
 
 

@@ -55,6 +55,14 @@ __all__ = [
 TRACE_MODES = ("additive", "saturating")
 
 
+def _broadcasts_to(shape: Sequence[int], features: Sequence[int]) -> bool:
+    """True when ``shape`` broadcasts to ``features`` without expanding it."""
+    try:
+        return torch.broadcast_shapes(tuple(shape), tuple(features)) == torch.Size(features)
+    except RuntimeError:
+        return False
+
+
 class _PopulationMixin(StatefulModule):
     """Shape resolution, parameter buffers and input checks shared by all neurons."""
 
@@ -98,6 +106,16 @@ class _PopulationMixin(StatefulModule):
             check_unit_interval(name, tensor)
         self.register_buffer(name, tensor)
         self._param_names.append(name)
+        # A per-sample population such as (C, H, W) with per-channel parameters:
+        # the parameter only fits the whole cells_shape, which therefore has no
+        # leading batch entry.
+        if (
+            self._features != self.cells_shape
+            and not _broadcasts_to(tensor.shape, self._features)
+            and _broadcasts_to(tensor.shape, self.cells_shape)
+        ):
+            self._features = self.cells_shape
+            self._initial_batch = 1
 
     def _add_time_constant(self, name: str, value: ParamLike, update_type: str) -> None:
         if update_type == "linear":
@@ -108,11 +126,7 @@ class _PopulationMixin(StatefulModule):
     def _check_param_shapes(self, features: tuple[int, ...]) -> None:
         for name in self._param_names:
             shape = tuple(getattr(self, name).shape)
-            try:
-                fits = torch.broadcast_shapes(shape, features) == torch.Size(features)
-            except RuntimeError:
-                fits = False
-            if not fits:
+            if not _broadcasts_to(shape, features):
                 raise ValueError(
                     f"{type(self).__name__}: parameter {name} has shape {shape}, which does not "
                     f"broadcast to the neuron shape {features} without expanding it"
@@ -620,7 +634,8 @@ class AdaptiveLIFNeuron(LIFNeuron):
         )
         self._add_param("alpha_thresh", alpha_thresh)
         self._add_time_constant("tau_thresh", tau_thresh, update_type)
-        self._check_param_shapes(self._features)
+        # the new parameters may decide the per-sample shape; checks their shapes
+        self._init_state(self._initial_batch)
         self.reset_thresh()
 
     @property
