@@ -380,6 +380,134 @@ class Connection(StatefulModule):
         self.per_synapse_delay = steps.dim() > 0
         self._stack_cache = None
 
+    # -- correlations for learning rules (pysnn.learning) --------------------------
+    def _pre_quantity(self, pre: str | Tensor) -> Tensor:
+        """Presynaptic spikes/trace as they arrived in the last step (no per-synapse delay)."""
+        dtype = self.weight.dtype
+        if isinstance(pre, Tensor):
+            return pre if pre.dtype == dtype else pre.to(dtype)
+        if pre not in ("spikes", "trace"):
+            raise ValueError(f'pre must be "spikes", "trace" or a tensor, got {pre!r}')
+        value = self.pre_spikes if pre == "spikes" else self.pre_trace
+        if value is None:
+            if self.pre_spikes is None:
+                raise RuntimeError(f"{type(self).__name__}: no step was run since the last reset")
+            raise RuntimeError(
+                f"{type(self).__name__} was called without the presynaptic trace; "
+                "pass it as connection(spikes, trace) to learn from it"
+            )
+        return value if value.dtype == dtype else value.to(dtype)
+
+    def _pre_history(self, pre: str | Tensor) -> Tensor:
+        """History ``(L, B, ...)`` of a presynaptic quantity, entry ``k`` = ``k`` steps ago."""
+        if isinstance(pre, Tensor) or pre not in ("spikes", "trace"):
+            raise ValueError(
+                f'{type(self).__name__}: with per-synapse delays pre must be "spikes" or '
+                f'"trace", got {pre!r}'
+            )
+        history = self.spike_history if pre == "spikes" else self.trace_history
+        if history.dim() == 0 or history.numel() == 0 or self._fresh:
+            raise RuntimeError(
+                f"{type(self).__name__}: no presynaptic {pre} history (no step was run, or "
+                "the connection was called without the trace)"
+            )
+        return self._history_by_delay(history).to(self.weight.dtype)
+
+    @property
+    def has_pre_activity(self) -> bool:
+        """True when a step has been run since the last reset (something to learn from)."""
+        if self.per_synapse_delay:
+            return not self._fresh and self.spike_history.numel() > 0
+        return self.pre_spikes is not None
+
+    def correlate(
+        self,
+        post: Tensor,
+        pre: str | Tensor = "spikes",
+        per_batch: bool = False,
+        pre_map=None,
+    ) -> Tensor:
+        r"""Correlate a postsynaptic and a presynaptic quantity at every synapse.
+
+        .. math:: C_{ij} = \sum_{b,\,p} y_{b,p,i}\; x_{b,p,j}(t - d_{ij})
+
+        summed over the batch :math:`b` and every position :math:`p` where the
+        synapse is used (extra leading dimensions of ``Linear``, output positions
+        of ``Conv2d``, whose kernel is shared).  The presynaptic value is the one
+        *arriving* at the synapse in the last step, so delayed connections pair
+        each postsynaptic value with the delayed presynaptic activity.
+
+        Parameters
+        ----------
+        post : Tensor
+            Postsynaptic quantity shaped like the connection's output, e.g. the
+            postsynaptic spikes or trace ``(batch, ...)``.
+        pre : {"spikes", "trace"} or Tensor
+            Presynaptic quantity: the arriving spikes or trace, or a tensor
+            shaped like the (arriving) input (not with per-synapse delays).
+        per_batch : bool
+            Keep the batch dimension: return ``(batch, *weight.shape)``.
+        pre_map : callable, optional
+            Applied to the presynaptic values arranged by receptive field,
+            ``(..., n_synapses_per_receptive_field, n_positions)``, before the
+            correlation (e.g. a normalisation by the maximum in each receptive
+            field).  Not supported with per-synapse delays.
+
+        Returns
+        -------
+        Tensor
+            Shaped like ``weight``, or ``(batch, *weight.shape)`` when ``per_batch``.
+        """
+        if self.weight is None:
+            raise TypeError(f"{type(self).__name__} has no weights to learn")
+        post = post.to(self.weight.dtype)
+        if self.per_synapse_delay:
+            if pre_map is not None:
+                raise NotImplementedError("pre_map is not supported with per-synapse delays")
+            return self._correlate_per_synapse(post, self._pre_history(pre), per_batch)
+        return self._correlate(post, self._pre_quantity(pre), per_batch, pre_map)
+
+    def post_sum(self, post: Tensor, per_batch: bool = False) -> Tensor:
+        r"""Sum a postsynaptic quantity per output unit, shaped to broadcast with ``weight``.
+
+        .. math:: S_i = \sum_{b,\,p} y_{b,p,i}
+
+        Returns ``(out, 1, ...)`` (or ``(batch, out, 1, ...)`` when ``per_batch``).
+        """
+        if self.weight is None:
+            raise TypeError(f"{type(self).__name__} has no weights to learn")
+        post = post.to(self.weight.dtype)
+        n_out = self.weight.shape[0]
+        tail = (1,) * (self.weight.dim() - 1)
+        batch = post.shape[0]
+        if per_batch:
+            return self._post_units(post).reshape(batch, -1, n_out).sum(1).view(batch, n_out, *tail)
+        return self._post_units(post).reshape(-1, n_out).sum(0).view(n_out, *tail)
+
+    def _post_units(self, post: Tensor) -> Tensor:
+        """Postsynaptic tensor with the output unit as the last dimension."""
+        return post
+
+    def accumulate_correlation(
+        self, target: Tensor, post: Tensor, pre: str | Tensor = "spikes", alpha: float = 1.0
+    ) -> Tensor:
+        """In place ``target += alpha * correlate(post, pre)``; returns ``target``.
+
+        ``Linear`` does it with one ``addmm_`` (no temporary of the weight's size).
+        """
+        return target.add_(self.correlate(post, pre), alpha=alpha)
+
+    def _correlate(self, post: Tensor, pre: Tensor, per_batch: bool, pre_map) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not provide correlations")
+
+    def _correlate_per_synapse(self, post: Tensor, history: Tensor, per_batch: bool) -> Tensor:
+        raise NotImplementedError(f"{type(self).__name__} does not provide correlations")
+
+    @property
+    def supports_event_driven(self) -> bool:
+        """Whether :meth:`correlate_rows`/:meth:`correlate_cols` exist (sparse updates)."""
+        return False
+
 
 class Linear(Connection):
     r"""Fully connected connection, one matmul per step.
@@ -459,6 +587,64 @@ class Linear(Connection):
     def receptive_field_sum(self, trace: Tensor) -> Tensor:
         total = trace.sum(-1, keepdim=True)
         return total.expand(*trace.shape[:-1], self.out_features)
+
+    # -- correlations for learning rules (pysnn.learning) --------------------------
+    def _correlate(self, post: Tensor, pre: Tensor, per_batch: bool, pre_map) -> Tensor:
+        n_out, n_in = self.out_features, self.in_features
+        if pre_map is None:
+            if not per_batch:
+                return post.reshape(-1, n_out).t().mm(pre.reshape(-1, n_in))
+            batch = post.shape[0]
+            return post.reshape(batch, -1, n_out).transpose(1, 2).bmm(pre.reshape(batch, -1, n_in))
+        batch = pre.shape[0]
+        x = pre_map(pre.reshape(batch, -1, n_in).transpose(1, 2))  # (B, in, P)
+        y = post.reshape(batch, -1, n_out).transpose(1, 2)  # (B, out, P)
+        if per_batch:
+            return y.bmm(x.transpose(1, 2))
+        return torch.einsum("bop,bip->oi", y, x)
+
+    def _correlate_per_synapse(self, post: Tensor, history: Tensor, per_batch: bool) -> Tensor:
+        # C_ij = sum_k [d_ij == k] (post^T @ hist_k)_ij
+        n_out, n_in = self.out_features, self.in_features
+        length, batch = history.shape[0], history.shape[1]
+        index = self.delay_steps.unsqueeze(0)
+        if not per_batch:
+            y = post.reshape(-1, n_out).t()  # (out, N)
+            stacked = torch.matmul(y, history.reshape(length, -1, n_in))  # (L, out, in)
+            return stacked.gather(0, index).squeeze(0)
+        y = post.reshape(batch, -1, n_out).transpose(1, 2)  # (B, out, P)
+        h = history.reshape(length, batch, -1, n_in)  # (L, B, P, in)
+        stacked = torch.matmul(y, h)  # (L, B, out, in)
+        return stacked.gather(0, index.unsqueeze(1).expand(1, batch, n_out, n_in)).squeeze(0)
+
+    @property
+    def supports_event_driven(self) -> bool:
+        return not self.per_synapse_delay
+
+    def accumulate_correlation(
+        self, target: Tensor, post: Tensor, pre: str | Tensor = "spikes", alpha: float = 1.0
+    ) -> Tensor:
+        if self.per_synapse_delay:
+            return super().accumulate_correlation(target, post, pre, alpha)
+        x = self._pre_quantity(pre).reshape(-1, self.in_features)
+        y = post.to(self.weight.dtype).reshape(-1, self.out_features)
+        return target.addmm_(y.t(), x, alpha=alpha)
+
+    def correlate_rows(self, post: Tensor, pre: str | Tensor, rows: Tensor) -> Tensor:
+        r"""Rows ``rows`` of :meth:`correlate`: ``(len(rows), in_features)``.
+
+        Costs :math:`O(N \cdot |rows| \cdot N_{in})` instead of
+        :math:`O(N \cdot N_{out} \cdot N_{in})` (used for event-driven learning).
+        """
+        x = self._pre_quantity(pre).reshape(-1, self.in_features)
+        y = post.to(self.weight.dtype).reshape(-1, self.out_features).index_select(1, rows)
+        return y.t().mm(x)
+
+    def correlate_cols(self, post: Tensor, pre: str | Tensor, cols: Tensor) -> Tensor:
+        """Columns ``cols`` of :meth:`correlate`: ``(out_features, len(cols))``."""
+        x = self._pre_quantity(pre).reshape(-1, self.in_features).index_select(1, cols)
+        y = post.to(self.weight.dtype).reshape(-1, self.out_features)
+        return y.t().mm(x)
 
 
 class Recurrent(Linear):
@@ -664,6 +850,38 @@ class Conv2d(Connection):
     def receptive_field_sum(self, trace: Tensor) -> Tensor:
         return self._conv(trace, torch.ones_like(self.weight))
 
+    # -- correlations for learning rules (pysnn.learning) --------------------------
+    def _post_units(self, post: Tensor) -> Tensor:
+        return post.movedim(1, -1)
+
+    def _correlate(self, post: Tensor, pre: Tensor, per_batch: bool, pre_map) -> Tensor:
+        # weight sharing: sum over output positions of post[o, p] * patch[p, (c, kh, kw)]
+        cols = self._unfold(pre)  # (B, g, M, Ho, Wo)
+        batch, groups, m = cols.shape[:3]
+        cols = cols.reshape(batch, groups, m, -1)
+        if pre_map is not None:
+            cols = pre_map(cols)
+        y = post.reshape(batch, groups, self.out_channels // groups, -1)
+        if per_batch:
+            out = torch.einsum("bgop,bgmp->bgom", y, cols)
+            return out.reshape(batch, *self.weight.shape)
+        return torch.einsum("bgop,bgmp->gom", y, cols).reshape(self.weight.shape)
+
+    def _correlate_per_synapse(self, post: Tensor, history: Tensor, per_batch: bool) -> Tensor:
+        length, batch, chans, height, width = history.shape
+        cols = self._unfold(history.reshape(length * batch, chans, height, width))
+        _, groups, m = cols.shape[:3]
+        cols = cols.reshape(length, batch, groups, m, -1)
+        y = post.reshape(batch, groups, self.out_channels // groups, -1)
+        index = self.delay_steps.reshape(1, self.out_channels, m)
+        if per_batch:
+            stacked = torch.einsum("bgop,lbgmp->lbgom", y, cols)
+            stacked = stacked.reshape(length, batch, self.out_channels, m)
+            index = index.unsqueeze(1).expand(1, batch, self.out_channels, m)
+            return stacked.gather(0, index).reshape(batch, *self.weight.shape)
+        stacked = torch.einsum("bgop,lbgmp->lgom", y, cols).reshape(length, self.out_channels, m)
+        return stacked.gather(0, index).reshape(self.weight.shape)
+
 
 class _Pool(Connection):
     """Weightless pooling connection (no delay)."""
@@ -801,4 +1019,8 @@ class AvgPool2d(_Pool):
         return self._pool(spikes), None if trace is None else self._pool(trace)
 
     def receptive_field_sum(self, trace: Tensor) -> Tensor:
-        return self._pool(trace) * (self.kernel_size[0] * self.kernel_size[1])
+        # divisor 1: the plain sum over each window (padding and ceil_mode
+        # windows hold fewer than kernel_size elements)
+        return F.avg_pool2d(
+            trace, self.kernel_size, self.stride, self.padding, self.ceil_mode, divisor_override=1
+        )

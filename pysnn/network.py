@@ -80,6 +80,7 @@ class SNNNetwork(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self._layers: OrderedDict[str, tuple[nn.Module, nn.Module]] = OrderedDict()
+        self._check_batch = True  # set by reset_state, cleared after the next step starts
         self.register_forward_pre_hook(_adopt_batch_size)
 
     # -- layers ------------------------------------------------------------------
@@ -149,6 +150,7 @@ class SNNNetwork(nn.Module):
         Submodules without state (plain ``nn.Module``) are skipped; other
         modules with their own ``reset_state()`` are reset too.
         """
+        self._check_batch = True
         for module in self.modules():
             if module is self:
                 continue
@@ -215,11 +217,15 @@ def _adopt_batch_size(network: SNNNetwork, args: tuple[Any, ...]) -> None:
     """Before a step, give fresh neurons the batch size of the input.
 
     Feedback connections read a neuron's spikes before that neuron has run in
-    the step, so a fresh neuron must already have the right batch size.
+    the step, so a fresh neuron must already have the right batch size.  Runs
+    on the first step after construction or :meth:`SNNNetwork.reset_state`.
     """
+    if not network._check_batch:
+        return
     x = _first_tensor(args)
     if x is None or x.dim() == 0:
         return
+    network._check_batch = False
     batch = int(x.shape[0])
     for module in network.modules():
         if isinstance(module, _PopulationMixin) and module.is_fresh:

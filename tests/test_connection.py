@@ -1,0 +1,620 @@
+"""Tests of pysnn.connection without delays: Linear, Recurrent, Conv2d and the pools.
+
+Every result is compared with an independent reference written here: ``x @ W.T``,
+``torch.nn.functional`` convolutions/poolings, or explicit Python loops.
+"""
+
+import itertools
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from pysnn.connection import (
+    AdaptiveMaxPool2d,
+    AvgPool2d,
+    Conv2d,
+    Linear,
+    MaxPool2d,
+    Recurrent,
+)
+from pysnn.neuron import LIFNeuron
+
+
+def _spikes(*shape, p=0.4, generator=None, device="cpu", dtype=torch.float32):
+    return (torch.rand(*shape, generator=generator) < p).to(dtype=dtype, device=device)
+
+
+def _gen(seed):
+    return torch.Generator().manual_seed(seed)
+
+
+def _state_snapshot(module):
+    """Everything that defines a connection's state: buffers, weights and ring-buffer head."""
+    snap = {k: v.clone() for k, v in module.state_dict().items() if isinstance(v, torch.Tensor)}
+    return snap, module._head, module.is_fresh, module._in_shape, module.batch_size
+
+
+def _assert_same_state(module, snapshot):
+    tensors, head, fresh, in_shape, batch = snapshot
+    now = {k: v for k, v in module.state_dict().items() if isinstance(v, torch.Tensor)}
+    assert now.keys() == tensors.keys()
+    for key, value in tensors.items():
+        assert torch.equal(now[key], value), key
+    assert (module._head, module.is_fresh, module._in_shape, module.batch_size) == (
+        head,
+        fresh,
+        in_shape,
+        batch,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Linear
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(5, 7), (5, 1, 7), (3, 2, 4, 7)])
+def test_linear_equals_matmul(device, shape):
+    conn = Linear(7, 4).to(device)
+    torch.manual_seed(1)
+    for _ in range(3):
+        x = _spikes(*shape, device=device)
+        out, trace = conn(x)
+        assert out.shape == (*shape[:-1], 4)
+        assert trace is None
+        torch.testing.assert_close(out, x @ conn.weight.T)
+
+
+def test_linear_real_valued_input_and_weights_by_hand():
+    conn = Linear(3, 2)
+    with torch.no_grad():
+        conn.weight.copy_(torch.tensor([[1.0, -2.0, 0.5], [0.0, 3.0, -1.0]]))
+    out, _ = conn(torch.tensor([[1.0, 1.0, 0.0], [0.0, 1.0, 1.0]]))
+    assert torch.equal(out, torch.tensor([[-1.0, 3.0], [-1.5, 2.0]]))
+
+
+def test_linear_pysnn01_positional_arguments():
+    # Linear(in_features, out_features, batch_size, dt, delay): batch_size is ignored
+    conn = Linear(6, 3, 8, 0.5, 1.0)
+    assert conn.dt == 0.5
+    assert conn.max_delay == 2
+    out, _ = conn(torch.zeros(2, 1, 6))  # a batch of 2 although batch_size=8
+    assert out.shape == (2, 1, 3)
+
+
+def test_linear_trace_passthrough(device):
+    conn = Linear(5, 3).to(device)
+    x = _spikes(4, 1, 5, device=device)
+    trace = torch.rand(4, 1, 5, device=device)
+    out, out_trace = conn(x, trace)
+    assert torch.equal(out_trace, trace)
+    torch.testing.assert_close(out, x @ conn.weight.T)
+    assert torch.equal(conn.pre_spikes, x)
+    assert torch.equal(conn.pre_trace, trace)
+
+
+@pytest.mark.parametrize("shape", [(4, 5), (4, 1, 5)])
+def test_linear_trace_per_synapse(shape):
+    conn = Linear(5, 3, trace_per_synapse=True)
+    x = _spikes(*shape)
+    trace = torch.rand(*shape)
+    _, syn = conn(x, trace)
+    assert syn.shape == (*shape[:-1], 3, 5)
+    for idx in itertools.product(*[range(n) for n in shape[:-1]]):
+        for i in range(3):
+            for j in range(5):
+                assert syn[(*idx, i, j)] == trace[(*idx, j)]
+
+
+def test_linear_bool_input_equals_float():
+    conn = Linear(6, 4)
+    x = torch.rand(3, 6) < 0.5
+    out_bool, _ = conn(x)
+    conn.reset_state()
+    out_float, _ = conn(x.float())
+    assert out_bool.dtype == torch.float32
+    assert torch.equal(out_bool, out_float)
+
+
+def test_linear_double():
+    conn = Linear(6, 4).double()
+    assert conn.weight.dtype == torch.float64
+    x = _spikes(3, 6, dtype=torch.float64)
+    out, trace = conn(x, torch.rand(3, 6, dtype=torch.float64))
+    assert out.dtype == torch.float64 and trace.dtype == torch.float64
+    torch.testing.assert_close(out, x @ conn.weight.T)
+    with pytest.raises(TypeError, match="spikes"):
+        conn(torch.zeros(3, 6))  # float32 into a float64 connection
+
+
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
+def test_low_precision_linear_and_lif(dtype):
+    torch.manual_seed(0)
+    conn = Linear(16, 8)
+    with torch.no_grad():
+        conn.weight.uniform_(0.0, 0.5)
+    conn = conn.to(dtype)
+    lif = LIFNeuron((8,), thresh=1.0, v_rest=0.0, alpha_v=1.0, tau_v=0.8).to(dtype)
+    total = 0.0
+    for _ in range(20):
+        x = _spikes(4, 16, dtype=dtype)
+        inp, _ = conn(x)
+        assert inp.dtype == dtype and inp.shape == (4, 8)
+        ref = x.float() @ conn.weight.float().T
+        torch.testing.assert_close(inp.float(), ref, atol=0.05, rtol=0.02)
+        spikes, trace = lif(inp)
+        assert spikes.dtype == dtype and trace.dtype == dtype
+        assert set(spikes.unique().tolist()) <= {0.0, 1.0}
+        assert torch.isfinite(lif.v_cell.float()).all()
+        total += float(spikes.float().sum())
+    assert total > 0  # the input is strong enough to make the LIF fire
+
+
+# ---------------------------------------------------------------------------
+# Recurrent
+# ---------------------------------------------------------------------------
+def test_recurrent_zero_diagonal_ignores_hand_set_diagonal():
+    conn = Recurrent(5)
+    assert torch.all(torch.diagonal(conn.weight) == 0)
+    with torch.no_grad():
+        conn.weight.fill_diagonal_(10.0)
+    w_off = conn.weight.clone()
+    w_off.fill_diagonal_(0.0)
+    x = _spikes(3, 1, 5, p=0.6)
+    out, _ = conn(x)
+    torch.testing.assert_close(out, x @ w_off.T)
+    # one spiking neuron: it receives nothing from itself
+    conn.reset_state()
+    one = torch.zeros(1, 5)
+    one[0, 2] = 1.0
+    out, _ = conn(one)
+    assert out[0, 2] == 0
+    torch.testing.assert_close(out[0], w_off[:, 2])
+    mask = conn.plastic_mask
+    assert mask.dtype == torch.bool
+    assert not mask.diagonal().any()
+    assert mask.sum() == 5 * 4
+
+
+def test_recurrent_reset_weights_keeps_zero_diagonal():
+    conn = Recurrent(4)
+    conn.reset_weights("constant", 2.0)
+    expected = torch.full((4, 4), 2.0)
+    expected.fill_diagonal_(0.0)
+    assert torch.equal(conn.weight, expected)
+
+
+def test_recurrent_with_self_connections():
+    conn = Recurrent(4, zero_diagonal=False)
+    with torch.no_grad():
+        conn.weight.copy_(torch.arange(16.0).view(4, 4))
+    assert conn.plastic_mask.all()
+    x = torch.tensor([[1.0, 0.0, 1.0, 0.0]])
+    out, _ = conn(x)
+    # out_i = W_i0 + W_i2, self-connection included
+    assert torch.equal(out, torch.tensor([[2.0, 10.0, 18.0, 26.0]]))
+
+
+# ---------------------------------------------------------------------------
+# Conv2d
+# ---------------------------------------------------------------------------
+CONV_CASES = [
+    # in, out, kernel, stride, padding, dilation, groups, (H, W)
+    (2, 3, 3, 1, 0, 1, 1, (8, 8)),
+    (3, 4, (3, 2), 2, 1, 1, 1, (9, 7)),
+    (4, 6, (2, 3), (2, 1), (1, 2), (2, 1), 2, (10, 9)),
+    (2, 4, 3, 1, 2, 2, 2, (7, 8)),
+    (4, 8, (1, 3), 3, 0, 1, 4, (6, 11)),
+    (6, 3, (3, 3), (1, 2), (0, 1), (1, 2), 3, (8, 9)),
+]
+
+
+@pytest.mark.parametrize("case", CONV_CASES)
+def test_conv2d_equals_f_conv2d(device, case):
+    cin, cout, k, stride, padding, dilation, groups, hw = case
+    conn = Conv2d(cin, cout, k, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    conn = conn.to(device)
+    g = _gen(3)
+    for spikes in (True, False):
+        x = _spikes(2, cin, *hw, generator=g) if spikes else torch.randn(2, cin, *hw, generator=g)
+        x = x.to(device)
+        out, _ = conn(x)
+        ref = F.conv2d(x, conn.weight, None, stride, padding, dilation, groups)
+        assert out.shape == ref.shape
+        assert out.shape[2:] == conn.output_shape(hw)
+        torch.testing.assert_close(out, ref)
+
+
+def test_conv2d_by_hand():
+    conn = Conv2d(1, 1, 2)
+    with torch.no_grad():
+        conn.weight.copy_(torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]]))
+    x = torch.zeros(1, 1, 3, 3)
+    x[0, 0, 1, 1] = 1.0
+    out, _ = conn(x)
+    # the spike at (1, 1) is under kernel tap (ky, kx) of output (1 - ky, 1 - kx)
+    assert torch.equal(out[0, 0], torch.tensor([[4.0, 3.0], [2.0, 1.0]]))
+
+
+def test_conv2d_pysnn01_positional_arguments():
+    # Conv2d(in, out, kernel, im_dims, batch_size, dt, delay, stride, padding, dilation)
+    conn = Conv2d(2, 3, 3, (8, 8), 16, 1.0, 0, 1, 1, 1)
+    x = _spikes(4, 2, 8, 8)
+    out, _ = conn(x)
+    torch.testing.assert_close(out, F.conv2d(x, conn.weight, None, 1, 1, 1))
+
+
+def test_conv2d_im_dims_checked_only_when_given():
+    conn = Conv2d(2, 3, 3, im_dims=(8, 8))
+    conn(torch.zeros(1, 2, 8, 8))
+    conn.reset_state()
+    with pytest.raises(ValueError, match=r"8, 8"):
+        conn(torch.zeros(1, 2, 8, 9))
+    free = Conv2d(2, 3, 3)
+    assert free(torch.zeros(1, 2, 5, 9))[0].shape == (1, 3, 3, 7)
+    free.reset_state()
+    assert free(torch.zeros(3, 2, 12, 6))[0].shape == (3, 3, 10, 4)
+
+
+def test_conv2d_bool_input():
+    conn = Conv2d(2, 3, 3, padding=1)
+    x = torch.rand(2, 2, 6, 6) < 0.5
+    out, _ = conn(x)
+    torch.testing.assert_close(out, F.conv2d(x.float(), conn.weight, None, 1, 1))
+
+
+@pytest.mark.parametrize("case", [CONV_CASES[1], CONV_CASES[2], CONV_CASES[3]])
+def test_conv2d_trace_per_synapse_matches_windows(case):
+    cin, cout, k, stride, padding, dilation, groups, hw = case
+    conn = Conv2d(
+        cin,
+        cout,
+        k,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        trace_per_synapse=True,
+    )
+    trace = torch.rand(2, cin, *hw)
+    out, syn = conn(_spikes(2, cin, *hw), trace)
+    kh, kw = conn.kernel_size
+    sh, sw = conn.stride
+    ph, pw = conn.padding
+    dh, dw = conn.dilation
+    cg = cin // groups
+    assert syn.shape == (2, cout, out.shape[2], out.shape[3], cg * kh * kw)
+    height, width = hw
+    for b, o, y, x in itertools.product(
+        range(2), range(cout), range(out.shape[2]), range(out.shape[3])
+    ):
+        group = o // (cout // groups)
+        m = 0
+        for c in range(cg):
+            for ky in range(kh):
+                for kx in range(kw):
+                    iy, ix = y * sh - ph + ky * dh, x * sw - pw + kx * dw
+                    inside = 0 <= iy < height and 0 <= ix < width
+                    expected = trace[b, group * cg + c, iy, ix] if inside else 0.0
+                    assert syn[b, o, y, x, m] == expected
+                    m += 1
+
+
+# ---------------------------------------------------------------------------
+# receptive_field_sum
+# ---------------------------------------------------------------------------
+def test_linear_receptive_field_sum():
+    conn = Linear(5, 3)
+    trace = torch.rand(4, 1, 5)
+    total = conn.receptive_field_sum(trace)
+    assert total.shape == (4, 1, 3)
+    for b in range(4):
+        for i in range(3):
+            assert math.isclose(
+                float(total[b, 0, i]), sum(float(v) for v in trace[b, 0]), rel_tol=1e-6
+            )
+
+
+@pytest.mark.parametrize("case", [CONV_CASES[0], CONV_CASES[2], CONV_CASES[3]])
+def test_conv2d_receptive_field_sum(case):
+    cin, cout, k, stride, padding, dilation, groups, hw = case
+    conn = Conv2d(cin, cout, k, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    trace = torch.rand(2, cin, *hw, dtype=torch.float64)
+    total = conn.double().receptive_field_sum(trace)
+    kh, kw = conn.kernel_size
+    cg = cin // groups
+    assert total.shape[:2] == (2, cout)
+    for b, o, y, x in itertools.product(
+        range(2), range(cout), range(total.shape[2]), range(total.shape[3])
+    ):
+        group = o // (cout // groups)
+        expected = 0.0
+        for c, ky, kx in itertools.product(range(cg), range(kh), range(kw)):
+            iy = y * conn.stride[0] - conn.padding[0] + ky * conn.dilation[0]
+            ix = x * conn.stride[1] - conn.padding[1] + kx * conn.dilation[1]
+            if 0 <= iy < hw[0] and 0 <= ix < hw[1]:
+                expected += float(trace[b, group * cg + c, iy, ix])
+        assert math.isclose(float(total[b, o, y, x]), expected, rel_tol=1e-12, abs_tol=1e-12)
+
+
+# ---------------------------------------------------------------------------
+# Pools
+# ---------------------------------------------------------------------------
+def _winner(cells):
+    """Brute-force winner of a window: list of (spike, trace) -> (spike, trace)."""
+    spiking = [c for c in cells if c[0] > 0]
+    pool = spiking if spiking else cells
+    return max(pool, key=lambda c: c[1])
+
+
+def _brute_max_pool(spikes, trace, kernel, stride, padding, dilation, out_hw):
+    batch, chans, height, width = spikes.shape
+    out_s = torch.zeros(batch, chans, *out_hw, dtype=spikes.dtype)
+    out_t = torch.zeros(batch, chans, *out_hw, dtype=trace.dtype)
+    for b, c, y, x in itertools.product(range(batch), range(chans), *map(range, out_hw)):
+        cells = []
+        for ky, kx in itertools.product(range(kernel[0]), range(kernel[1])):
+            iy = y * stride[0] - padding[0] + ky * dilation[0]
+            ix = x * stride[1] - padding[1] + kx * dilation[1]
+            if 0 <= iy < height and 0 <= ix < width:
+                cells.append((float(spikes[b, c, iy, ix]), float(trace[b, c, iy, ix])))
+        out_s[b, c, y, x], out_t[b, c, y, x] = _winner(cells)
+    return out_s, out_t
+
+
+POOL_CASES = [
+    # kernel, stride, padding, dilation, ceil_mode, (H, W)
+    ((2, 2), None, (0, 0), (1, 1), False, (6, 6)),
+    ((3, 3), (2, 2), (1, 1), (1, 1), False, (7, 8)),
+    ((2, 3), (1, 2), (0, 1), (2, 1), False, (7, 9)),
+    ((3, 2), (2, 2), (0, 0), (1, 1), True, (8, 7)),
+]
+
+
+@pytest.mark.parametrize("case", POOL_CASES)
+def test_max_pool_winner_brute_force(case):
+    kernel, stride, padding, dilation, ceil_mode, hw = case
+    pool = MaxPool2d(kernel, stride, padding, dilation, ceil_mode)
+    g = _gen(7)
+    for p in (0.05, 0.3, 0.8):
+        spikes = _spikes(2, 3, *hw, p=p, generator=g)
+        trace = torch.rand(2, 3, *hw, generator=g) * 3.0 - 1.0  # also negative traces
+        out_s, out_t = pool(spikes, trace)
+        ref_spikes = F.max_pool2d(spikes, kernel, stride, padding, dilation, ceil_mode)
+        assert torch.equal(out_s, ref_spikes)
+        brute_s, brute_t = _brute_max_pool(
+            spikes,
+            trace,
+            kernel,
+            stride or kernel,
+            padding,
+            dilation,
+            tuple(out_s.shape[2:]),
+        )
+        assert torch.equal(out_s, brute_s)
+        assert torch.equal(out_t, brute_t)
+
+
+def test_max_pool_winner_by_hand():
+    pool = MaxPool2d(2)
+    spikes = torch.tensor([[[[1.0, 0.0, 0.0, 0.0], [1.0, 0.0, 0.0, 0.0]]]])
+    trace = torch.tensor([[[[0.3, 0.9, 0.2, 0.6], [0.7, 0.1, 0.5, 0.4]]]])
+    out_s, out_t = pool(spikes, trace)
+    # window 1: two spiking cells (0.3, 0.7) beat the silent 0.9 -> 0.7
+    # window 2: no spike -> largest trace 0.6
+    assert torch.equal(out_s, torch.tensor([[[[1.0, 0.0]]]]))
+    assert torch.equal(out_t, torch.tensor([[[[0.7, 0.6]]]]))
+
+
+def test_max_pool_without_trace_and_bool_input():
+    pool = MaxPool2d(2)
+    spikes = torch.rand(2, 3, 6, 6) < 0.2
+    out_s, out_t = pool(spikes)
+    assert out_t is None
+    assert torch.equal(out_s, F.max_pool2d(spikes.float(), 2))
+    # bool spikes with a float64 trace follow the trace's dtype
+    trace = torch.rand(2, 3, 6, 6, dtype=torch.float64)
+    out_s, out_t = pool(spikes, trace)
+    assert out_s.dtype == torch.float64 and out_t.dtype == torch.float64
+    brute_s, brute_t = _brute_max_pool(
+        spikes.double(), trace, (2, 2), (2, 2), (0, 0), (1, 1), (3, 3)
+    )
+    assert torch.equal(out_s, brute_s) and torch.equal(out_t, brute_t)
+
+
+def _adaptive_bounds(size, out):
+    return [(math.floor(i * size / out), math.ceil((i + 1) * size / out)) for i in range(out)]
+
+
+@pytest.mark.parametrize("hw,out_hw", [((6, 6), (3, 3)), ((7, 10), (3, 4)), ((5, 5), (5, 2))])
+def test_adaptive_max_pool_brute_force(hw, out_hw):
+    pool = AdaptiveMaxPool2d(out_hw)
+    g = _gen(11)
+    spikes = _spikes(2, 2, *hw, p=0.25, generator=g)
+    trace = torch.rand(2, 2, *hw, generator=g)
+    out_s, out_t = pool(spikes, trace)
+    assert torch.equal(out_s, F.adaptive_max_pool2d(spikes, out_hw))
+    rows, cols = _adaptive_bounds(hw[0], out_hw[0]), _adaptive_bounds(hw[1], out_hw[1])
+    for b, c, y, x in itertools.product(range(2), range(2), *map(range, out_hw)):
+        cells = [
+            (float(spikes[b, c, iy, ix]), float(trace[b, c, iy, ix]))
+            for iy in range(*rows[y])
+            for ix in range(*cols[x])
+        ]
+        spike, tr = _winner(cells)
+        assert out_s[b, c, y, x] == spike
+        assert out_t[b, c, y, x] == tr
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(kernel_size=2),
+        dict(kernel_size=3, stride=2, padding=1),
+        dict(kernel_size=(2, 3), stride=(1, 2), padding=(1, 1), count_include_pad=False),
+        dict(kernel_size=3, stride=2, ceil_mode=True),
+    ],
+)
+def test_avg_pool_equals_f_avg_pool2d(kwargs):
+    pool = AvgPool2d(**kwargs)
+    spikes = _spikes(2, 3, 7, 8)
+    trace = torch.rand(2, 3, 7, 8)
+    out_s, out_t = pool(spikes, trace)
+    torch.testing.assert_close(out_s, F.avg_pool2d(spikes, **kwargs))
+    torch.testing.assert_close(out_t, F.avg_pool2d(trace, **kwargs))
+    assert pool(spikes)[1] is None
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        dict(kernel_size=2),
+        dict(kernel_size=3, stride=2, padding=1),
+        dict(kernel_size=3, stride=2, padding=1, count_include_pad=False),
+        dict(kernel_size=(2, 3), stride=2, ceil_mode=True),
+    ],
+)
+def test_avg_pool_receptive_field_sum_brute_force(kwargs):
+    pool = AvgPool2d(**kwargs)
+    trace = torch.rand(2, 2, 7, 8, dtype=torch.float64)
+    total = pool.receptive_field_sum(trace)
+    kh, kw = pool.kernel_size
+    (sh, sw), (ph, pw) = pool.stride, pool.padding
+    assert total.shape == F.avg_pool2d(trace, **kwargs).shape
+    for b, c, y, x in itertools.product(range(2), range(2), *map(range, total.shape[2:])):
+        expected = sum(
+            float(trace[b, c, y * sh - ph + ky, x * sw - pw + kx])
+            for ky in range(kh)
+            for kx in range(kw)
+            if 0 <= y * sh - ph + ky < 7 and 0 <= x * sw - pw + kx < 8
+        )
+        assert math.isclose(float(total[b, c, y, x]), expected, rel_tol=1e-12)
+
+
+def test_max_pools_have_no_receptive_field_sum():
+    for pool in (MaxPool2d(2), AdaptiveMaxPool2d(2)):
+        with pytest.raises(TypeError):
+            pool.receptive_field_sum(torch.rand(1, 1, 4, 4))
+
+
+def test_pools_follow_input_dtype():
+    for pool in (MaxPool2d(2), AdaptiveMaxPool2d(2), AvgPool2d(2)):
+        x = _spikes(1, 2, 4, 4, dtype=torch.float64)
+        out_s, out_t = pool(x, torch.rand(1, 2, 4, 4, dtype=torch.float64))
+        assert out_s.dtype == torch.float64 and out_t.dtype == torch.float64
+        with pytest.raises(ValueError, match="spikes"):
+            pool(torch.zeros(2, 4, 4, dtype=torch.float64))
+
+
+# ---------------------------------------------------------------------------
+# Validation: the right error, naming the argument, before any state change
+# ---------------------------------------------------------------------------
+def _running_delayed_linear():
+    torch.manual_seed(5)
+    conn = Linear(4, 3, delay=2)
+    for _ in range(3):
+        conn(_spikes(2, 4), torch.rand(2, 4))
+    return conn
+
+
+@pytest.mark.parametrize(
+    "spikes,trace,error,match",
+    [
+        (torch.zeros(2, 5), None, ValueError, "in_features=4"),
+        (torch.zeros(2, 4, dtype=torch.float64), None, TypeError, "spikes.*dtype"),
+        (torch.zeros(2, 4, dtype=torch.int64), None, TypeError, "spikes.*dtype"),
+        ([[0.0] * 4] * 2, None, TypeError, "spikes.*torch.Tensor"),
+        (torch.zeros(2, 4), torch.zeros(2, 1, 4), ValueError, "trace.*shape"),
+        (torch.zeros(2, 4), torch.zeros(2, 4, dtype=torch.float64), TypeError, "trace.*dtype"),
+        (torch.zeros(2, 4), "trace", TypeError, "trace.*torch.Tensor"),
+        (torch.zeros(3, 4), None, ValueError, "batch size"),
+        (torch.zeros(2, 1, 4), None, ValueError, "per-sample shape"),
+    ],
+)
+def test_linear_bad_inputs_leave_state_untouched(spikes, trace, error, match):
+    conn = _running_delayed_linear()
+    twin = _running_delayed_linear()
+    snapshot = _state_snapshot(conn)
+    with pytest.raises(error, match=match):
+        conn(spikes, trace)
+    _assert_same_state(conn, snapshot)
+    # and the simulation goes on exactly as if the bad call never happened
+    for _ in range(3):
+        x, tr = _spikes(2, 4), torch.rand(2, 4)
+        a, ta = conn(x, tr)
+        b, tb = twin(x, tr)
+        assert torch.equal(a, b) and torch.equal(ta, tb)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        (dict(in_features=0, out_features=3), ValueError, "in_features"),
+        (dict(in_features=-2, out_features=3), ValueError, "in_features"),
+        (dict(in_features=4, out_features=0), ValueError, "out_features"),
+        (dict(in_features=2.0, out_features=3), ValueError, "in_features"),
+        (dict(in_features=4, out_features=3, delay=-1), ValueError, "delay"),
+        (dict(in_features=4, out_features=3, delay=float("nan")), ValueError, "delay"),
+        (dict(in_features=4, out_features=3, delay=float("inf")), ValueError, "delay"),
+        (dict(in_features=4, out_features=3, delay=1.5), ValueError, "delay"),
+        (dict(in_features=4, out_features=3, delay="1"), TypeError, "delay"),
+        (dict(in_features=4, out_features=3, delay=torch.zeros(4, 3)), ValueError, "delay"),
+        (dict(in_features=4, out_features=3, delay=torch.zeros(3)), ValueError, "delay"),
+        (dict(in_features=4, out_features=3, dt=0.0), ValueError, "dt"),
+    ],
+)
+def test_linear_bad_construction(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        Linear(**kwargs)
+
+
+def test_bad_per_synapse_delay_values():
+    with pytest.raises(ValueError, match="delay"):
+        Linear(3, 2, delay=torch.tensor([[0.0, 1.0, -1.0], [0.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="delay"):
+        Linear(3, 2, delay=torch.tensor([[0.0, 1.5, 1.0], [0.0, 0.0, 0.0]]))
+    with pytest.raises(ValueError, match="delay"):
+        Linear(3, 2, delay=torch.tensor([[0.0, float("nan"), 1.0], [0.0, 0.0, 0.0]]))
+
+
+def test_set_delay_error_keeps_state():
+    conn = _running_delayed_linear()
+    snapshot = _state_snapshot(conn)
+    for bad in (-1.0, 0.5, torch.zeros(4, 3)):
+        with pytest.raises(ValueError, match="delay"):
+            conn.set_delay(bad)
+    assert conn.max_delay == 2
+    _assert_same_state(conn, snapshot)
+
+
+def test_conv2d_bad_inputs():
+    with pytest.raises(ValueError, match="in_channels"):
+        Conv2d(0, 3, 3)
+    with pytest.raises(ValueError, match="groups"):
+        Conv2d(3, 4, 3, groups=2)
+    with pytest.raises(TypeError, match="kernel_size"):
+        Conv2d(2, 4, (3, 3, 3))
+    with pytest.raises(ValueError, match="delay"):
+        Conv2d(2, 4, 3, delay=torch.zeros(4, 2, 3))
+    conn = Conv2d(2, 4, 3, delay=1)
+    conn(torch.zeros(1, 2, 5, 5))
+    snapshot = _state_snapshot(conn)
+    with pytest.raises(ValueError, match="in_channels=2"):
+        conn(torch.zeros(1, 3, 5, 5))
+    with pytest.raises(ValueError, match="in_channels=2"):
+        conn(torch.zeros(2, 5, 5))
+    with pytest.raises(TypeError, match="spikes"):
+        conn(torch.zeros(1, 2, 5, 5, dtype=torch.float64))
+    with pytest.raises(ValueError, match="trace"):
+        conn(torch.zeros(1, 2, 5, 5), torch.zeros(1, 2, 5, 4))
+    _assert_same_state(conn, snapshot)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA is not available")
+def test_device_mismatch():
+    conn = Linear(4, 3).cuda()
+    with pytest.raises(ValueError, match="spikes.*device"):
+        conn(torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="trace.*device"):
+        conn(torch.zeros(2, 4, device="cuda"), torch.zeros(2, 4))
+    assert conn.is_fresh

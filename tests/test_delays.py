@@ -1,0 +1,552 @@
+"""Tests of synaptic delays (scalar and per synapse) in pysnn.connection.
+
+The reference keeps the whole input history and evaluates
+
+    I_i(t) = sum_j W_ij s_j(t - d_ij)        (s_j(t) = 0 for t < 0)
+
+with explicit loops over synapses (Linear) or one ``F.conv2d`` per delay value
+(Conv2d), independently of the ring buffers of the library.
+"""
+
+import copy
+import itertools
+
+import pytest
+import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pysnn.connection import Conv2d, Linear, Recurrent
+from pysnn.network import SNNNetwork
+from pysnn.neuron import Input, LIFNeuron
+
+
+def _spike_train(steps, *shape, p=0.3, seed=0, dtype=torch.float64):
+    g = torch.Generator().manual_seed(seed)
+    return (torch.rand(steps, *shape, generator=g) < p).to(dtype)
+
+
+def _ref_linear(history, weight, delays, t):
+    """sum_j W_ij s_j(t - d_ij) with loops over synapses; history: list of (B, ..., in)."""
+    out_f, in_f = weight.shape
+    lead = history[0].shape[:-1]
+    out = torch.zeros(*lead, out_f, dtype=weight.dtype)
+    for i in range(out_f):
+        for j in range(in_f):
+            d = int(delays[i, j])
+            if t - d >= 0:
+                out[..., i] += weight[i, j] * history[t - d][..., j]
+    return out
+
+
+def _ref_conv(history, conn, delays, t):
+    """sum over delay values k of conv2d(s(t - k), W * [d == k])."""
+    out = None
+    for k in range(int(delays.max()) + 1):
+        if t - k < 0:
+            continue
+        w_k = conn.weight * (delays == k).to(conn.weight.dtype)
+        part = F.conv2d(
+            history[t - k], w_k, None, conn.stride, conn.padding, conn.dilation, conn.groups
+        )
+        out = part if out is None else out + part
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Scalar delays
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("delay", [1, 2, 5])
+def test_scalar_delay_spike_and_trace_arrive_after_d_steps(device, delay):
+    conn = Linear(3, 3, delay=delay).to(device)
+    with torch.no_grad():
+        conn.weight.copy_(torch.eye(3))
+    steps = 12
+    spikes = torch.zeros(steps, 1, 3, device=device)
+    spikes[2, 0, 1] = 1.0
+    spikes[6, 0, 0] = 1.0
+    traces = torch.rand(steps, 1, 3, device=device)
+    for t in range(steps):
+        out, trace = conn(spikes[t], traces[t])
+        expected = spikes[t - delay] if t >= delay else torch.zeros(1, 3, device=device)
+        assert torch.equal(out, expected), t
+        assert torch.equal(conn.pre_spikes, expected)
+        if t >= delay:
+            assert torch.equal(trace, traces[t - delay])
+        else:
+            assert torch.equal(trace, torch.zeros(1, 3, device=device))
+        assert torch.equal(conn.pre_trace, trace)
+
+
+def test_overlapping_spikes_are_never_merged():
+    # PySNN 0.1: delay 3, inputs at t=0 and t=1 gave one output at t=7
+    conn = Linear(1, 1, delay=3)
+    with torch.no_grad():
+        conn.weight.fill_(1.0)
+    arrivals = []
+    for t in range(12):
+        x = torch.tensor([[1.0 if t in (0, 1) else 0.0]])
+        out, _ = conn(x)
+        if out.item() != 0:
+            arrivals.append((t, out.item()))
+    assert arrivals == [(3, 1.0), (4, 1.0)]
+
+
+def test_every_step_spiking_with_delay():
+    conn = Linear(1, 1, delay=4)
+    with torch.no_grad():
+        conn.weight.fill_(2.0)
+    outs = [conn(torch.ones(1, 1))[0].item() for _ in range(10)]
+    assert outs == [0.0] * 4 + [2.0] * 6
+
+
+@pytest.mark.parametrize("delay", [0, 1, 3])
+def test_scalar_delay_random_against_reference(delay):
+    conn = Linear(6, 4, delay=delay).double()
+    spikes = _spike_train(15, 2, 1, 6, seed=delay)
+    history = []
+    delays = torch.full((4, 6), delay)
+    for t in range(15):
+        history.append(spikes[t])
+        out, _ = conn(spikes[t])
+        torch.testing.assert_close(out, _ref_linear(history, conn.weight, delays, t))
+
+
+def test_scalar_delay_adds_no_per_synapse_memory():
+    conn = Linear(5, 7, delay=3)
+    conn(torch.zeros(2, 5), torch.zeros(2, 5))
+    assert conn.spike_history.shape == (4, 2, 5)
+    assert conn.trace_history.shape == (4, 2, 5)
+    conn.reset_state()
+    conn(torch.zeros(2, 1, 5), torch.zeros(2, 1, 5))
+    assert conn.spike_history.shape == (4, 2, 1, 5)
+    assert conn._stack_cache is None
+    buffers = dict(conn.named_buffers())
+    assert set(buffers) == {"spike_history", "trace_history", "delay_steps"}
+    assert buffers["delay_steps"].shape == ()
+    assert sum(b.numel() for b in buffers.values()) == 2 * 4 * 2 * 5 + 1
+
+    conv = Conv2d(2, 8, 3, delay=2)
+    conv(torch.zeros(3, 2, 6, 6))
+    assert conv.spike_history.shape == (3, 3, 2, 6, 6)
+    assert conv._stack_cache is None
+
+    undelayed = Linear(5, 7)
+    undelayed(torch.zeros(2, 5), torch.zeros(2, 5))
+    assert undelayed.spike_history.numel() == 0 and undelayed.trace_history.numel() == 0
+
+
+def test_delay_in_ms_with_dt():
+    conn = Linear(2, 2, dt=0.5, delay=1.5)
+    assert conn.max_delay == 3 and conn.history_length == 4
+    with torch.no_grad():
+        conn.weight.copy_(torch.eye(2))
+    outs = [conn(torch.tensor([[1.0, 0.0]]) if t == 0 else torch.zeros(1, 2))[0] for t in range(6)]
+    assert [t for t, o in enumerate(outs) if o.sum() > 0] == [3]
+
+    per = Linear(2, 2, dt=0.5, delay=torch.tensor([[0.5, 1.0], [0.0, 2.5]]))
+    assert per.per_synapse_delay
+    assert per.delay_steps.tolist() == [[1, 2], [0, 5]]
+    with pytest.raises(ValueError, match="delay"):
+        Linear(2, 2, dt=0.5, delay=0.75)
+    # float rounding: 0.3 ms is 3 steps of 0.1 ms although 0.3 % 0.1 != 0
+    assert Linear(2, 2, dt=0.1, delay=0.3).max_delay == 3
+
+
+def test_reset_state_clears_spikes_in_flight():
+    for delay in (3, torch.tensor([[1, 3], [2, 0]])):
+        conn = Linear(2, 2, delay=delay)
+        with torch.no_grad():
+            conn.weight.fill_(1.0)
+        conn(torch.ones(4, 2), torch.ones(4, 2))
+        conn(torch.ones(4, 2), torch.ones(4, 2))
+        conn.reset_state()
+        assert conn.is_fresh
+        for _ in range(6):
+            out, _ = conn(torch.zeros(4, 2), torch.zeros(4, 2))
+            assert torch.equal(out, torch.zeros(4, 2))
+
+
+def test_batch_size_changes_after_reset_with_delay():
+    conn = Linear(3, 2, delay=2)
+    conn(torch.ones(4, 3))
+    with pytest.raises(ValueError, match="batch size"):
+        conn(torch.ones(5, 3))
+    conn.reset_state()
+    conn(torch.ones(5, 3))
+    assert conn.spike_history.shape == (3, 5, 3)
+
+
+# ---------------------------------------------------------------------------
+# Per-synapse delays
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(3,), (2, 1), (2, 3)])
+def test_linear_per_synapse_delays_against_reference(device, shape):
+    g = torch.Generator().manual_seed(sum(shape))
+    delays = torch.randint(0, 5, (4, 6), generator=g)
+    conn = Linear(6, 4, delay=delays).double().to(device)
+    spikes = _spike_train(16, *shape, 6, seed=3)
+    history = []
+    for t in range(16):
+        history.append(spikes[t])
+        out, trace = conn(spikes[t].to(device), torch.rand(*shape, 6, dtype=torch.float64))
+        assert trace is None  # the trace differs per synapse; ask for trace_per_synapse
+        assert out.shape == (*shape, 4)
+        ref = _ref_linear(history, conn.weight.cpu(), delays, t)
+        torch.testing.assert_close(out.cpu(), ref)
+
+
+def test_per_synapse_trace_is_delayed_trace():
+    delays = torch.tensor([[0, 2, 4], [3, 1, 0]])
+    conn = Linear(3, 2, delay=delays, trace_per_synapse=True).double()
+    spikes = _spike_train(10, 2, 3, seed=1)
+    traces = torch.rand(10, 2, 3, dtype=torch.float64)
+    for t in range(10):
+        _, syn = conn(spikes[t], traces[t])
+        assert syn.shape == (2, 2, 3)
+        for b, i, j in itertools.product(range(2), range(2), range(3)):
+            d = int(delays[i, j])
+            expected = traces[t - d][b, j] if t >= d else 0.0
+            assert syn[b, i, j] == expected
+
+
+def test_scalar_delay_trace_per_synapse():
+    conn = Linear(3, 2, delay=2, trace_per_synapse=True)
+    traces = torch.rand(6, 1, 1, 3)
+    for t in range(6):
+        _, syn = conn(torch.zeros(1, 1, 3), traces[t])
+        assert syn.shape == (1, 1, 2, 3)
+        expected = traces[t - 2] if t >= 2 else torch.zeros(1, 1, 3)
+        assert torch.equal(syn, expected.unsqueeze(-2).expand(1, 1, 2, 3))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    data=st.data(),
+    n_in=st.integers(1, 4),
+    n_out=st.integers(1, 3),
+    batch=st.integers(1, 2),
+    steps=st.integers(1, 14),
+)
+def test_every_spike_arrives_exactly_once_after_its_delay(data, n_in, n_out, batch, steps):
+    delays = torch.tensor(
+        data.draw(
+            st.lists(
+                st.lists(st.integers(0, 6), min_size=n_in, max_size=n_in),
+                min_size=n_out,
+                max_size=n_out,
+            )
+        )
+    )
+    train = data.draw(
+        st.lists(
+            st.lists(
+                st.lists(st.booleans(), min_size=n_in, max_size=n_in),
+                min_size=batch,
+                max_size=batch,
+            ),
+            min_size=steps,
+            max_size=steps,
+        )
+    )
+    spikes = torch.tensor(train, dtype=torch.float64)  # (T, B, in)
+    weights = torch.tensor(
+        data.draw(
+            st.lists(
+                st.floats(-2.0, 2.0, allow_nan=False, width=32),
+                min_size=n_in * n_out,
+                max_size=n_in * n_out,
+            )
+        ),
+        dtype=torch.float64,
+    ).view(n_out, n_in)
+
+    # 1) one-hot code per synapse: W_ij = 2**j makes every delivery visible in the output
+    coded = Linear(n_in, n_out, delay=delays).double()
+    with torch.no_grad():
+        coded.weight.copy_(2.0 ** torch.arange(n_in, dtype=torch.float64).expand(n_out, n_in))
+    arrivals = {(i, j): [] for i in range(n_out) for j in range(n_in)}
+    for t in range(steps):
+        out, _ = coded(spikes[t])
+        for b, i in itertools.product(range(batch), range(n_out)):
+            code = int(out[b, i].item())
+            assert code == out[b, i].item()
+            for j in range(n_in):
+                if code >> j & 1:
+                    arrivals[(i, j)].append((t, b))
+    for i, j in arrivals:
+        expected = [
+            (t + int(delays[i, j]), b)
+            for t in range(steps)
+            for b in range(batch)
+            if spikes[t, b, j] > 0 and t + int(delays[i, j]) < steps
+        ]
+        assert sorted(arrivals[(i, j)]) == sorted(expected)
+
+    # 2) random weights against the explicit reference
+    conn = Linear(n_in, n_out, delay=delays).double()
+    with torch.no_grad():
+        conn.weight.copy_(weights)
+    history = []
+    for t in range(steps):
+        history.append(spikes[t])
+        out, _ = conn(spikes[t])
+        torch.testing.assert_close(out, _ref_linear(history, weights, delays, t))
+
+
+CONV_DELAY_CASES = [
+    # in, out, kernel, stride, padding, dilation, groups, (H, W)
+    (2, 3, 3, 1, 0, 1, 1, (6, 6)),
+    (2, 4, (2, 3), 2, 1, 1, 2, (7, 6)),
+    (4, 2, (3, 2), (1, 2), (1, 0), (2, 1), 2, (8, 7)),
+]
+
+
+@pytest.mark.parametrize("case", CONV_DELAY_CASES)
+def test_conv2d_per_synapse_delays_against_reference(device, case):
+    cin, cout, k, stride, padding, dilation, groups, hw = case
+    conn = Conv2d(cin, cout, k, stride=stride, padding=padding, dilation=dilation, groups=groups)
+    g = torch.Generator().manual_seed(cin * cout)
+    delays = torch.randint(0, 4, conn.weight.shape, generator=g)
+    conn.set_delay(delays)
+    conn = conn.double().to(device)
+    spikes = _spike_train(10, 2, cin, *hw, seed=4)
+    history = []
+    for t in range(10):
+        history.append(spikes[t])
+        out, _ = conn(spikes[t].to(device))
+        ref = _ref_conv(history, _CpuConv(conn), delays, t)
+        torch.testing.assert_close(out.cpu(), ref)
+
+
+class _CpuConv:
+    """The geometry and weights of a Conv2d, on the CPU."""
+
+    def __init__(self, conn):
+        self.weight = conn.weight.detach().cpu()
+        self.stride, self.padding = conn.stride, conn.padding
+        self.dilation, self.groups = conn.dilation, conn.groups
+
+
+def test_conv2d_scalar_delay_against_reference():
+    conn = Conv2d(2, 3, 3, padding=1, delay=2).double()
+    spikes = _spike_train(8, 1, 2, 5, 5, seed=9)
+    for t in range(8):
+        out, _ = conn(spikes[t])
+        if t >= 2:
+            ref = F.conv2d(spikes[t - 2], conn.weight, None, 1, 1)
+        else:
+            ref = torch.zeros_like(out)
+        torch.testing.assert_close(out, ref)
+
+
+def test_conv2d_per_synapse_trace_is_delayed_trace():
+    conn = Conv2d(2, 4, (2, 2), stride=1, padding=1, groups=2, trace_per_synapse=True)
+    g = torch.Generator().manual_seed(2)
+    delays = torch.randint(0, 3, conn.weight.shape, generator=g)
+    conn.set_delay(delays)
+    traces = torch.rand(6, 1, 2, 3, 3)
+    cg = 1
+    for t in range(6):
+        _, syn = conn(torch.zeros(1, 2, 3, 3), traces[t])
+        assert syn.shape == (1, 4, 4, 4, 4)  # (B, O, Ho, Wo, cg * kh * kw)
+        for o, y, x in itertools.product(range(4), range(4), range(4)):
+            group = o // 2
+            for m, (c, ky, kx) in enumerate(itertools.product(range(cg), range(2), range(2))):
+                d = int(delays[o, c, ky, kx])
+                iy, ix = y - 1 + ky, x - 1 + kx
+                inside = 0 <= iy < 3 and 0 <= ix < 3 and t >= d
+                expected = traces[t - d][0, group * cg + c, iy, ix] if inside else 0.0
+                assert syn[0, o, y, x, m] == expected
+
+
+def test_in_place_weight_edits_are_seen_with_per_synapse_delays():
+    delays = torch.tensor([[0, 1, 2], [2, 1, 0]])
+    conn = Linear(3, 2, delay=delays).double()
+    spikes = _spike_train(12, 1, 3, p=0.6, seed=8)
+    history = []
+    for t in range(12):
+        if t == 4:
+            with torch.no_grad():
+                conn.weight.mul_(-2.0)  # tracked in-place edit
+        if t == 7:
+            conn.weight.data[0, 1] = 5.0  # edit through .data, invisible to autograd versions
+        if t == 9:
+            conn.weight.data.clamp_(-0.1, 0.1)
+        history.append(spikes[t])
+        out, _ = conn(spikes[t])
+        torch.testing.assert_close(out, _ref_linear(history, conn.weight, delays, t))
+
+
+def test_set_delay_changes_delay_and_resets():
+    conn = Linear(2, 2, delay=1)
+    with torch.no_grad():
+        conn.weight.copy_(torch.eye(2))
+    conn(torch.ones(1, 2))
+    conn.set_delay(torch.tensor([[2, 0], [0, 3]]))
+    assert conn.is_fresh and conn.per_synapse_delay and conn.max_delay == 3
+    outs = [conn(torch.ones(1, 2) if t == 0 else torch.zeros(1, 2))[0] for t in range(5)]
+    assert [o.tolist() for o in outs] == [
+        [[0.0, 0.0]],
+        [[0.0, 0.0]],
+        [[1.0, 0.0]],
+        [[0.0, 1.0]],
+        [[0.0, 0.0]],
+    ]
+
+
+# ---------------------------------------------------------------------------
+# Recurrent with delays
+# ---------------------------------------------------------------------------
+def test_recurrent_per_synapse_delays_ignore_diagonal():
+    g = torch.Generator().manual_seed(6)
+    delays = torch.randint(0, 4, (5, 5), generator=g)
+    conn = Recurrent(5, delay=delays).double()
+    with torch.no_grad():
+        conn.weight.fill_diagonal_(7.0)  # set by hand: must still be ignored
+    w_off = conn.weight.clone()
+    w_off.fill_diagonal_(0.0)
+    spikes = _spike_train(14, 2, 1, 5, p=0.5, seed=2)
+    history = []
+    for t in range(14):
+        history.append(spikes[t])
+        out, _ = conn(spikes[t])
+        torch.testing.assert_close(out, _ref_linear(history, w_off, delays, t))
+
+
+def test_recurrent_scalar_delay_with_and_without_self_connections():
+    spikes = _spike_train(10, 3, 4, p=0.5, seed=12)
+    for zero_diagonal in (True, False):
+        conn = Recurrent(4, delay=2, zero_diagonal=zero_diagonal).double()
+        with torch.no_grad():
+            conn.weight.copy_(torch.arange(1.0, 17.0, dtype=torch.float64).view(4, 4))
+        w = conn.weight.clone()
+        if zero_diagonal:
+            w.fill_diagonal_(0.0)
+        history = []
+        for t in range(10):
+            history.append(spikes[t])
+            out, _ = conn(spikes[t])
+            torch.testing.assert_close(out, _ref_linear(history, w, torch.full((4, 4), 2), t))
+
+
+def test_recurrent_lif_loop_with_delay_against_reference():
+    """A LIF population exciting itself through a delayed recurrent connection."""
+    n, steps, delay = 6, 30, 2
+    torch.manual_seed(0)
+    rec = Recurrent(n, delay=delay).double()
+    with torch.no_grad():
+        rec.weight.uniform_(0.0, 0.6)
+        rec.weight.fill_diagonal_(0.0)
+    lif = LIFNeuron((n,), thresh=1.0, v_rest=0.0, alpha_v=1.0, tau_v=0.7).double()
+    drive = _spike_train(steps, 1, n, p=0.25, seed=5)
+    w = rec.weight.clone()
+    v = torch.zeros(1, n, dtype=torch.float64)
+    out_hist = [torch.zeros(1, n, dtype=torch.float64)]  # spikes before the first step
+    for t in range(steps):
+        x_rec, _ = rec(lif.spikes)
+        spikes, _ = lif([drive[t], x_rec])
+        # reference: the recurrent input at t is the spikes of step t - 1 - delay
+        src = t - 1 - delay
+        rec_in = out_hist[src + 1] @ w.T if src >= 0 else torch.zeros(1, n, dtype=torch.float64)
+        v = v * 0.7 + drive[t] + rec_in
+        ref_spikes = (v >= 1.0).double()
+        v = torch.where(ref_spikes > 0, torch.zeros_like(v), v)
+        out_hist.append(ref_spikes)
+        assert torch.equal(spikes, ref_spikes), t
+    assert sum(float(s.sum()) for s in out_hist) > 5
+
+
+# ---------------------------------------------------------------------------
+# Saving and restoring spikes in flight
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Linear(5, 4, delay=3),
+        lambda: Linear(5, 4, delay=torch.tensor([[0, 1, 2, 3, 4]] * 4)),
+        lambda: Conv2d(2, 3, 3, padding=1, delay=torch.arange(54).remainder(4).view(3, 2, 3, 3)),
+        lambda: Recurrent(5, delay=2),
+    ],
+)
+def test_state_dict_mid_run_resumes_identically(make):
+    torch.manual_seed(0)
+    conn = make()
+    shape = (2, 2, 5, 5) if isinstance(conn, Conv2d) else (3, 5)
+    spikes = _spike_train(12, *shape, p=0.4, seed=1, dtype=torch.float32)
+    traces = torch.rand(12, *shape)
+    for t in range(5):
+        conn(spikes[t], traces[t])
+    saved = copy.deepcopy(conn.state_dict())
+    fresh = make()  # other random weights, no state
+    fresh.load_state_dict(saved)
+    assert not fresh.is_fresh
+    for t in range(5, 12):
+        a, ta = conn(spikes[t], traces[t])
+        b, tb = fresh(spikes[t], traces[t])
+        assert torch.equal(a, b), t
+        assert (ta is None and tb is None) or torch.equal(ta, tb)
+
+
+@pytest.mark.parametrize(
+    "saved_delay,fresh_delay",
+    [(3, 0), (0, 2), (torch.tensor([[2, 0, 1]] * 2), 1), (2, torch.tensor([[1, 1, 1]] * 2))],
+)
+def test_loaded_delay_replaces_constructed_delay(saved_delay, fresh_delay):
+    conn = Linear(3, 2, delay=saved_delay)
+    spikes = _spike_train(10, 1, 3, p=0.5, seed=3, dtype=torch.float32)
+    for t in range(4):
+        conn(spikes[t])
+    fresh = Linear(3, 2, delay=fresh_delay)
+    fresh.load_state_dict(conn.state_dict())
+    assert fresh.max_delay == conn.max_delay
+    assert fresh.per_synapse_delay == conn.per_synapse_delay
+    assert torch.equal(fresh.delay_steps, conn.delay_steps)
+    for t in range(4, 10):
+        assert torch.equal(conn(spikes[t])[0], fresh(spikes[t])[0])
+
+
+class _DelayNet(SNNNetwork):
+    def __init__(self):
+        super().__init__()
+        self.input = Input((4, 1, 6), 1.0, 1.0, 0.8)
+        self.fc1 = Linear(6, 5, delay=torch.randint(0, 4, (5, 6)))
+        self.lif1 = LIFNeuron((4, 1, 5), 0.8, 0.0, 1.0, 1.0, 1.0, 1.0, 0.8, 0.8)
+        self.rec = Recurrent(5, delay=2)
+        self.fc2 = Linear(5, 3, delay=1)
+        self.lif2 = LIFNeuron((4, 1, 3), 0.6, 0.0, 1.0, 1.0, 1.0, 0.0, 0.8, 0.8)
+        self.add_layer("fc1", self.fc1, self.lif1)
+        self.add_layer("rec", self.rec, self.lif1)
+        self.add_layer("fc2", self.fc2, self.lif2)
+        with torch.no_grad():
+            self.fc1.weight.uniform_(0.0, 0.6)
+            self.rec.weight.uniform_(-0.3, 0.3)
+            self.fc2.weight.uniform_(0.0, 0.8)
+
+    def forward(self, x):
+        s, t = self.input(x)
+        a, _ = self.fc1(s, t)
+        r, _ = self.rec(self.lif1.spikes, self.lif1.trace)
+        s, t = self.lif1([a, r])
+        a, _ = self.fc2(s, t)
+        return self.lif2(a)[0]
+
+
+def test_network_with_delays_state_dict_resumes_identically():
+    torch.manual_seed(1)
+    net = _DelayNet()
+    x = _spike_train(25, 7, 1, 6, p=0.5, seed=4, dtype=torch.float32)  # batch 7, built with 4
+    net.reset_state()
+    for t in range(10):
+        net(x[t])
+    saved = copy.deepcopy(net.state_dict())
+    torch.manual_seed(2)
+    fresh = _DelayNet()
+    fresh.load_state_dict(saved)
+    outs_a, outs_b = [], []
+    for t in range(10, 25):
+        outs_a.append(net(x[t]))
+        outs_b.append(fresh(x[t]))
+    assert torch.equal(torch.stack(outs_a), torch.stack(outs_b))
+    assert torch.stack(outs_a).sum() > 0
