@@ -70,9 +70,11 @@ UPDATE_TYPES = ("linear", "exponential", "exact")
 RESET_MODES = ("rest", "subtract")
 
 
-def _not_refractory(refrac_counts: Tensor, like: Tensor) -> Tensor:
-    """Return ``[r = 0]`` as a tensor of the dtype of ``like``."""
-    return (refrac_counts == 0).to(like.dtype)
+def _gate(delta: Tensor, refrac_counts: Tensor | None) -> Tensor:
+    """Multiply ``delta`` by ``[r = 0]``; ``refrac_counts=None`` means no neuron is refractory."""
+    if refrac_counts is None:
+        return delta
+    return delta * (refrac_counts == 0)
 
 
 def _saturate(trace: Tensor, spikes: Tensor, alpha_t: Scalar) -> Tensor:
@@ -237,7 +239,9 @@ def trace_update(
 # ---------------------------------------------------------------------------
 # Voltages
 # ---------------------------------------------------------------------------
-def if_voltage_update(v: Tensor, x: Tensor, alpha_v: Scalar, refrac_counts: Tensor) -> Tensor:
+def if_voltage_update(
+    v: Tensor, x: Tensor, alpha_v: Scalar, refrac_counts: Tensor | None
+) -> Tensor:
     r"""Integrate-and-fire voltage update (no leak).
 
     .. math:: v \leftarrow v + \alpha_v I\,[r=0]
@@ -250,10 +254,11 @@ def if_voltage_update(v: Tensor, x: Tensor, alpha_v: Scalar, refrac_counts: Tens
         Summed input :math:`I`.
     alpha_v : float or Tensor
         Input scaling.
-    refrac_counts : Tensor
-        Refractory steps left (from the previous step).
+    refrac_counts : Tensor or None
+        Refractory steps left (from the previous step); ``None`` when no
+        neuron can be refractory (skips the gating).
     """
-    return v + alpha_v * x * _not_refractory(refrac_counts, v)
+    return v + _gate(alpha_v * x, refrac_counts)
 
 
 def lif_linear_voltage_update(
@@ -262,7 +267,7 @@ def lif_linear_voltage_update(
     x: Tensor,
     alpha_v: Scalar,
     v_decay: Scalar,
-    refrac_counts: Tensor,
+    refrac_counts: Tensor | None,
 ) -> Tensor:
     r"""Leaky integrate-and-fire update with a decay factor per step.
 
@@ -270,7 +275,7 @@ def lif_linear_voltage_update(
 
     A refractory neuron is clamped to :math:`v_{rest}` (PySNN 0.1 behaviour).
     """
-    return v_rest + ((v - v_rest) * v_decay + alpha_v * x) * _not_refractory(refrac_counts, v)
+    return v_rest + _gate((v - v_rest) * v_decay + alpha_v * x, refrac_counts)
 
 
 def lif_exponential_voltage_update(
@@ -280,7 +285,7 @@ def lif_exponential_voltage_update(
     alpha_v: Scalar,
     tau_v: Scalar,
     dt: Scalar,
-    refrac_counts: Tensor,
+    refrac_counts: Tensor | None,
 ) -> Tensor:
     r"""Forward-Euler step of the LIF ODE :math:`\tau_v \dot v = -(v - v_{rest}) + \alpha_v I`.
 
@@ -290,7 +295,7 @@ def lif_exponential_voltage_update(
     Stable for :math:`\Delta t < 2\tau_v`; use :func:`lif_exact_voltage_update`
     for large steps.
     """
-    return v + (dt / tau_v) * (alpha_v * x - (v - v_rest)) * _not_refractory(refrac_counts, v)
+    return v + _gate((dt / tau_v) * (alpha_v * x - (v - v_rest)), refrac_counts)
 
 
 def lif_exact_voltage_update(
@@ -300,7 +305,7 @@ def lif_exact_voltage_update(
     alpha_v: Scalar,
     tau_v: Scalar,
     dt: Scalar,
-    refrac_counts: Tensor,
+    refrac_counts: Tensor | None,
 ) -> Tensor:
     r"""Exact step of the LIF ODE with the input held constant during the step.
 
@@ -312,7 +317,7 @@ def lif_exact_voltage_update(
     :math:`\Delta t/\tau_v \to 0`.
     """
     gain = (-torch.expm1(-_dt_over_tau(tau_v, dt, v))).to(v)  # 1 - exp(-dt/tau), accurately
-    return v + (v_rest + alpha_v * x - v) * gain * _not_refractory(refrac_counts, v)
+    return v + _gate((v_rest + alpha_v * x - v) * gain, refrac_counts)
 
 
 def lif_voltage_update(
@@ -323,7 +328,7 @@ def lif_voltage_update(
     alpha_v: Scalar,
     tau_v: Scalar,
     dt: Scalar,
-    refrac_counts: Tensor,
+    refrac_counts: Tensor | None,
 ) -> Tensor:
     r"""Dispatch to the LIF update of ``update_type`` (``tau_v`` is :math:`\lambda_v` for "linear")."""
     if update_type == "linear":
@@ -341,7 +346,7 @@ def fede_voltage_update(
     alpha_v: Scalar,
     tau_v: Scalar,
     dt: Scalar,
-    refrac_counts: Tensor,
+    refrac_counts: Tensor | None,
 ) -> Tensor:
     r"""Voltage update of Paredes-Vallés et al. (TPAMI 2019).
 
@@ -355,7 +360,7 @@ def fede_voltage_update(
     :meth:`pysnn.connection.Connection.receptive_field_sum`).
     """
     drive = alpha_v * (x - pre_trace) - (v - v_rest)
-    return v + (dt / tau_v) * drive * _not_refractory(refrac_counts, v)
+    return v + _gate((dt / tau_v) * drive, refrac_counts)
 
 
 def izhikevich_update(
@@ -366,7 +371,7 @@ def izhikevich_update(
     b: Scalar,
     alpha_v: Scalar,
     dt: Scalar,
-    refrac_counts: Tensor,
+    refrac_counts: Tensor | None,
 ) -> tuple[Tensor, Tensor]:
     r"""Forward-Euler step of the Izhikevich (2003) model (v in mV, t in ms).
 
@@ -384,7 +389,7 @@ def izhikevich_update(
         New ``(v, u)``.
     """
     dv = 0.04 * v * v + 5.0 * v + 140.0 - u + alpha_v * x
-    v_new = v + dt * dv * _not_refractory(refrac_counts, v)
+    v_new = v + _gate(dt * dv, refrac_counts)
     u_new = u + dt * a * (b * v - u)
     return v_new, u_new
 
@@ -469,10 +474,10 @@ def spike_fn(v: Tensor, thresh: Scalar, refrac_counts: Tensor | None = None) -> 
 
     Returns a tensor of the dtype of ``v`` holding 0 and 1.
     """
-    spikes = (v >= thresh).to(v.dtype)
+    fired = v >= thresh
     if refrac_counts is not None:
-        spikes = spikes * _not_refractory(refrac_counts, v)
-    return spikes
+        fired &= refrac_counts == 0
+    return fired.to(v.dtype)
 
 
 def reset_voltage(
@@ -486,7 +491,8 @@ def reset_voltage(
     """
     if mode == "rest":
         v_rest = torch.as_tensor(v_rest, dtype=v.dtype, device=v.device)
-        return torch.where(spikes > 0, v_rest, v)
+        fired = spikes if spikes.dtype == torch.bool else spikes > 0
+        return torch.where(fired, v_rest, v)
     return v - spikes * (thresh - v_rest)
 
 

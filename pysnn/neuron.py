@@ -302,8 +302,8 @@ class Input(BaseInput):
     def forward(self, x: InputLike) -> tuple[Tensor, Tensor]:
         """Take the spikes of this step (bool or 0/1 floats) and return ``(spikes, trace)``."""
         spikes = self._prepare_input(x, allow_bool=True)
-        self.spikes = spikes
-        self.trace = sf.trace_update(
+        self._set_state("spikes", spikes)
+        trace = sf.trace_update(
             self.update_type,
             self.trace,
             spikes,
@@ -312,6 +312,7 @@ class Input(BaseInput):
             self.dt,
             self.trace_mode == "saturating",
         )
+        self._set_state("trace", trace)
         return self.spikes, self.trace
 
 
@@ -388,6 +389,8 @@ class BaseNeuron(_PopulationMixin):
         self.register_buffer(
             "refrac_steps", sf.duration_to_steps(duration_refrac, self.dt, "duration_refrac")
         )
+        # no refractory period at all: skip the gating and the counter updates
+        self._has_refractory = bool((self.refrac_steps > 0).any())
         if store_trace:
             self._history = []
 
@@ -425,18 +428,25 @@ class BaseNeuron(_PopulationMixin):
     def _after_spike(self, spikes: Tensor) -> None:
         """Hook for extra state updates after spiking (threshold adaptation)."""
 
+    @property
+    def _refrac_gate(self) -> Tensor | None:
+        """Refractory counters for gating, ``None`` when the refractory period is 0."""
+        return self.refrac_counts if self._has_refractory else None
+
     def _step(self, x: Tensor) -> tuple[Tensor, Tensor]:
         v = self.update_voltage(x)
         thresh = self.threshold()
         # a neuron that is refractory (from the previous step) cannot spike
-        spikes = sf.spike_fn(v, thresh, self.refrac_counts)
-        self.trace = self.update_trace(spikes)
+        spikes = sf.spike_fn(v, thresh, self._refrac_gate)
+        self._set_state("trace", self.update_trace(spikes))
         self._after_spike(spikes)
-        self.refrac_counts = sf.refractory_update(self.refrac_counts, spikes, self.refrac_steps)
-        self.v_cell = sf.reset_voltage(v, spikes, self.v_rest, thresh, self.reset)
-        self.spikes = spikes
+        if self._has_refractory:
+            counts = sf.refractory_update(self.refrac_counts, spikes, self.refrac_steps)
+            self._set_state("refrac_counts", counts)
+        self._set_state("v_cell", sf.reset_voltage(v, spikes, self.v_rest, thresh, self.reset))
+        self._set_state("spikes", spikes)
         self._record(spikes)
-        return self.spikes, self.trace
+        return spikes, self.trace
 
     def forward(self, x: InputLike) -> tuple[Tensor, Tensor]:
         """Advance one timestep with input ``x`` (a tensor or a list of tensors, summed).
@@ -491,7 +501,7 @@ class IFNeuron(BaseNeuron):
         self._init_state(self._initial_batch)
 
     def update_voltage(self, x: Tensor) -> Tensor:
-        return sf.if_voltage_update(self.v_cell, x, self.alpha_v, self.refrac_counts)
+        return sf.if_voltage_update(self.v_cell, x, self.alpha_v, self._refrac_gate)
 
 
 class LIFNeuron(BaseNeuron):
@@ -565,7 +575,7 @@ class LIFNeuron(BaseNeuron):
             self.alpha_v,
             self.tau_v,
             self.dt,
-            self.refrac_counts,
+            self._refrac_gate,
         )
 
 
@@ -659,7 +669,7 @@ class AdaptiveLIFNeuron(LIFNeuron):
     def _after_spike(self, spikes: Tensor) -> None:
         if not self.training:
             return
-        self.thresh_adaptive = sf.thresh_update(
+        adapted = sf.thresh_update(
             self.update_type,
             self.thresh_adaptive,
             self.thresh_center,
@@ -668,6 +678,7 @@ class AdaptiveLIFNeuron(LIFNeuron):
             self.tau_thresh,
             self.dt,
         )
+        self._set_state("thresh_adaptive", adapted)
 
 
 class FedeNeuron(BaseNeuron):
@@ -733,7 +744,7 @@ class FedeNeuron(BaseNeuron):
             self.alpha_v,
             self.tau_v,
             self.dt,
-            self.refrac_counts,
+            self._refrac_gate,
         )
 
     def forward(self, x: InputLike, pre_trace: Tensor) -> tuple[Tensor, Tensor]:  # type: ignore[override]
@@ -837,10 +848,11 @@ class IzhikevichNeuron(BaseNeuron):
         self._register_state("u", self._full(batch_size, self.b * self.v_rest))
 
     def update_voltage(self, x: Tensor) -> Tensor:
-        v, self.u = sf.izhikevich_update(
-            self.v_cell, self.u, x, self.a, self.b, self.alpha_v, self.dt, self.refrac_counts
+        v, u = sf.izhikevich_update(
+            self.v_cell, self.u, x, self.a, self.b, self.alpha_v, self.dt, self._refrac_gate
         )
+        self._set_state("u", u)
         return v
 
     def _after_spike(self, spikes: Tensor) -> None:
-        self.u = self.u + spikes * self.d
+        self._set_state("u", self.u + spikes * self.d)

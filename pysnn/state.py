@@ -78,6 +78,10 @@ class StatefulModule(nn.Module):
             self._init_state(batch_size)
         self._fresh = False
 
+    def _set_state(self, name: str, tensor: Tensor) -> None:
+        """Rebind an existing state buffer (fast path of ``setattr`` for the step loop)."""
+        self._buffers[name] = tensor
+
     def _register_state(self, name: str, tensor: Tensor) -> None:
         """Create or replace a state buffer."""
         if name in self._buffers:
