@@ -237,25 +237,29 @@ class Connection(StatefulModule):
             self._init_state(batch)
         self._begin_step(batch)
 
+        # plain attributes are written through __dict__: nn.Module.__setattr__
+        # costs microseconds per call in this per-step path
+        attrs = self.__dict__
         if self.max_delay == 0:
-            self.pre_spikes, self.pre_trace = spikes, trace
+            attrs["pre_spikes"], attrs["pre_trace"] = spikes, trace
             out = self._propagate(spikes)
             out_trace = trace
         else:
-            self._head = (self._head + 1) % self.history_length
-            sf.delay_write(self.spike_history, self._head, spikes)
+            head = attrs["_head"] = (self._head + 1) % self.history_length
+            sf.delay_write(self.spike_history, head, spikes)
             if trace is not None:
-                sf.delay_write(self.trace_history, self._head, trace)
+                sf.delay_write(self.trace_history, head, trace)
             if not self.per_synapse_delay:
                 delay = self.max_delay
-                self.pre_spikes = sf.delay_read(self.spike_history, self._head, delay).clone()
-                self.pre_trace = None
+                pre_spikes = sf.delay_read(self.spike_history, head, delay).clone()
+                pre_trace = None
                 if trace is not None:
-                    self.pre_trace = sf.delay_read(self.trace_history, self._head, delay).clone()
-                out = self._propagate(self.pre_spikes)
-                out_trace = self.pre_trace
+                    pre_trace = sf.delay_read(self.trace_history, head, delay).clone()
+                attrs["pre_spikes"], attrs["pre_trace"] = pre_spikes, pre_trace
+                out = self._propagate(pre_spikes)
+                out_trace = pre_trace
             else:
-                self.pre_spikes = self.pre_trace = None
+                attrs["pre_spikes"] = attrs["pre_trace"] = None
                 out = self._propagate_per_synapse(self._history_by_delay(self.spike_history))
                 out_trace = None
                 if trace is not None and self.trace_per_synapse:

@@ -76,7 +76,8 @@ class StatefulModule(nn.Module):
                     f"reset_state() before changing the batch size"
                 )
             self._init_state(batch_size)
-        self._fresh = False
+        if self._fresh:
+            self._fresh = False
 
     def _set_state(self, name: str, tensor: Tensor) -> None:
         """Rebind an existing state buffer (fast path of ``setattr`` for the step loop)."""
