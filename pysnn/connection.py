@@ -24,9 +24,10 @@ Memory and time: a scalar delay costs :math:`2 L \cdot B \cdot N_{in}` values
 of history and no extra time per step (one matmul/convolution).  Per-synapse
 delays add a cached stacked weight of :math:`L \cdot N_{out} \cdot N_{in}`
 values (for ``Conv2d``: :math:`L` times the kernel) and one matmul (or
-convolution) over :math:`L` times the inputs per step; each step copies the
-:math:`N_{out} N_{in}` current weights into it (the layout is rebuilt only
-when the delays change).
+convolution) over :math:`L` times the inputs per step.  The stacked weight is
+rebuilt (:math:`L N_{out} N_{in}` operations) only when the weights or delays
+change; a snapshot of the weights (:math:`N_{out} N_{in}` values) is compared
+each step so that any edit, also through ``weight.data``, is seen.
 """
 
 from __future__ import annotations
@@ -319,37 +320,30 @@ class Connection(StatefulModule):
         """Hook to enforce structural constraints after (re)initialisation."""
 
     def _stacked_weight(self, build) -> Tensor:
-        """Per-delay stacked weight, refreshed from ``weight`` at every call.
+        """Per-delay stacked weight ``build(weight, onehot(delay))``, cached.
 
-        ``build(weight, onehot)`` lays out ``weight * onehot(delay)``.  Where each
-        weight lands depends only on the delays, so that layout is computed once
-        (with the weights' flat indices in place of their values) and cached
-        with the stacked tensor; every call then copies the current weights
-        into their slots (:math:`N_{out} N_{in}` values, no device sync), so
-        in-place edits of the weights, including through ``weight.data``, are
-        always seen.
+        The cache is rebuilt when the delays change or the weights differ from
+        the snapshot taken at the last build: the version counter catches
+        in-place updates (as made by learning rules) and an exact comparison
+        with the snapshot catches edits through ``weight.data``.  Cost while
+        the weights are unchanged: one comparison of :math:`N_{out} N_{in}`
+        values per step; memory: the stacked weight plus one weight snapshot.
         """
-        weight = self.weight
+        weight = self.weight.detach()
         key = (
             tuple(weight.shape),
             weight.dtype,
             weight.device,
             self.delay_steps._version,
             self.delay_steps.data_ptr(),
+            self.weight._version,
+            weight.data_ptr(),
         )
-        if self._stack_cache is None or self._stack_cache[0] != key:
-            onehot = F.one_hot(self.delay_steps, self.history_length)
-            flat_ids = torch.arange(1, weight.numel() + 1, device=weight.device)
-            layout = build(flat_ids.view(weight.shape), onehot)
-            flat = layout.reshape(-1)
-            slots = flat.nonzero().squeeze(1)
-            positions = torch.empty_like(slots)
-            positions[flat[slots] - 1] = slots  # flat slot of each weight
-            stacked = torch.zeros(layout.shape, dtype=weight.dtype, device=weight.device)
-            self._stack_cache = (key, positions, stacked)
-        _, positions, stacked = self._stack_cache
-        stacked.view(-1).index_copy_(0, positions, weight.detach().reshape(-1))
-        return stacked
+        cache = self._stack_cache
+        if cache is None or cache[0] != key or not torch.equal(cache[1], weight):
+            onehot = F.one_hot(self.delay_steps, self.history_length).to(weight.dtype)
+            self._stack_cache = (key, weight.clone(), build(weight, onehot))
+        return self._stack_cache[2]
 
     def _apply(self, fn, recurse=True):  # type: ignore[override]
         self._stack_cache = None
