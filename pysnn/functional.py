@@ -203,6 +203,7 @@ def exact_trace_update(
     tau_t: Scalar,
     dt: Scalar,
     saturate: bool = False,
+    decay: Tensor | None = None,
 ) -> Tensor:
     r"""Exact trace update: the spike is an instantaneous jump, decay is exact.
 
@@ -211,9 +212,12 @@ def exact_trace_update(
     Saturating: :math:`x \leftarrow \alpha_t` where :math:`s = 1`, else
     :math:`x\, e^{-\Delta t/\tau_t}`.  With this update a spike at step
     :math:`t_0` leaves :math:`x(t) = \alpha_t e^{-(t - t_0)\Delta t/\tau_t}`,
-    the trace assumed by pair-based STDP windows.
+    the trace assumed by pair-based STDP windows.  ``decay`` may pass a
+    precomputed :math:`e^{-\Delta t/\tau_t}` (modules cache it).
     """
-    return linear_trace_update(trace, spikes, alpha_t, _decay_like(tau_t, dt, trace), saturate)
+    if decay is None:
+        decay = _decay_like(tau_t, dt, trace)
+    return linear_trace_update(trace, spikes, alpha_t, decay, saturate)
 
 
 def trace_update(
@@ -224,16 +228,18 @@ def trace_update(
     tau_t: Scalar,
     dt: Scalar,
     saturate: bool = False,
+    decay: Tensor | None = None,
 ) -> Tensor:
     r"""Dispatch to the trace update of ``update_type``.
 
-    For ``"linear"``, ``tau_t`` is the decay factor :math:`\lambda_t`.
+    For ``"linear"``, ``tau_t`` is the decay factor :math:`\lambda_t`;
+    ``decay`` is the optional precomputed factor of ``"exact"``.
     """
     if update_type == "linear":
         return linear_trace_update(trace, spikes, alpha_t, tau_t, saturate)
     if update_type == "exponential":
         return exponential_trace_update(trace, spikes, alpha_t, tau_t, dt, saturate)
-    return exact_trace_update(trace, spikes, alpha_t, tau_t, dt, saturate)
+    return exact_trace_update(trace, spikes, alpha_t, tau_t, dt, saturate, decay)
 
 
 # ---------------------------------------------------------------------------
@@ -306,6 +312,7 @@ def lif_exact_voltage_update(
     tau_v: Scalar,
     dt: Scalar,
     refrac_counts: Tensor | None,
+    gain: Tensor | None = None,
 ) -> Tensor:
     r"""Exact step of the LIF ODE with the input held constant during the step.
 
@@ -314,9 +321,11 @@ def lif_exact_voltage_update(
         v \leftarrow v + \left(v_\infty - v\right)\left(1 - e^{-\Delta t/\tau_v}\right)[r=0]
 
     Exact for any :math:`\Delta t`; converges to the Euler update as
-    :math:`\Delta t/\tau_v \to 0`.
+    :math:`\Delta t/\tau_v \to 0`.  ``gain`` may pass a precomputed
+    :math:`1 - e^{-\Delta t/\tau_v}` (modules cache it).
     """
-    gain = (-torch.expm1(-_dt_over_tau(tau_v, dt, v))).to(v)  # 1 - exp(-dt/tau), accurately
+    if gain is None:  # 1 - exp(-dt/tau), accurately
+        gain = (-torch.expm1(-_dt_over_tau(tau_v, dt, v))).to(v)
     return v + _gate((v_rest + alpha_v * x - v) * gain, refrac_counts)
 
 
@@ -329,13 +338,17 @@ def lif_voltage_update(
     tau_v: Scalar,
     dt: Scalar,
     refrac_counts: Tensor | None,
+    gain: Tensor | None = None,
 ) -> Tensor:
-    r"""Dispatch to the LIF update of ``update_type`` (``tau_v`` is :math:`\lambda_v` for "linear")."""
+    r"""Dispatch to the LIF update of ``update_type`` (``tau_v`` is :math:`\lambda_v` for "linear").
+
+    ``gain`` is the optional precomputed factor of ``"exact"``.
+    """
     if update_type == "linear":
         return lif_linear_voltage_update(v, v_rest, x, alpha_v, tau_v, refrac_counts)
     if update_type == "exponential":
         return lif_exponential_voltage_update(v, v_rest, x, alpha_v, tau_v, dt, refrac_counts)
-    return lif_exact_voltage_update(v, v_rest, x, alpha_v, tau_v, dt, refrac_counts)
+    return lif_exact_voltage_update(v, v_rest, x, alpha_v, tau_v, dt, refrac_counts, gain)
 
 
 def fede_voltage_update(
@@ -435,12 +448,16 @@ def exact_thresh_update(
     alpha_thresh: Scalar,
     tau_thresh: Scalar,
     dt: Scalar,
+    decay: Tensor | None = None,
 ) -> Tensor:
     r"""Adaptive threshold with exact decay and a jump of :math:`\alpha_\theta` per spike.
 
     .. math:: \theta \leftarrow \theta_0 + (\theta - \theta_0)e^{-\Delta t/\tau_\theta} + \alpha_\theta s
+
+    ``decay`` may pass a precomputed :math:`e^{-\Delta t/\tau_\theta}`.
     """
-    decay = _decay_like(tau_thresh, dt, thresh)
+    if decay is None:
+        decay = _decay_like(tau_thresh, dt, thresh)
     return linear_thresh_update(thresh, thresh_base, spikes, alpha_thresh, decay)
 
 
@@ -452,13 +469,17 @@ def thresh_update(
     alpha_thresh: Scalar,
     tau_thresh: Scalar,
     dt: Scalar,
+    decay: Tensor | None = None,
 ) -> Tensor:
-    r"""Dispatch to the threshold update of ``update_type`` (``tau_thresh`` is :math:`\lambda_\theta` for "linear")."""
+    r"""Dispatch to the threshold update of ``update_type`` (``tau_thresh`` is :math:`\lambda_\theta` for "linear").
+
+    ``decay`` is the optional precomputed factor of ``"exact"``.
+    """
     if update_type == "linear":
         return linear_thresh_update(thresh, thresh_base, spikes, alpha_thresh, tau_thresh)
     if update_type == "exponential":
         return exponential_thresh_update(thresh, thresh_base, spikes, alpha_thresh, tau_thresh, dt)
-    return exact_thresh_update(thresh, thresh_base, spikes, alpha_thresh, tau_thresh, dt)
+    return exact_thresh_update(thresh, thresh_base, spikes, alpha_thresh, tau_thresh, dt, decay)
 
 
 # ---------------------------------------------------------------------------

@@ -83,6 +83,7 @@ class _PopulationMixin(StatefulModule):
             self._initial_batch = 1
         self._param_names: list[str] = []
         self._history: list[Tensor] | None = None
+        self._factor_cache: dict[str, tuple[tuple, Tensor]] = {}
 
     @property
     def features_shape(self) -> tuple[int, ...]:
@@ -122,6 +123,25 @@ class _PopulationMixin(StatefulModule):
             self._add_param(name, value, unit_interval=True)
         else:
             self._add_param(name, value, positive=True)
+
+    def _exact_factor(self, name: str, kind: str = "decay") -> Tensor | None:
+        r"""Cached factor of an ``"exact"`` update for time constant ``name``.
+
+        ``kind="decay"`` gives :math:`e^{-\Delta t/\tau}`, ``kind="gain"`` gives
+        :math:`1 - e^{-\Delta t/\tau}`; ``None`` for other update types.  The
+        cache follows in-place edits, ``.to()`` and ``.double()`` of the buffer.
+        """
+        if self.update_type != "exact":
+            return None
+        tau = getattr(self, name)
+        signature = (tau._version, tau.data_ptr(), tau.dtype, tau.device)
+        hit = self._factor_cache.get(name + kind)
+        if hit is not None and hit[0] == signature:
+            return hit[1]
+        ratio = self.dt / tau
+        value = torch.exp(-ratio) if kind == "decay" else -torch.expm1(-ratio)
+        self._factor_cache[name + kind] = (signature, value)
+        return value
 
     def _check_param_shapes(self, features: tuple[int, ...]) -> None:
         for name in self._param_names:
@@ -311,6 +331,7 @@ class Input(BaseInput):
             self.tau_t,
             self.dt,
             self.trace_mode == "saturating",
+            self._exact_factor("tau_t"),
         )
         self._set_state("trace", trace)
         return self.spikes, self.trace
@@ -423,6 +444,7 @@ class BaseNeuron(_PopulationMixin):
             self.tau_t,
             self.dt,
             self.trace_mode == "saturating",
+            self._exact_factor("tau_t"),
         )
 
     def _after_spike(self, spikes: Tensor) -> None:
@@ -576,6 +598,7 @@ class LIFNeuron(BaseNeuron):
             self.tau_v,
             self.dt,
             self._refrac_gate,
+            self._exact_factor("tau_v", "gain"),
         )
 
 
@@ -677,6 +700,7 @@ class AdaptiveLIFNeuron(LIFNeuron):
             self.alpha_thresh,
             self.tau_thresh,
             self.dt,
+            self._exact_factor("tau_thresh"),
         )
         self._set_state("thresh_adaptive", adapted)
 
