@@ -297,6 +297,8 @@ class PoissonEncoder(Encoder):
 class BernoulliEncoder(Encoder):
     r"""Independent Bernoulli spikes: each cell spikes in each step with probability ``x``.
 
+    Inputs are probabilities in ``[0, 1]`` of any shape.
+
     Parameters
     ----------
     num_steps : int
@@ -305,8 +307,6 @@ class BernoulliEncoder(Encoder):
         Random generator (on the device of the inputs).
     dtype : torch.dtype, optional
         Dtype of the spikes.
-
-    Inputs are probabilities in ``[0, 1]`` of any shape.
     """
 
     def iter(self, x: Tensor, generator: Optional[torch.Generator] = None) -> Iterator[Tensor]:
