@@ -844,8 +844,6 @@ BAD_INPUTS = [
 @pytest.mark.parametrize("bad", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
 def test_bad_input_leaves_state_unchanged(bad, name, fresh):
     _, make_bad, exc, pattern = bad
-    if name == "input" and bad[0] == "int":
-        pytest.skip("Input accepts bool spikes; an int tensor is still rejected below")
     neuron = NEURON_FACTORIES[name]()
     if not fresh:
         for _ in range(3):
