@@ -526,6 +526,13 @@ class Linear(Connection):
         ``(out_features, in_features)`` with one delay per synapse.
     trace_per_synapse : bool
         Return the presynaptic trace per synapse, ``(batch, ..., out, in)``.
+    event_driven : bool or None
+        Propagate by gathering the weight columns of the active inputs
+        (``True``), always by a dense matmul (``False``), or choose per step
+        (``None``, default: event-driven on CPU for large layers when at most
+        ``event_threshold`` of the inputs spike).
+    event_threshold : float
+        Fraction of active inputs up to which auto mode is event-driven.
 
     Notes
     -----
@@ -543,12 +550,20 @@ class Linear(Connection):
         delay: DelayLike = 0,
         *,
         trace_per_synapse: bool = False,
+        event_driven: bool | None = None,
+        event_threshold: float = 0.05,
     ) -> None:
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if event_driven not in (None, True, False):
+            raise TypeError(f"event_driven must be None, True or False, got {event_driven!r}")
+        if not 0.0 <= float(event_threshold) <= 1.0:
+            raise ValueError(f"event_threshold must lie in [0, 1], got {event_threshold}")
         self.in_features = in_features
         self.out_features = out_features
+        self.event_driven = event_driven
+        self.event_threshold = float(event_threshold)
         super().__init__((out_features, in_features), dt, delay, trace_per_synapse)
         self.reset_weights()
 
@@ -563,8 +578,31 @@ class Linear(Connection):
                 f"{self.in_features}), got {tuple(shape)}"
             )
 
+    #: auto mode gathers weight columns only for layers at least this large
+    EVENT_MIN_SYNAPSES = 2**17
+
     def _propagate(self, spikes: Tensor) -> Tensor:
-        return F.linear(spikes, self.weight)
+        r"""Dense matmul, or an event-driven gather of the columns of active inputs.
+
+        Event-driven: with :math:`J` the inputs active in any batch element,
+        :math:`I = s_{:,J} W_{:,J}^T`, costing :math:`B |J| N_{out}` instead of
+        :math:`B N_{in} N_{out}`.  ``event_driven=None`` (auto) uses it on CPU for
+        layers of at least ``EVENT_MIN_SYNAPSES`` weights when at most
+        ``event_threshold`` of the inputs are active; both give the same result
+        up to floating-point summation order.
+        """
+        mode = self.event_driven
+        if mode is False or (
+            mode is None and (spikes.is_cuda or self.weight.numel() < self.EVENT_MIN_SYNAPSES)
+        ):
+            return F.linear(spikes, self.weight)
+        flat = spikes.reshape(-1, self.in_features)
+        active = (flat[0] if flat.shape[0] == 1 else flat.any(0)).nonzero().squeeze(1)
+        if mode is None and active.numel() > self.event_threshold * self.in_features:
+            return F.linear(spikes, self.weight)
+        columns = self.weight.index_select(1, active)  # (out, |J|)
+        out = flat.index_select(1, active) @ columns.T
+        return out.reshape(*spikes.shape[:-1], self.out_features)
 
     def _propagate_per_synapse(self, history_by_delay: Tensor) -> Tensor:
         def build(weight: Tensor, onehot: Tensor) -> Tensor:
@@ -657,7 +695,7 @@ class Recurrent(Linear):
     ----------
     features : int
         Number of neurons.
-    dt, delay, trace_per_synapse
+    dt, delay, trace_per_synapse, event_driven
         As in :class:`Linear`.
     zero_diagonal : bool
         Forbid self-connections.
@@ -671,9 +709,18 @@ class Recurrent(Linear):
         zero_diagonal: bool = True,
         *,
         trace_per_synapse: bool = False,
+        event_driven: bool | None = None,
     ) -> None:
         self.zero_diagonal = bool(zero_diagonal)
-        super().__init__(features, features, None, dt, delay, trace_per_synapse=trace_per_synapse)
+        super().__init__(
+            features,
+            features,
+            None,
+            dt,
+            delay,
+            trace_per_synapse=trace_per_synapse,
+            event_driven=event_driven,
+        )
         mask = torch.ones(features, features, dtype=torch.bool)
         if self.zero_diagonal:
             mask.fill_diagonal_(False)
@@ -686,7 +733,7 @@ class Recurrent(Linear):
             self.weight.fill_diagonal_(0.0)
 
     def _propagate(self, spikes: Tensor) -> Tensor:
-        out = F.linear(spikes, self.weight)
+        out = super()._propagate(spikes)
         if self.zero_diagonal:
             out = out - spikes * torch.diagonal(self.weight)
         return out

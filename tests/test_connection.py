@@ -618,3 +618,58 @@ def test_device_mismatch():
     with pytest.raises(ValueError, match="trace.*device"):
         conn(torch.zeros(2, 4, device="cuda"), torch.zeros(2, 4))
     assert conn.is_fresh
+
+
+# ---------------------------------------------------------------------------
+# Event-driven propagation
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("shape", [(1, 300), (5, 300), (3, 2, 300)])
+def test_linear_event_driven_equals_dense(shape):
+    gen = torch.Generator().manual_seed(3)
+    spikes = (torch.rand(*shape, generator=gen) < 0.03).double()
+    spikes[..., 7] = 0.5  # graded input values are weighted, not just counted
+    event = Linear(300, 40, event_driven=True).double()
+    dense = Linear(300, 40, event_driven=False).double()
+    with torch.no_grad():
+        dense.weight.copy_(event.weight)
+    x_event, _ = event(spikes)
+    x_dense, _ = dense(spikes)
+    assert x_event.shape == shape[:-1] + (40,)
+    torch.testing.assert_close(x_event, spikes @ dense.weight.T, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(x_event, x_dense, rtol=1e-12, atol=1e-12)
+
+
+def test_linear_event_driven_no_active_input_gives_zeros():
+    conn = Linear(50, 7, event_driven=True)
+    out, _ = conn(torch.zeros(2, 50))
+    assert torch.equal(out, torch.zeros(2, 7))
+
+
+def test_linear_auto_mode_picks_event_path_only_when_sparse_and_large(monkeypatch):
+    calls = []
+    real = torch.Tensor.index_select
+
+    def spy(self, dim, index):
+        calls.append(dim)
+        return real(self, dim, index)
+
+    monkeypatch.setattr(torch.Tensor, "index_select", spy)
+    big = Linear(784, 200)  # 156,800 weights >= EVENT_MIN_SYNAPSES
+    sparse = torch.zeros(1, 784)
+    sparse[0, :10] = 1.0
+    out, _ = big(sparse)
+    assert calls, "sparse input on a large layer should use the event path"
+    torch.testing.assert_close(out, sparse @ big.weight.T)
+    calls.clear()
+    big(torch.ones(1, 784))  # dense input: matmul
+    assert not calls
+    small = Linear(10, 5)  # too small for the event path
+    small(torch.zeros(1, 10))
+    assert not calls
+
+
+def test_linear_event_driven_argument_checks():
+    with pytest.raises(TypeError, match="event_driven"):
+        Linear(3, 2, event_driven="yes")
+    with pytest.raises(ValueError, match="event_threshold"):
+        Linear(3, 2, event_threshold=1.5)
