@@ -527,10 +527,13 @@ class Linear(Connection):
     trace_per_synapse : bool
         Return the presynaptic trace per synapse, ``(batch, ..., out, in)``.
     event_driven : bool or None
-        Propagate by gathering the weight columns of the active inputs
-        (``True``), always by a dense matmul (``False``), or choose per step
-        (``None``, default: event-driven on CPU for large layers when at most
-        ``event_threshold`` of the inputs spike).
+        Propagate by gathering the weights of the active inputs (``True``),
+        always by a dense matmul (``False``), or choose per step (``None``,
+        default: event-driven on CPU for layers of at least
+        ``EVENT_MIN_SYNAPSES`` weights when at most ``event_threshold`` of the
+        inputs spike).  The weight is stored input-major (``weight`` is the
+        transpose of a contiguous ``(in, out)`` tensor) so that the weights of
+        one presynaptic neuron are contiguous.
     event_threshold : float
         Fraction of active inputs up to which auto mode is event-driven.
 
@@ -565,6 +568,10 @@ class Linear(Connection):
         self.event_driven = event_driven
         self.event_threshold = float(event_threshold)
         super().__init__((out_features, in_features), dt, delay, trace_per_synapse)
+        # Stored input-major: weight is the (out, in) transpose of a contiguous
+        # (in, out) tensor, so the weights of one presynaptic neuron are contiguous
+        # (fast event-driven gathers) and the dense step is x @ storage.
+        self.weight = nn.Parameter(torch.empty(in_features, out_features).t(), requires_grad=False)
         self.reset_weights()
 
     def extra_repr(self) -> str:
@@ -579,7 +586,7 @@ class Linear(Connection):
             )
 
     #: auto mode gathers weight columns only for layers at least this large
-    EVENT_MIN_SYNAPSES = 2**17
+    EVENT_MIN_SYNAPSES = 2**19
 
     def _propagate(self, spikes: Tensor) -> Tensor:
         r"""Dense matmul, or an event-driven gather of the columns of active inputs.
@@ -597,11 +604,16 @@ class Linear(Connection):
         ):
             return F.linear(spikes, self.weight)
         flat = spikes.reshape(-1, self.in_features)
+        if mode is None and flat.shape[0] > 1:
+            # expected fraction of inputs active in some batch element, from the density
+            density = float(torch.count_nonzero(flat)) / flat.numel()
+            if 1.0 - (1.0 - density) ** flat.shape[0] > self.event_threshold:
+                return F.linear(spikes, self.weight)
         active = (flat[0] if flat.shape[0] == 1 else flat.any(0)).nonzero().squeeze(1)
         if mode is None and active.numel() > self.event_threshold * self.in_features:
             return F.linear(spikes, self.weight)
-        columns = self.weight.index_select(1, active)  # (out, |J|)
-        out = flat.index_select(1, active) @ columns.T
+        rows = self.weight.t().index_select(0, active)  # (|J|, out), contiguous rows
+        out = flat.index_select(1, active) @ rows
         return out.reshape(*spikes.shape[:-1], self.out_features)
 
     def _propagate_per_synapse(self, history_by_delay: Tensor) -> Tensor:

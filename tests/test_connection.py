@@ -654,7 +654,7 @@ def test_linear_auto_mode_picks_event_path_only_when_sparse_and_large(monkeypatc
         return real(self, dim, index)
 
     monkeypatch.setattr(torch.Tensor, "index_select", spy)
-    big = Linear(784, 200)  # 156,800 weights >= EVENT_MIN_SYNAPSES
+    big = Linear(784, 700)  # 548,800 weights >= EVENT_MIN_SYNAPSES
     sparse = torch.zeros(1, 784)
     sparse[0, :10] = 1.0
     out, _ = big(sparse)
