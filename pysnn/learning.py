@@ -622,28 +622,28 @@ class STDP(LearningRule):
         if rows.numel():
             ltp = conn.correlate_rows(s_post, "trace", rows).mul_(c_plus)  # (k, in)
             if group["soft_bounds"]:
-                ltp.mul_(w_max - weight.index_select(0, rows))
+                ltp.mul_(w_max - _index_select(weight, 0, rows))
             if mask is not None:
-                ltp.mul_(mask.index_select(0, rows))
+                ltp.mul_(_index_select(mask, 0, rows))
         if cols.numel():
             ltd = conn.correlate_cols(x_post, "spikes", cols).mul_(-c_minus)  # (out, m)
             if group["soft_bounds"]:
-                ltd.mul_(weight.index_select(1, cols) - w_min)
+                ltd.mul_(_index_select(weight, 1, cols) - w_min)
             if mask is not None:
-                ltd.mul_(mask.index_select(1, cols))
-        # rows are contiguous: add LTP in place; columns are strided: one gather, add, clamp
-        # and one scatter; then clamp the rows (idempotent where rows and columns cross),
-        # which equals clamping w + ltp - ltd as the dense path does.
+                ltd.mul_(_index_select(mask, 1, cols))
+        # add LTP to the rows in place; LTD: one gather of the columns, add, clamp and one
+        # scatter; then clamp the rows (idempotent where rows and columns cross), which
+        # equals clamping w + ltp - ltd as the dense path does.
         if ltp is not None:
-            weight.index_add_(0, rows, ltp)
+            _index_add_(weight, 0, rows, ltp)
         if ltd is not None:
-            part = weight.index_select(1, cols).add_(ltd)
+            part = _index_select(weight, 1, cols).add_(ltd)
             if bounded:
                 part = self._clamp_part(part, w_min, w_max, mask, 1, cols)
-            weight.index_copy_(1, cols, part)
+            _index_copy_(weight, 1, cols, part)
         if bounded and ltp is not None:
-            part = weight.index_select(0, rows)
-            weight.index_copy_(0, rows, self._clamp_part(part, w_min, w_max, mask, 0, rows))
+            part = _index_select(weight, 0, rows)
+            _index_copy_(weight, 0, rows, self._clamp_part(part, w_min, w_max, mask, 0, rows))
 
     @staticmethod
     def _clamp_part(
@@ -651,7 +651,41 @@ class STDP(LearningRule):
     ) -> Tensor:
         if mask is None:
             return part.clamp_(w_min, w_max)
-        return torch.where(mask.index_select(dim, index), part.clamp(w_min, w_max), part)
+        return torch.where(_index_select(mask, dim, index), part.clamp(w_min, w_max), part)
+
+
+def _storage_order(x: Tensor) -> tuple[Tensor, bool]:
+    """``x`` or its transpose, whichever is contiguous (index ops on it avoid slow paths).
+
+    :class:`~pysnn.connection.Linear` stores its weight input-major, so
+    ``weight.t()`` is the contiguous tensor.
+    """
+    if x.dim() == 2 and not x.is_contiguous() and x.t().is_contiguous():
+        return x.t(), True
+    return x, False
+
+
+def _index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
+    base, flipped = _storage_order(x)
+    if flipped:
+        return base.index_select(1 - dim, index).t()
+    return base.index_select(dim, index)
+
+
+def _index_add_(x: Tensor, dim: int, index: Tensor, source: Tensor) -> None:
+    base, flipped = _storage_order(x)
+    if flipped:
+        base.index_add_(1 - dim, index, source.t())
+    else:
+        base.index_add_(dim, index, source)
+
+
+def _index_copy_(x: Tensor, dim: int, index: Tensor, source: Tensor) -> None:
+    base, flipped = _storage_order(x)
+    if flipped:
+        base.index_copy_(1 - dim, index, source.t())
+    else:
+        base.index_copy_(dim, index, source)
 
 
 # ---------------------------------------------------------------------------
