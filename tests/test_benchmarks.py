@@ -1,0 +1,37 @@
+"""Seconds-long smoke runs of the benchmark scripts.
+
+Each script checks that PySNN and its plain-PyTorch reference give the same
+spikes before timing, so these runs also test that the references agree.
+"""
+
+import importlib.util
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _load(name):
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCHMARKS / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_suite_smoke(capsys):
+    _load("suite").main(["--smoke"])
+    out = capsys.readouterr().out
+    for workload in ("W1", "W3", "W4"):
+        assert workload in out
+
+
+def test_bench_core_quick(capsys):
+    _load("bench_core").main(["--quick"])
+    assert "per-synapse 0..8" in capsys.readouterr().out
+
+
+def test_bench_stdp_quick(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["bench_stdp.py", "--quick"])
+    _load("bench_stdp").main()
+    assert "ratio" in capsys.readouterr().out
