@@ -71,11 +71,11 @@ def module_bytes(module: torch.nn.Module) -> int:
 # W1 / W3: Linear -> LIF
 # ---------------------------------------------------------------------------
 class FeedForward(SNNNetwork):
-    def __init__(self, n_in: int, n_out: int, delay) -> None:
+    def __init__(self, n_in: int, n_out: int, delay, refrac: int = 0) -> None:
         super().__init__()
         self.inp = Input((n_in,), 1.0, 1.0, DECAY_T)
         self.fc = Linear(n_in, n_out, None, 1.0, delay)
-        self.lif = LIFNeuron((n_out,), THRESH, 0.0, 1.0, 1.0, 1.0, 0.0, DECAY_V, DECAY_T)
+        self.lif = LIFNeuron((n_out,), THRESH, 0.0, 1.0, 1.0, 1.0, float(refrac), DECAY_V, DECAY_T)
         self.add_layer("fc", self.fc, self.lif)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -85,14 +85,17 @@ class FeedForward(SNNNetwork):
 
 
 @torch.no_grad()
-def plain_feedforward(weight: torch.Tensor, delay, spikes: torch.Tensor) -> torch.Tensor:
-    """Input trace, (delayed) matmul, LIF linear update and reset, inline."""
+def plain_feedforward(
+    weight: torch.Tensor, delay, spikes: torch.Tensor, refrac: int = 0
+) -> torch.Tensor:
+    """Input trace, (delayed) matmul, LIF linear update with refractory period and reset."""
     steps, batch, n_in = spikes.shape
     n_out = weight.shape[0]
     dtype = weight.dtype
     x_in = torch.zeros(batch, n_in, dtype=dtype)
     v = torch.zeros(batch, n_out, dtype=dtype)
     x_out = torch.zeros(batch, n_out, dtype=dtype)
+    counts = torch.zeros(batch, n_out, dtype=dtype)
     per_synapse = isinstance(delay, torch.Tensor)
     d_max = int(delay.max()) if per_synapse else int(delay)
     length = d_max + 1
@@ -110,8 +113,13 @@ def plain_feedforward(weight: torch.Tensor, delay, spikes: torch.Tensor) -> torc
                 current = sum(hist[(t - d) % length] @ masked[d].T for d in range(length))
             else:
                 current = hist[(t - d_max) % length] @ weight.T
-        v = v * DECAY_V + current
-        s = (v >= THRESH).float()
+        if refrac:
+            v = (v * DECAY_V + current) * (counts == 0)
+            s = ((v >= THRESH) & (counts == 0)).to(dtype)
+            counts = (counts - 1).clamp(min=0) + refrac * s
+        else:
+            v = v * DECAY_V + current
+            s = (v >= THRESH).to(dtype)
         x_out = x_out * DECAY_T + s
         v = torch.where(s > 0, torch.zeros_like(v), v)
         out[t] = s

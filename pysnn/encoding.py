@@ -347,7 +347,21 @@ class RateEncoder(Encoder):
         return x.unsqueeze(0).expand(self.num_steps, *x.shape).clone()
 
 
-class LatencyEncoder(Encoder):
+class _SpikeTimeEncoder(Encoder):
+    """Encoders that give each cell at most one spike, at the step ``spike_times(x)``."""
+
+    def spike_times(self, x: Tensor) -> Tensor:
+        """Step of each cell's spike (int64, shape of ``x``), -1 for no spike."""
+        raise NotImplementedError
+
+    def iter(self, x: Tensor, generator: Optional[torch.Generator] = None) -> Iterator[Tensor]:
+        times = self.spike_times(x)
+        dtype = self._out_dtype()
+        for step in range(self.num_steps):
+            yield (times == step).to(dtype)
+
+
+class LatencyEncoder(_SpikeTimeEncoder):
     r"""Time-to-first-spike code: every cell spikes at most once, larger values earlier.
 
     Inputs are intensities in ``[0, 1]``.  The spike step of intensity ``x`` is
@@ -409,17 +423,11 @@ class LatencyEncoder(Encoder):
         t = t.clamp(0, last).to(torch.int64)
         return torch.where(fires, t, torch.full_like(t, -1))
 
-    def iter(self, x: Tensor, generator: Optional[torch.Generator] = None) -> Iterator[Tensor]:
-        times = self.spike_times(x)
-        dtype = self._out_dtype()
-        for step in range(self.num_steps):
-            yield (times == step).to(dtype)
-
     def extra_repr(self) -> str:
         return f"num_steps={self.num_steps}, mode={self.mode!r}, threshold={self.threshold}"
 
 
-class RankOrderEncoder(Encoder):
+class RankOrderEncoder(_SpikeTimeEncoder):
     r"""Rank-order code (Thorpe): cells fire once, in decreasing order of intensity.
 
     Within each sample (everything but the first dimension of ``x``; a 1-d input is one
@@ -462,12 +470,6 @@ class RankOrderEncoder(Encoder):
         t = torch.div(rank * self.num_steps, n, rounding_mode="floor")
         t = torch.where(fires, t, torch.full_like(t, -1))
         return t.reshape(x.shape)
-
-    def iter(self, x: Tensor, generator: Optional[torch.Generator] = None) -> Iterator[Tensor]:
-        times = self.spike_times(x)
-        dtype = self._out_dtype()
-        for step in range(self.num_steps):
-            yield (times == step).to(dtype)
 
     def extra_repr(self) -> str:
         return f"num_steps={self.num_steps}, threshold={self.threshold}"
