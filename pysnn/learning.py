@@ -226,6 +226,10 @@ class LearningRule:
         defaults are filled in).  Parameter groups may override these keys only.
     network : SNNNetwork, optional
         Needed when layers are given by name.
+    **options
+        The options of every rule, overriding :data:`COMMON_DEFAULTS`:
+        ``w_min``, ``w_max``, ``soft_bounds``, ``mask``, ``reduction`` (and
+        ``lr``); any other name is a :class:`TypeError`.
 
     Attributes
     ----------
@@ -256,22 +260,22 @@ class LearningRule:
                 self._apply(layer, group, dw=dw * self._scale(group, post.shape[0]))
     """
 
-    #: rule-specific defaults, merged with :data:`COMMON_DEFAULTS`
-    _rule_defaults: dict[str, Any] = {}
-
     def __init__(
         self,
         layers: Any,
         defaults: Mapping[str, Any] | None = None,
         *,
         network: SNNNetwork | None = None,
+        **options: Any,
     ) -> None:
+        unknown = set(options) - set(COMMON_DEFAULTS)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}: unknown options {sorted(unknown)}; "
+                f"the options of every rule are {sorted(COMMON_DEFAULTS)}"
+            )
         # ``defaults`` may add keys (custom rules); groups may only override known keys
-        self.defaults: dict[str, Any] = {
-            **COMMON_DEFAULTS,
-            **self._rule_defaults,
-            **(defaults or {}),
-        }
+        self.defaults: dict[str, Any] = {**COMMON_DEFAULTS, **(defaults or {}), **options}
         self.network = (
             network if network is not None else (layers if isinstance(layers, SNNNetwork) else None)
         )
@@ -515,14 +519,6 @@ class STDP(LearningRule):
         See :class:`LearningRule`.
     """
 
-    _rule_defaults = {
-        "a_plus": 1.0,
-        "a_minus": 1.0,
-        "event_driven": None,
-        "event_threshold": 0.1,
-        "event_min_synapses": 2**19,
-    }
-
     def __init__(
         self,
         layers: Any,
@@ -533,12 +529,8 @@ class STDP(LearningRule):
         event_driven: bool | None = None,
         event_threshold: float = 0.1,
         event_min_synapses: int = 2**19,
-        w_min: float | None = None,
-        w_max: float | None = None,
-        soft_bounds: bool = False,
-        mask: Tensor | None = None,
-        reduction: str = "mean",
         network: SNNNetwork | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(
             layers,
@@ -549,13 +541,9 @@ class STDP(LearningRule):
                 event_driven=event_driven,
                 event_threshold=event_threshold,
                 event_min_synapses=event_min_synapses,
-                w_min=w_min,
-                w_max=w_max,
-                soft_bounds=soft_bounds,
-                mask=mask,
-                reduction=reduction,
             ),
             network=network,
+            **options,
         )
         #: path taken by the last update of each layer ("dense", "event" or "none")
         self.last_path: dict[str, str] = {}
@@ -733,15 +721,6 @@ class TripletSTDP(LearningRule):
         See :class:`LearningRule`.
     """
 
-    _rule_defaults = {
-        "a2_plus": 5e-3,
-        "a3_plus": 6e-3,
-        "a2_minus": 7e-3,
-        "a3_minus": 0.0,
-        "tau_x": 100.0,
-        "tau_y": 125.0,
-    }
-
     def __init__(
         self,
         layers: Any,
@@ -753,12 +732,8 @@ class TripletSTDP(LearningRule):
         tau_x: float = 100.0,
         tau_y: float = 125.0,
         *,
-        w_min: float | None = None,
-        w_max: float | None = None,
-        soft_bounds: bool = False,
-        mask: Tensor | None = None,
-        reduction: str = "mean",
         network: SNNNetwork | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(
             layers,
@@ -770,13 +745,9 @@ class TripletSTDP(LearningRule):
                 a3_minus=a3_minus,
                 tau_x=tau_x,
                 tau_y=tau_y,
-                w_min=w_min,
-                w_max=w_max,
-                soft_bounds=soft_bounds,
-                mask=mask,
-                reduction=reduction,
             ),
             network=network,
+            **options,
         )
 
     def _check_layer(self, layer: Layer, group: dict[str, Any]) -> None:
@@ -838,8 +809,6 @@ class MSTDP(LearningRule):
         See :class:`LearningRule`.
     """
 
-    _rule_defaults = {"a_pre": 1.0, "a_post": 1.0}
-
     def __init__(
         self,
         layers: Any,
@@ -847,12 +816,8 @@ class MSTDP(LearningRule):
         a_post: float = 1.0,
         lr: float = 1e-3,
         *,
-        w_min: float | None = None,
-        w_max: float | None = None,
-        soft_bounds: bool = False,
-        mask: Tensor | None = None,
-        reduction: str = "mean",
         network: SNNNetwork | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(
             layers,
@@ -860,13 +825,9 @@ class MSTDP(LearningRule):
                 a_pre=a_pre,
                 a_post=a_post,
                 lr=lr,
-                w_min=w_min,
-                w_max=w_max,
-                soft_bounds=soft_bounds,
-                mask=mask,
-                reduction=reduction,
             ),
             network=network,
+            **options,
         )
 
     def _step_layer(self, layer: Layer, group: dict, state: dict, reward: Reward | None) -> None:
@@ -916,8 +877,6 @@ class MSTDPET(LearningRule):
         See :class:`LearningRule`.
     """
 
-    _rule_defaults = {"a_pre": 1.0, "a_post": 1.0, "e_trace_decay": 0.95}
-
     def __init__(
         self,
         layers: Any,
@@ -926,12 +885,8 @@ class MSTDPET(LearningRule):
         lr: float = 1e-3,
         e_trace_decay: float = 0.95,
         *,
-        w_min: float | None = None,
-        w_max: float | None = None,
-        soft_bounds: bool = False,
-        mask: Tensor | None = None,
-        reduction: str = "mean",
         network: SNNNetwork | None = None,
+        **options: Any,
     ) -> None:
         if not 0.0 <= float(e_trace_decay) <= 1.0:
             raise ValueError(f"e_trace_decay must be in [0, 1], got {e_trace_decay}")
@@ -942,13 +897,9 @@ class MSTDPET(LearningRule):
                 a_post=a_post,
                 lr=lr,
                 e_trace_decay=e_trace_decay,
-                w_min=w_min,
-                w_max=w_max,
-                soft_bounds=soft_bounds,
-                mask=mask,
-                reduction=reduction,
             ),
             network=network,
+            **options,
         )
 
     def eligibility(self, name: str) -> Tensor | None:
@@ -1023,8 +974,6 @@ class FedeSTDP(LearningRule):
         See :class:`LearningRule`.  Not supported with per-synapse delays.
     """
 
-    _rule_defaults = {"w_init": 0.5, "a": 0.0}
-
     def __init__(
         self,
         layers: Any,
@@ -1032,12 +981,8 @@ class FedeSTDP(LearningRule):
         w_init: float = 0.5,
         a: float = 0.0,
         *,
-        w_min: float | None = None,
-        w_max: float | None = None,
-        soft_bounds: bool = False,
-        mask: Tensor | None = None,
-        reduction: str = "mean",
         network: SNNNetwork | None = None,
+        **options: Any,
     ) -> None:
         super().__init__(
             layers,
@@ -1045,13 +990,9 @@ class FedeSTDP(LearningRule):
                 lr=lr,
                 w_init=w_init,
                 a=a,
-                w_min=w_min,
-                w_max=w_max,
-                soft_bounds=soft_bounds,
-                mask=mask,
-                reduction=reduction,
             ),
             network=network,
+            **options,
         )
 
     def _check_layer(self, layer: Layer, group: dict[str, Any]) -> None:
@@ -1105,8 +1046,6 @@ class Hebbian(LearningRule):
         See :class:`LearningRule`.
     """
 
-    _rule_defaults = {"pre": "trace", "post": "trace"}
-
     def __init__(
         self,
         layers: Any,
@@ -1114,12 +1053,8 @@ class Hebbian(LearningRule):
         *,
         pre: str = "trace",
         post: str = "trace",
-        w_min: float | None = None,
-        w_max: float | None = None,
-        soft_bounds: bool = False,
-        mask: Tensor | None = None,
-        reduction: str = "mean",
         network: SNNNetwork | None = None,
+        **options: Any,
     ) -> None:
         for name, value in (("pre", pre), ("post", post)):
             if value not in ("trace", "spikes"):
@@ -1130,13 +1065,9 @@ class Hebbian(LearningRule):
                 lr=lr,
                 pre=pre,
                 post=post,
-                w_min=w_min,
-                w_max=w_max,
-                soft_bounds=soft_bounds,
-                mask=mask,
-                reduction=reduction,
             ),
             network=network,
+            **options,
         )
 
     def _post_quantity(self, layer: Layer, group: dict) -> Tensor:
@@ -1200,8 +1131,6 @@ class WeightNormalization(LearningRule):
     mask, w_min, w_max, network
         See :class:`LearningRule`.
     """
-
-    _rule_defaults = {"target": 1.0, "interval": 1}
 
     def __init__(
         self,
