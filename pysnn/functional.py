@@ -42,6 +42,7 @@ __all__ = [
     "UPDATE_TYPES",
     "RESET_MODES",
     "decay_factor",
+    "exact_gain",
     "linear_trace_update",
     "exponential_trace_update",
     "exact_trace_update",
@@ -83,25 +84,23 @@ def _saturate(trace: Tensor, spikes: Tensor, alpha_t: Scalar) -> Tensor:
     return torch.where(spikes > 0, alpha_t, trace)
 
 
-def _dt_over_tau(tau: Scalar, dt: Scalar, like: Tensor) -> Tensor:
-    r""":math:`\Delta t / \tau` in at least float32 and the precision of ``like``.
+def _dt_over_tau(tau: Scalar, dt: Scalar, like: Tensor | None = None) -> Tensor:
+    r""":math:`\Delta t / \tau` in at least the precision of ``like`` (or the default dtype).
 
     ``torch.as_tensor`` of a Python float gives float32, which would lose
     precision for float64 states.
     """
-    dtype = torch.promote_types(like.dtype, torch.float32)
+    dtype = torch.get_default_dtype() if like is None else like.dtype
+    dtype = torch.promote_types(dtype, torch.float32)
+    device = like.device if like is not None else None
     if isinstance(tau, Tensor):
         dtype = torch.promote_types(dtype, tau.dtype)
-    tau_t = torch.as_tensor(tau, dtype=dtype, device=like.device)
-    return torch.as_tensor(dt, dtype=dtype, device=like.device) / tau_t
+        device = tau.device if device is None else device
+    tau_t = torch.as_tensor(tau, dtype=dtype, device=device)
+    return torch.as_tensor(dt, dtype=dtype, device=tau_t.device) / tau_t
 
 
-def _decay_like(tau: Scalar, dt: Scalar, like: Tensor) -> Tensor:
-    r""":math:`e^{-\Delta t/\tau}` in the dtype of ``like``."""
-    return torch.exp(-_dt_over_tau(tau, dt, like)).to(like)
-
-
-def decay_factor(tau: Scalar, dt: Scalar) -> Tensor:
+def decay_factor(tau: Scalar, dt: Scalar, like: Tensor | None = None) -> Tensor:
     r"""Exact per-step decay factor of a first-order ODE.
 
     .. math:: \lambda = e^{-\Delta t / \tau}
@@ -112,13 +111,27 @@ def decay_factor(tau: Scalar, dt: Scalar) -> Tensor:
         Time constant in ms (must be > 0).
     dt : float or Tensor
         Timestep in ms.
+    like : Tensor, optional
+        Return the factor in this tensor's dtype and device (computed in at
+        least its precision).
 
     Returns
     -------
     Tensor
         :math:`\lambda`, broadcast over ``tau``.
     """
-    return torch.exp(-torch.as_tensor(dt) / torch.as_tensor(tau))
+    out = torch.exp(-_dt_over_tau(tau, dt, like))
+    return out if like is None else out.to(like)
+
+
+def exact_gain(tau: Scalar, dt: Scalar, like: Tensor | None = None) -> Tensor:
+    r"""Gain of an exact first-order step, :math:`1 - e^{-\Delta t/\tau}`.
+
+    Computed as ``-expm1(-dt/tau)``, accurate also for :math:`\Delta t \ll \tau`.
+    Parameters as in :func:`decay_factor`.
+    """
+    out = -torch.expm1(-_dt_over_tau(tau, dt, like))
+    return out if like is None else out.to(like)
 
 
 # ---------------------------------------------------------------------------
@@ -216,7 +229,7 @@ def exact_trace_update(
     precomputed :math:`e^{-\Delta t/\tau_t}` (modules cache it).
     """
     if decay is None:
-        decay = _decay_like(tau_t, dt, trace)
+        decay = decay_factor(tau_t, dt, trace)
     return linear_trace_update(trace, spikes, alpha_t, decay, saturate)
 
 
@@ -324,8 +337,8 @@ def lif_exact_voltage_update(
     :math:`\Delta t/\tau_v \to 0`.  ``gain`` may pass a precomputed
     :math:`1 - e^{-\Delta t/\tau_v}` (modules cache it).
     """
-    if gain is None:  # 1 - exp(-dt/tau), accurately
-        gain = (-torch.expm1(-_dt_over_tau(tau_v, dt, v))).to(v)
+    if gain is None:
+        gain = exact_gain(tau_v, dt, v)
     return v + _gate((v_rest + alpha_v * x - v) * gain, refrac_counts)
 
 
@@ -457,7 +470,7 @@ def exact_thresh_update(
     ``decay`` may pass a precomputed :math:`e^{-\Delta t/\tau_\theta}`.
     """
     if decay is None:
-        decay = _decay_like(tau_thresh, dt, thresh)
+        decay = decay_factor(tau_thresh, dt, thresh)
     return linear_thresh_update(thresh, thresh_base, spikes, alpha_thresh, decay)
 
 

@@ -138,8 +138,8 @@ class _PopulationMixin(StatefulModule):
         hit = self._factor_cache.get(name + kind)
         if hit is not None and hit[0] == signature:
             return hit[1]
-        ratio = self.dt / tau
-        value = torch.exp(-ratio) if kind == "decay" else -torch.expm1(-ratio)
+        factor = sf.decay_factor if kind == "decay" else sf.exact_gain
+        value = factor(tau, self.dt, tau)
         self._factor_cache[name + kind] = (signature, value)
         return value
 

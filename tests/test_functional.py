@@ -491,3 +491,15 @@ def test_delay_read_per_synapse_extra_dims(device):
             for j in range(2):
                 slot = (head - int(delays[i, j])) % 3
                 assert out[b, 0, i, j].item() == buffer[slot, b, 0, j].item()
+
+
+def test_exact_gain_is_accurate_for_small_steps_and_follows_like():
+    like = torch.zeros(3, dtype=torch.float64)
+    gain = sf.exact_gain(20.0, 1e-9, like)
+    assert gain.dtype == torch.float64
+    # 1 - exp(-x) = x - x^2/2 + ...; a naive 1 - exp(-x) would lose ~7 digits here
+    x = 1e-9 / 20.0
+    assert abs(float(gain) - (x - x * x / 2)) < 1e-24
+    decay = sf.decay_factor(torch.tensor([10.0, 20.0], dtype=torch.float64), 1.0)
+    assert torch.allclose(decay, torch.exp(-1.0 / torch.tensor([10.0, 20.0], dtype=torch.float64)))
+    assert float(sf.exact_gain(10.0, 1.0) + sf.decay_factor(10.0, 1.0)) == pytest.approx(1.0)
