@@ -58,6 +58,7 @@ __all__ = [
     "exponential_thresh_update",
     "exact_thresh_update",
     "thresh_update",
+    "spike_mask",
     "spike_fn",
     "reset_voltage",
     "duration_to_steps",
@@ -498,20 +499,23 @@ def thresh_update(
 # ---------------------------------------------------------------------------
 # Spiking, reset, refractoriness
 # ---------------------------------------------------------------------------
-def spike_fn(v: Tensor, thresh: Scalar, refrac_counts: Tensor | None = None) -> Tensor:
-    r"""Spikes where the voltage reaches the threshold: :math:`s = [v \ge \theta]`.
+def spike_mask(v: Tensor, thresh: Scalar, refrac_counts: Tensor | None = None) -> Tensor:
+    r"""Boolean spikes where the voltage reaches the threshold: :math:`[v \ge \theta]`.
 
     With ``refrac_counts`` (refractory steps left from the previous step) a
     refractory neuron cannot spike: :math:`s = [v \ge \theta]\,[r=0]`.  This
     matters for ``reset="subtract"``, where the voltage kept after a reset may
     still be above the threshold.
-
-    Returns a tensor of the dtype of ``v`` holding 0 and 1.
     """
     fired = v >= thresh
     if refrac_counts is not None:
         fired &= refrac_counts == 0
-    return fired.to(v.dtype)
+    return fired
+
+
+def spike_fn(v: Tensor, thresh: Scalar, refrac_counts: Tensor | None = None) -> Tensor:
+    r"""Spikes as 0/1 values in the dtype of ``v``; see :func:`spike_mask`."""
+    return spike_mask(v, thresh, refrac_counts).to(v.dtype)
 
 
 def reset_voltage(
@@ -521,7 +525,8 @@ def reset_voltage(
 
     ``mode="rest"``: :math:`v \leftarrow v_{rest}` where :math:`s=1`.
     ``mode="subtract"``: :math:`v \leftarrow v - (\theta - v_{rest})` where
-    :math:`s=1`, which keeps the overshoot above threshold.
+    :math:`s=1`, which keeps the overshoot above threshold.  ``spikes`` may be
+    0/1 values or a boolean mask.
     """
     if mode == "rest":
         v_rest = torch.as_tensor(v_rest, dtype=v.dtype, device=v.device)

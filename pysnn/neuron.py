@@ -459,13 +459,14 @@ class BaseNeuron(_PopulationMixin):
         v = self.update_voltage(x)
         thresh = self.threshold()
         # a neuron that is refractory (from the previous step) cannot spike
-        spikes = sf.spike_fn(v, thresh, self._refrac_gate)
+        fired = sf.spike_mask(v, thresh, self._refrac_gate)
+        spikes = fired.to(v.dtype)
         self._set_state("trace", self.update_trace(spikes))
         self._after_spike(spikes)
         if self._has_refractory:
             counts = sf.refractory_update(self.refrac_counts, spikes, self.refrac_steps)
             self._set_state("refrac_counts", counts)
-        self._set_state("v_cell", sf.reset_voltage(v, spikes, self.v_rest, thresh, self.reset))
+        self._set_state("v_cell", sf.reset_voltage(v, fired, self.v_rest, thresh, self.reset))
         self._set_state("spikes", spikes)
         self._record(spikes)
         return spikes, self.trace

@@ -503,3 +503,14 @@ def test_exact_gain_is_accurate_for_small_steps_and_follows_like():
     decay = sf.decay_factor(torch.tensor([10.0, 20.0], dtype=torch.float64), 1.0)
     assert torch.allclose(decay, torch.exp(-1.0 / torch.tensor([10.0, 20.0], dtype=torch.float64)))
     assert float(sf.exact_gain(10.0, 1.0) + sf.decay_factor(10.0, 1.0)) == pytest.approx(1.0)
+
+
+def test_spike_mask_is_the_boolean_of_spike_fn_and_reset_accepts_it():
+    v = torch.tensor([0.5, 1.0, 1.5, 2.0])
+    counts = torch.tensor([0, 0, 1, 0])
+    mask = sf.spike_mask(v, 1.0, counts)
+    assert mask.dtype == torch.bool
+    assert mask.tolist() == [False, True, False, True]
+    assert torch.equal(sf.spike_fn(v, 1.0, counts), mask.float())
+    assert sf.reset_voltage(v, mask, 0.0, 1.0, "rest").tolist() == [0.5, 0.0, 1.5, 0.0]
+    assert sf.reset_voltage(v, mask, 0.0, 1.0, "subtract").tolist() == [0.5, 0.0, 1.5, 1.0]
