@@ -84,6 +84,14 @@ def _check_input(x: object, name: str = "x") -> Tensor:
     return x
 
 
+def _check_rates(x: object) -> Tensor:
+    """Validate firing rates in Hz: a finite, non-negative tensor."""
+    rates = _check_input(x, "rates")
+    if bool((rates < 0).any()):
+        raise ValueError("rates must be >= 0 Hz")
+    return rates
+
+
 class Encoder(nn.Module):
     """Base class of the encoders.
 
@@ -192,9 +200,7 @@ class PoissonRateEncoder(Encoder):
 
     def probabilities(self, rates: Tensor) -> Tensor:
         """Spike probability per step ``rates * dt / 1000`` after checking ``0 <= p <= 1``."""
-        rates = _check_input(rates, "rates")
-        if bool((rates < 0).any()):
-            raise ValueError("rates must be >= 0 Hz")
+        rates = _check_rates(rates)
         p = rates * (self.dt / 1000.0)
         if bool((p > 1).any()):
             raise ValueError(
@@ -270,9 +276,7 @@ class PoissonEncoder(Encoder):
         return torch.where(active, interval, torch.full_like(interval, math.inf))
 
     def iter(self, x: Tensor, generator: Optional[torch.Generator] = None) -> Iterator[Tensor]:
-        rates = _check_input(x, "rates")
-        if bool((rates < 0).any()):
-            raise ValueError("rates must be >= 0 Hz")
+        rates = _check_rates(x)
         gen = self._generator(rates, generator)
         rates_khz = rates / 1000.0  # events per ms
         active = rates_khz > 0
