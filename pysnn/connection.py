@@ -162,10 +162,6 @@ class Connection(StatefulModule):
         self.pre_spikes = None
         self.pre_trace = None
 
-    def reset_state(self, batch_size: int | None = None) -> None:
-        """Empty the delay buffers; the next input sets the batch size."""
-        super().reset_state(batch_size if batch_size is not None else self._batch)
-
     def _reference(self) -> Tensor:
         """Tensor whose dtype/device the inputs must match."""
         return self.weight if self.weight is not None else self.spike_history
