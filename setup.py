@@ -24,7 +24,7 @@ setup(
         "test": ["pytest", "hypothesis"],
         "dev": ["black", "ruff", "pre-commit"],
         "docs": ["sphinx"],
-        "examples": ["matplotlib", "tqdm"],
+        "examples": ["matplotlib", "tqdm", "gymnasium"],
         "plot": ["matplotlib"],
     },
     classifiers=[
