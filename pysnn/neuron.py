@@ -615,7 +615,9 @@ class AdaptiveLIFNeuron(LIFNeuron):
             e^{-\Delta t/\tau_\theta} + \alpha_\theta \bar s
 
     :math:`\theta_0` is ``thresh`` (kept in ``thresh_center``), :math:`\bar s`
-    the spikes averaged over the batch.  The adaptive threshold ``thresh`` is
+    the spikes averaged over the batch (``thresh_reduction="mean"``) or summed
+    over it (``"sum"``: every sample's spike raises the threshold by
+    :math:`\alpha_\theta`, as if the samples had been shown one after another).  The adaptive threshold ``thresh`` is
     homeostatic state shared by the batch: :meth:`reset_state` keeps it (as in
     Diehl & Cook 2015), :meth:`reset_thresh` restores :math:`\theta_0`, and it
     only adapts in training mode (frozen after ``.eval()``).
@@ -626,6 +628,8 @@ class AdaptiveLIFNeuron(LIFNeuron):
         Threshold increment per spike.
     tau_thresh : float or Tensor
         Threshold decay factor (``"linear"``) or time constant in ms.
+    thresh_reduction : {"mean", "sum"}
+        How the spikes of a batch are combined into :math:`\bar s`.
 
     Notes
     -----
@@ -650,6 +654,7 @@ class AdaptiveLIFNeuron(LIFNeuron):
         *,
         reset: str = "rest",
         trace_mode: str = "additive",
+        thresh_reduction: str = "mean",
     ) -> None:
         super().__init__(
             cells_shape,
@@ -666,6 +671,7 @@ class AdaptiveLIFNeuron(LIFNeuron):
             reset=reset,
             trace_mode=trace_mode,
         )
+        self.thresh_reduction = check_choice("thresh_reduction", thresh_reduction, ("mean", "sum"))
         self._add_param("alpha_thresh", alpha_thresh)
         self._add_time_constant("tau_thresh", tau_thresh, update_type)
         # the new parameters may decide the per-sample shape; checks their shapes
@@ -697,7 +703,7 @@ class AdaptiveLIFNeuron(LIFNeuron):
             self.update_type,
             self.thresh_adaptive,
             self.thresh_center,
-            spikes.mean(0),
+            spikes.sum(0) if self.thresh_reduction == "sum" else spikes.mean(0),
             self.alpha_thresh,
             self.tau_thresh,
             self.dt,

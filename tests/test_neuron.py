@@ -478,6 +478,23 @@ def test_adaptive_threshold_relaxes_to_base(update_type, tau_thresh, decay, devi
     assert n.thresh_adaptive.item() == pytest.approx(2.0, abs=1e-5)
 
 
+@pytest.mark.parametrize("reduction, increment", [("mean", 0.25 * 0.5), ("sum", 0.25 * 2.0)])
+def test_adaptive_threshold_batch_reduction(reduction, increment, device):
+    # 4 samples, neuron 0 fires in 2 of them, neuron 1 in none; no decay of the threshold
+    n = AdaptiveLIFNeuron(
+        (2,), 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.5, 0.5, 0.25, 1.0, thresh_reduction=reduction
+    ).to(device)
+    x = torch.tensor([[2.0, 0.0], [0.0, 0.5], [2.0, 0.5], [0.0, 0.0]], device=device)
+    spikes, _ = n(x)
+    assert spikes.tolist() == [[1.0, 0.0], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0]]
+    assert n.thresh_adaptive.tolist() == pytest.approx([1.0 + increment, 1.0], abs=1e-6)
+
+
+def test_adaptive_threshold_reduction_is_checked():
+    with pytest.raises(ValueError, match="thresh_reduction"):
+        AdaptiveLIFNeuron((2,), thresh_reduction="max")
+
+
 def test_adaptive_threshold_frozen_in_eval_and_kept_by_reset(device):
     n = AdaptiveLIFNeuron((10,), 1.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.8, 0.9, 0.3, 0.95).to(device)
     inputs = random_inputs(T, SHAPE, scale=0.8, seed=14)
