@@ -266,6 +266,126 @@ class Connection(StatefulModule):
             out_trace = self._synapse_trace(out_trace)
         return out, out_trace
 
+    def forward_steps(
+        self, spikes: Tensor, trace: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        r"""Propagate ``T`` timesteps at once (multi-step execution).
+
+        Equivalent to calling :meth:`forward` on ``spikes[t]`` (and ``trace[t]``)
+        for ``t = 0 .. T-1`` and stacking the results, and leaves the same state
+        behind (delay buffers, arriving spikes and traces), so step-by-step calls
+        can follow.  For ``Linear`` and ``Conv2d`` the ``T`` steps become one
+        GEMM/convolution over ``T * batch`` inputs:
+
+        .. math:: I_{t} = W\, s_{t - d}\quad(\text{one delay}),\qquad
+                  I_{t,i} = \sum_j W_{ij}\, s_{t - d_{ij},j}\quad(\text{per synapse}),
+
+        where the steps before the window come from the delay buffer.  Use it when
+        the whole input sequence is known in advance (a feedforward connection fed
+        by encoded data) and **no learning rule changes the weights during the
+        window**: the weights are read once.
+
+        Parameters
+        ----------
+        spikes : Tensor
+            ``[T, batch, ...]`` presynaptic spikes (bool or 0/1 in the weight's dtype).
+        trace : Tensor, optional
+            ``[T, batch, ...]`` presynaptic trace.
+
+        Returns
+        -------
+        tuple
+            ``(x, trace)`` with a leading time dimension, as :meth:`forward`
+            returns them per step.
+        """
+        if not isinstance(spikes, Tensor) or spikes.dim() < 2:
+            raise ValueError(
+                f"{type(self).__name__}.forward_steps: spikes must be a tensor [T, batch, ...], "
+                f"got {tuple(spikes.shape) if isinstance(spikes, Tensor) else type(spikes).__name__}"
+            )
+        if trace is not None and (not isinstance(trace, Tensor) or trace.shape != spikes.shape):
+            raise ValueError(
+                f"{type(self).__name__}.forward_steps: trace must have the shape of spikes "
+                f"{tuple(spikes.shape)}, got "
+                f"{tuple(trace.shape) if isinstance(trace, Tensor) else type(trace).__name__}"
+            )
+        steps = int(spikes.shape[0])
+        fused = (
+            type(self).forward is Connection.forward
+            and steps > 0
+            and not (self.trace_per_synapse and trace is not None)
+        )
+        if not fused:
+            outs = [
+                self.forward(spikes[t], None if trace is None else trace[t]) for t in range(steps)
+            ]
+            xs = torch.stack([o[0] for o in outs]) if outs else spikes.new_zeros(0)
+            traces = [o[1] for o in outs]
+            has_trace = bool(traces) and traces[0] is not None
+            return xs, torch.stack(traces) if has_trace else None
+        # validate (as the first step would) before any state changes
+        self._check_inputs(spikes[0], None if trace is None else trace[0])
+        ref = self._reference()
+        spikes = check_tensor("spikes", spikes, ref.dtype, ref.device, allow_bool=True)
+        if trace is not None:
+            trace = check_tensor("trace", trace, ref.dtype, ref.device)
+        spikes = spikes.to(ref.dtype)
+        batch, in_shape = int(spikes.shape[1]), tuple(spikes.shape[2:])
+        if in_shape != self._in_shape:
+            if not self._fresh and self._in_shape is not None:
+                raise ValueError(
+                    f"{type(self).__name__}: spikes have per-sample shape {in_shape} but the "
+                    f"running simulation uses {self._in_shape}; call reset_state() first"
+                )
+            self._in_shape = in_shape
+            self._init_state(batch)
+        self._begin_step(batch)
+        attrs = self.__dict__
+        length = self.history_length
+
+        def with_past(seq: Tensor, history: Tensor) -> Tensor:
+            """The L-1 values before the window (oldest first) followed by ``seq``."""
+            if length == 1:
+                return seq
+            past = self._history_by_delay(history)[: length - 1].flip(0)
+            return torch.cat([past, seq])
+
+        def keep_last(seq: Tensor, history: Tensor, head: int) -> None:
+            """Write the last L values of ``seq`` where the step loop would have put them."""
+            order = (head - torch.arange(length, device=history.device)) % length
+            history.index_copy_(0, order, seq[-length:].flip(0))
+
+        def fold(x: Tensor) -> Tensor:
+            return x.reshape(-1, *x.shape[2:])
+
+        if self.max_delay == 0:
+            arriving, arriving_trace = spikes, trace
+            out = self._propagate(fold(spikes))
+        else:
+            full = with_past(spikes, self.spike_history)
+            full_trace = None if trace is None else with_past(trace, self.trace_history)
+            head = (self._head + steps) % length
+            if not self.per_synapse_delay:
+                arriving = full[:steps]
+                arriving_trace = None if full_trace is None else full_trace[:steps]
+                out = self._propagate(fold(arriving))
+            else:
+                # windows[t, k] = value k steps before step t
+                windows = full.unfold(0, length, 1).flip(-1).movedim(-1, 0)  # (L, T, B, ...)
+                out = self._propagate_per_synapse(windows.reshape(length, -1, *in_shape))
+                arriving = arriving_trace = None
+            keep_last(full, self.spike_history, head)
+            if full_trace is not None:
+                keep_last(full_trace, self.trace_history, head)
+            attrs["_head"] = head
+        out = out.reshape(steps, batch, *out.shape[1:])
+        if arriving is None:  # per-synapse delays: no single arriving value
+            attrs["pre_spikes"] = attrs["pre_trace"] = None
+            return out, None
+        attrs["pre_spikes"] = arriving[-1].clone()
+        attrs["pre_trace"] = None if arriving_trace is None else arriving_trace[-1].clone()
+        return out, arriving_trace
+
     def receptive_field_sum(self, trace: Tensor) -> Tensor:
         r"""Sum of presynaptic values over each postsynaptic neuron's receptive field.
 
