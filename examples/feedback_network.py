@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from pysnn.connection import Linear
+from pysnn.monitor import SpikeMonitor, StateMonitor
 from pysnn.network import SNNNetwork
 from pysnn.neuron import Input, LIFNeuron
 
@@ -85,11 +86,13 @@ def main(argv: list[str] | None = None) -> torch.Tensor:
         net.mlp2_prev.weight.uniform_(-0.5, 0.0)  # inhibitory feedback
 
     inputs = torch.rand(args.steps, args.batch, 1, 20) < args.rate
+    hidden = SpikeMonitor(net.neuron1, num_steps=args.steps)
+    voltage = StateMonitor(net.neuron2, "v_cell", num_steps=args.steps)
     out = net.run(inputs)  # [T, B, 1, n_out]
     counts = out.sum(0).squeeze(1)
     print(f"output spike counts over {args.steps} steps (batch x neuron):")
     print(counts.int())
-
+    print(f"hidden layer: {hidden.counts().sum().item():.0f} spikes in total")
     try:
         import matplotlib
 
@@ -97,12 +100,12 @@ def main(argv: list[str] | None = None) -> torch.Tensor:
         import matplotlib.pyplot as plt
     except ImportError:
         return out
-    t, n = torch.nonzero(out[:, 0, 0], as_tuple=True)
-    fig, ax = plt.subplots(figsize=(6, 2.5))
-    ax.scatter(t.numpy(), n.numpy(), s=8, marker="|")
-    ax.set_xlabel("step")
-    ax.set_ylabel("output neuron")
-    ax.set_title("feedback network, batch element 0")
+    from pysnn import plot
+
+    fig, axes = plt.subplots(1, 3, figsize=(13, 3))
+    plot.raster(hidden.get(), ax=axes[0], title="hidden layer, sample 0")
+    plot.raster(out, ax=axes[1], s=8, title="output layer, sample 0")
+    plot.voltage_traces(voltage.get(), ax=axes[2], threshold=1.0, title="output voltages")
     fig.tight_layout()
     fig.savefig(args.plot, dpi=100)
     print(f"raster saved to {args.plot}")

@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from pysnn.connection import Linear
+from pysnn.monitor import SpikeMonitor
 from pysnn.network import SNNNetwork
 from pysnn.neuron import Input, LIFNeuron
 
@@ -72,8 +73,9 @@ def main(argv: list[str] | None = None) -> float:
 
     net = SoundLocaliser()
     clicks, itds = make_clicks(args.steps, args.period)
-    out = net.run(clicks)  # [T, 9 ITDs, 9 detectors]
-    counts = out.sum(0)  # rows: true ITD, columns: detector
+    monitor = SpikeMonitor(net.detectors, num_steps=args.steps)  # records every step
+    net.run(clicks)  # batch: the 9 ITDs
+    counts = monitor.counts()  # rows: true ITD, columns: detector
     guess = counts.argmax(1) - MAX_ITD
     accuracy = float((guess == itds).float().mean())
 
@@ -91,7 +93,9 @@ def main(argv: list[str] | None = None) -> float:
     except ImportError:
         print("matplotlib not installed: no plot")
         return accuracy
-    fig, ax = plt.subplots(figsize=(4.5, 4))
+    from pysnn import plot
+
+    fig, (ax, ax_raster) = plt.subplots(1, 2, figsize=(10, 4))
     im = ax.imshow(counts.numpy(), cmap="viridis")
     ax.set_xticks(range(N_DETECTORS), [str(k - MAX_ITD) for k in range(N_DETECTORS)])
     ax.set_yticks(range(N_DETECTORS), [str(i) for i in itds.tolist()])
@@ -99,6 +103,10 @@ def main(argv: list[str] | None = None) -> float:
     ax.set_ylabel("true ITD (steps)")
     ax.set_title("coincidence detection with delays")
     fig.colorbar(im, ax=ax, label="spikes")
+    itd = int(itds[-1])
+    plot.raster(
+        monitor.get(), sample=len(itds) - 1, ax=ax_raster, s=30, title=f"detectors, ITD = {itd}"
+    )
     fig.tight_layout()
     fig.savefig(args.plot, dpi=100)
     print(f"plot saved to {args.plot}")

