@@ -10,6 +10,9 @@ Workloads (issue "Speed"):
 * **W4** 2x34x34 event frames -> Conv2d(2->16, 5x5) -> LIF -> MaxPool2d(2)
   -> Conv2d(16->32, 5x5) -> LIF, batch 16, T = 300.
 
+Mode ``multi-step`` computes the input currents of all T steps with one GEMM
+(:meth:`pysnn.connection.Connection.forward_steps`) and then runs the LIF loop.
+
 Each cell prints PySNN's ms/step, the plain-PyTorch reference (same math, eager
 step loop, written here), a matmul-only loop, and the ratios, all measured in
 the same run (median of ``--reps`` repetitions after a warm-up, fixed seeds).
@@ -83,6 +86,13 @@ class FeedForward(SNNNetwork):
         s, t = self.fc(s, t)
         return self.lif(s)[0]
 
+    @torch.no_grad()
+    def run_multistep(self, spikes: torch.Tensor) -> torch.Tensor:
+        """Multi-step path: the input currents of all steps in one GEMM, then the LIF loop."""
+        self.reset_state()
+        currents, _ = self.fc.forward_steps(spikes)
+        return torch.stack([self.lif(x)[0] for x in currents])
+
 
 @torch.no_grad()
 def plain_feedforward(
@@ -139,6 +149,7 @@ def feedforward_cells(
     for n_out in sizes:
         for batch in batches:
             for mode, delay in delays.items():
+                multistep = "multi-step" in mode
                 gen = torch.Generator().manual_seed(0)
                 spikes = torch.rand(steps, batch, 784, generator=gen) < 0.02
                 if isinstance(delay, tuple):  # ("per-synapse", d_max)
@@ -150,7 +161,8 @@ def feedforward_cells(
                 # same spikes, checked in float64 on the first steps (float32 sums in
                 # another order may flip a spike that lands exactly on the threshold)
                 check = spikes[:100]
-                ours = net.double().run(check.double())
+                net.double()
+                ours = net.run_multistep(check.double()) if multistep else net.run(check.double())
                 ref = plain_feedforward(weight.double(), delay, check)
                 if not torch.equal(ours, ref):
                     raise AssertionError(f"{workload} {mode}: PySNN and reference disagree")
@@ -162,7 +174,11 @@ def feedforward_cells(
                         batch,
                         mode,
                         steps,
-                        lambda net=net, spikes=spikes: net.run(spikes),
+                        (
+                            (lambda net=net, spikes=spikes: net.run_multistep(spikes))
+                            if multistep
+                            else (lambda net=net, spikes=spikes: net.run(spikes))
+                        ),
                         lambda w=weight, d=delay, s=spikes: plain_feedforward(w, d, s),
                         lambda w=weight, s=spikes: matmul_only(w, s),
                         module_bytes(net),
@@ -269,9 +285,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     cells: list[Cell] = []
     if "W1" in args.only:
-        cells += feedforward_cells("W1", sizes, batches, steps, {"default": 0})
+        cells += feedforward_cells("W1", sizes, batches, steps, {"default": 0, "multi-step": 0})
     if "W3" in args.only:
-        delays = {"scalar 3": 3, "per-synapse 0..15": ("per-synapse", 15)}
+        delays = {
+            "scalar 3": 3,
+            "per-synapse 0..15": ("per-synapse", 15),
+            "multi-step 0..15": ("per-synapse", 15),
+        }
         cells += feedforward_cells("W3", sizes[:1], batches, steps, delays)
     if "W4" in args.only:
         cells += conv_cells(conv_steps, 4 if args.smoke else 16)
