@@ -229,6 +229,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--dt", type=float, default=1.0)
     parser.add_argument("--batch", type=int, default=32, help="images simulated at once")
     parser.add_argument("--eval-batch", type=int, default=1000)
+    parser.add_argument(
+        "--block", type=int, default=5000, help="images per point of the training curve"
+    )
     parser.add_argument("--nu-post", type=float, default=1e-2, help="potentiation rate")
     parser.add_argument("--nu-pre", type=float, default=1e-4, help="depression rate")
     parser.add_argument("--exc-inh", type=float, default=22.5)
@@ -238,9 +241,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--quick", action="store_true", help="a few hundred images, seconds")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--plot", type=Path, default=Path("diehl_cook_mnist.png"))
+    parser.add_argument("--save", type=Path, default=None, help="save the trained network here")
     args = parser.parse_args(argv)
     if args.quick:
-        args.train, args.test, args.time = 400, 200, 150.0
+        args.train, args.test, args.time, args.block = 400, 200, 150.0, 128
     if args.threads:
         torch.set_num_threads(args.threads)
     n_assign = args.train if args.assign is None else args.assign
@@ -272,12 +276,25 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     except ImportError:  # pragma: no cover
         tqdm = None
     bar = tqdm(total=args.train, desc="train", disable=not progress) if tqdm else None
+    train_counts = torch.zeros(args.train, args.neurons)
+    block = max(args.batch, args.block // args.batch * args.batch)
+    curve: list[tuple[int, float]] = []  # (images seen, accuracy on the newest block)
     for begin in range(0, args.train, args.batch):
         images = x_train[begin : begin + args.batch]
-        present(net, images, steps, args.dt, gen, (stdp,))
+        train_counts[begin : begin + args.batch] = present(
+            net, images, steps, args.dt, gen, (stdp,)
+        )
         norm.step()
         if bar is not None:
             bar.update(images.shape[0])
+        seen = begin + images.shape[0]
+        if seen % block == 0 and seen >= 2 * block:
+            # as in the paper's code: label the neurons with the previous block's responses
+            # and classify the newest block (an online estimate, no extra simulation)
+            previous, newest = slice(seen - 2 * block, seen - block), slice(seen - block, seen)
+            labels = assign_labels(train_counts[previous], y_train[previous])
+            hits = predict(train_counts[newest], labels) == y_train[newest]
+            curve.append((seen, hits.float().mean().item()))
     if bar is not None:
         bar.close()
     train_s = time.perf_counter() - start
@@ -310,18 +327,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         classes_assigned=int(torch.unique(assignments).numel()),
         weight_sum_error=float((net.input_exc.weight.sum(1) - WEIGHT_SUM).abs().max()),
         mean_threshold_rise=float((net.exc.thresh_adaptive - net.exc.thresh_center).mean()),
+        training_curve=curve,
     )
     print(
         f"N={args.neurons}: test accuracy {100 * test_acc:.2f} % on {x_test.shape[0]} images "
         f"(training set {100 * train_acc:.2f} %), training {train_s:.0f} s, "
         f"assignment + test {eval_s:.0f} s"
     )
-    save_plot(net, assignments, args.plot)
+    if args.save is not None:
+        torch.save({"network": net.state_dict(), "assignments": assignments}, args.save)
+    save_plot(net, assignments, curve, args.plot)
     return result
 
 
-def save_plot(net: DiehlCook, assignments: torch.Tensor, path: Path) -> None:
-    """Receptive fields and neuron assignments as one PNG (skipped without matplotlib)."""
+def save_plot(
+    net: DiehlCook, assignments: torch.Tensor, curve: list[tuple[int, float]], path: Path
+) -> None:
+    """Receptive fields, assignments and training curve as one PNG (needs matplotlib)."""
     try:
         import matplotlib
 
@@ -331,9 +353,18 @@ def save_plot(net: DiehlCook, assignments: torch.Tensor, path: Path) -> None:
         return
     from pysnn import plot
 
-    fig, axes = plt.subplots(1, 2, figsize=(12, 6))
+    fig, axes = plt.subplots(1, 3, figsize=(18, 6))
     plot.weight_grid(net.input_exc.weight, ax=axes[0], title="input weights (receptive fields)")
     plot.assignment_map(assignments, ax=axes[1], title="assigned class")
+    if curve:
+        seen, accuracy = zip(*curve)
+        plot.accuracy_curve(
+            list(accuracy),
+            steps=list(seen),
+            ax=axes[2],
+            xlabel="training images",
+            title="accuracy on the newest block during training",
+        )
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)

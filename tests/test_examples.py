@@ -37,4 +37,5 @@ def test_diehl_cook_quick_learns_digits():
     assert result["classes_assigned"] >= 6
     assert result["weight_sum_error"] < 1e-3  # normalised to 78 after every batch
     assert result["mean_threshold_rise"] > 0.1  # homeostasis raised the thresholds
+    assert len(result["training_curve"]) == 400 // 128 - 1  # blocks of 128 images
     assert Path("diehl_cook_mnist.png").is_file()
