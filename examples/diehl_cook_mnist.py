@@ -35,8 +35,14 @@ Run::
     python examples/diehl_cook_mnist.py --neurons 400
     python examples/diehl_cook_mnist.py --quick            # seconds, a few hundred images
 
-Measured on the 2-core CPU (seed 0, one epoch, full 10k test set): see the
-README's example table.
+Measured on the project's 2-core CPU (seed 0, one epoch over the 60k training
+images, labels from a frozen pass over them, full 10k test set, ``--threads 1``
+with another run sharing the machine):
+
+* ``--neurons 400``: 92.16 % test accuracy (paper: 87.0 %); 56 min training,
+  21 min labelling and test.
+* ``--neurons 100``: 82.32 % with ``--batch 32`` (paper: 82.9 %); 60 min training,
+  20 min labelling and test.
 """
 
 from __future__ import annotations
