@@ -197,6 +197,18 @@ class Connection(StatefulModule):
                 )
         return spikes, trace
 
+    def _start_step(self, batch: int, in_shape: tuple[int, ...]) -> None:
+        """Adopt the input's per-sample shape (fresh state only) and batch size."""
+        if in_shape != self._in_shape:
+            if not self._fresh and self._in_shape is not None:
+                raise ValueError(
+                    f"{type(self).__name__}: spikes have per-sample shape {in_shape} but the "
+                    f"running simulation uses {self._in_shape}; call reset_state() first"
+                )
+            self._in_shape = in_shape
+            self._init_state(batch)
+        self._begin_step(batch)
+
     def _history_by_delay(self, history: Tensor) -> Tensor:
         """History reordered so that entry ``k`` is the value of ``k`` steps ago."""
         order = (self._head - torch.arange(self.history_length, device=history.device)) % (
@@ -223,16 +235,7 @@ class Connection(StatefulModule):
             delays unless ``trace_per_synapse=True``).
         """
         spikes, trace = self._check_inputs(spikes, trace)
-        batch, in_shape = int(spikes.shape[0]), tuple(spikes.shape[1:])
-        if in_shape != self._in_shape:
-            if not self._fresh and self._in_shape is not None:
-                raise ValueError(
-                    f"{type(self).__name__}: spikes have per-sample shape {in_shape} but the "
-                    f"running simulation uses {self._in_shape}; call reset_state() first"
-                )
-            self._in_shape = in_shape
-            self._init_state(batch)
-        self._begin_step(batch)
+        self._start_step(int(spikes.shape[0]), tuple(spikes.shape[1:]))
 
         # plain attributes are written through __dict__: nn.Module.__setattr__
         # costs microseconds per call in this per-step path
@@ -331,15 +334,7 @@ class Connection(StatefulModule):
             trace = check_tensor("trace", trace, ref.dtype, ref.device)
         spikes = spikes.to(ref.dtype)
         batch, in_shape = int(spikes.shape[1]), tuple(spikes.shape[2:])
-        if in_shape != self._in_shape:
-            if not self._fresh and self._in_shape is not None:
-                raise ValueError(
-                    f"{type(self).__name__}: spikes have per-sample shape {in_shape} but the "
-                    f"running simulation uses {self._in_shape}; call reset_state() first"
-                )
-            self._in_shape = in_shape
-            self._init_state(batch)
-        self._begin_step(batch)
+        self._start_step(batch, in_shape)
         attrs = self.__dict__
         length = self.history_length
 
