@@ -1,6 +1,7 @@
 """The example scripts run end to end in their quick modes and show their effect."""
 
 import importlib.util
+import math
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,21 @@ def test_event_conv_stdp_reads_an_nmnist_folder(tmp_path):
     assert (result["n_train"], result["n_test"]) == (20, 10)  # every recording, once
     assert 0.0 <= result["test_accuracy"] <= 1.0 and np.isfinite(result["kernel_change"])
     assert Path("n.png").is_file()
+
+
+def test_cartpole_reward_quick_runs_and_learns_weights():
+    pytest.importorskip("gymnasium")
+    module = _load("cartpole_reward")
+    result = module.main(["--quick", "--seed", "0", "--no-progress"])
+    assert result["episodes"] == len(result["lengths"]) == 24
+    for key in ("mean_last100", "random_mean", "wall_s", "weight_change"):
+        assert math.isfinite(result[key])
+    assert all(1 <= n <= 500 for n in result["lengths"])
+    assert result["mean_last100"] == pytest.approx(sum(result["lengths"]) / 24)
+    assert 10 < result["random_mean"] < 40  # a random policy balances about 22 steps
+    assert result["weight_change"] > 1e-3  # MSTDPET moved the input -> action weights
+    assert result["tie_fraction"] < 0.2  # the populations decide, not the coin
+    assert Path("cartpole_reward.png").is_file()
+    # --seed makes the run reproducible
+    again = module.main(["--quick", "--seed", "0", "--no-progress"])
+    assert again["lengths"] == result["lengths"]
