@@ -195,21 +195,34 @@ def predict(counts: torch.Tensor, assignments: torch.Tensor) -> torch.Tensor:
     return (votes / size).argmax(1)
 
 
-def run_phase(net, images, steps, dt, gen, batch, rules=(), desc="", progress=True):
-    """Present ``images`` in batches; returns the spike counts ``[S, N]``."""
+class _NoBar:
+    """Stand-in for a tqdm bar when tqdm is not installed."""
+
+    def update(self, n: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A tqdm progress bar (or a silent stand-in without tqdm)."""
     try:
         from tqdm import tqdm
     except ImportError:  # pragma: no cover - tqdm is in the examples extra
-        tqdm = None
+        return _NoBar()
+    return tqdm(total=total, desc=desc, disable=not enabled)
+
+
+def run_phase(net, images, steps, dt, gen, batch, rules=(), desc="", progress=True):
+    """Present ``images`` in batches; returns the spike counts ``[S, N]``."""
     counts = torch.zeros(images.shape[0], net.exc.features_shape[0])
-    bar = tqdm(total=images.shape[0], desc=desc, disable=not progress) if tqdm else None
+    bar = progress_bar(images.shape[0], desc, progress)
     for start in range(0, images.shape[0], batch):
         chunk = slice(start, start + batch)
         counts[chunk] = present(net, images[chunk], steps, dt, gen, rules)
-        if bar is not None:
-            bar.update(counts[chunk].shape[0])
-    if bar is not None:
-        bar.close()
+        bar.update(counts[chunk].shape[0])
+    bar.close()
     return counts
 
 
@@ -277,11 +290,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     start = time.perf_counter()
     net.train()
-    try:
-        from tqdm import tqdm
-    except ImportError:  # pragma: no cover
-        tqdm = None
-    bar = tqdm(total=args.train, desc="train", disable=not progress) if tqdm else None
+    bar = progress_bar(args.train, "train", progress)
     train_counts = torch.zeros(args.train, args.neurons)
     block = max(args.batch, args.block // args.batch * args.batch)
     curve: list[tuple[int, float]] = []  # (images seen, accuracy on the newest block)
@@ -291,8 +300,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             net, images, steps, args.dt, gen, (stdp,)
         )
         norm.step()
-        if bar is not None:
-            bar.update(images.shape[0])
+        bar.update(images.shape[0])
         seen = begin + images.shape[0]
         if seen % block == 0 and seen >= 2 * block:
             # as in the paper's code: label the neurons with the previous block's responses
@@ -301,8 +309,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             labels = assign_labels(train_counts[previous], y_train[previous])
             hits = predict(train_counts[newest], labels) == y_train[newest]
             curve.append((seen, hits.float().mean().item()))
-    if bar is not None:
-        bar.close()
+    bar.close()
     train_s = time.perf_counter() - start
 
     net.eval()  # freezes the weights and the thresholds

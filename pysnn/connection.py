@@ -326,13 +326,10 @@ class Connection(StatefulModule):
             traces = [o[1] for o in outs]
             has_trace = bool(traces) and traces[0] is not None
             return xs, torch.stack(traces) if has_trace else None
-        # validate (as the first step would) before any state changes
+        # validate as the first step would (every step shares the dtype, device and
+        # shape), before any state changes; bool spikes become the weight's dtype
         self._check_inputs(spikes[0], None if trace is None else trace[0])
-        ref = self._reference()
-        spikes = check_tensor("spikes", spikes, ref.dtype, ref.device, allow_bool=True)
-        if trace is not None:
-            trace = check_tensor("trace", trace, ref.dtype, ref.device)
-        spikes = spikes.to(ref.dtype)
+        spikes = spikes.to(self._reference().dtype)
         batch, in_shape = int(spikes.shape[1]), tuple(spikes.shape[2:])
         self._start_step(batch, in_shape)
         attrs = self.__dict__
