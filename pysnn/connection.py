@@ -639,9 +639,11 @@ class Linear(Connection):
         always by a dense matmul (``False``), or choose per step (``None``,
         default: event-driven on CPU for layers of at least
         ``EVENT_MIN_SYNAPSES`` weights when at most ``event_threshold`` of the
-        inputs spike).  The weight is stored input-major (``weight`` is the
-        transpose of a contiguous ``(in, out)`` tensor) so that the weights of
-        one presynaptic neuron are contiguous.
+        inputs spike).  With per-synapse delays the inputs are the (delay,
+        input) pairs of the spike history, gathered from the per-delay stacked
+        weight.  The weight is stored input-major (``weight`` is the transpose
+        of a contiguous ``(in, out)`` tensor) so that the weights of one
+        presynaptic neuron are contiguous.
     event_threshold : float
         Fraction of active inputs up to which auto mode is event-driven.
 
@@ -697,32 +699,35 @@ class Linear(Connection):
     EVENT_MIN_SYNAPSES = 2**19
 
     def _propagate(self, spikes: Tensor) -> Tensor:
-        r"""Dense matmul, or an event-driven gather of the columns of active inputs.
+        flat = spikes.reshape(-1, self.in_features)
+        out = self._matmul_events(flat, self.weight.t(), spikes.is_cuda)
+        return out.reshape(*spikes.shape[:-1], self.out_features)
 
-        Event-driven: with :math:`J` the inputs active in any batch element,
-        :math:`I = s_{:,J} W_{:,J}^T`, costing :math:`B |J| N_{out}` instead of
-        :math:`B N_{in} N_{out}`.  ``event_driven=None`` (auto) uses it on CPU for
-        layers of at least ``EVENT_MIN_SYNAPSES`` weights when at most
+    def _matmul_events(self, flat: Tensor, rows: Tensor, on_cuda: bool) -> Tensor:
+        r"""``flat @ rows``: a dense matmul, or an event-driven gather of the rows of active inputs.
+
+        ``flat`` is ``(M, K)`` presynaptic activity (spikes, or for per-synapse
+        delays the spike history flattened over delays and inputs) and ``rows``
+        the ``(K, N_{out})`` weights, one contiguous row per input.
+        Event-driven: with :math:`J` the inputs active in any of the ``M`` rows,
+        :math:`I = x_{:,J}\, W_{J,:}`, costing :math:`M |J| N_{out}` instead of
+        :math:`M K N_{out}`.  ``event_driven=None`` (auto) uses it on CPU for
+        weights of at least ``EVENT_MIN_SYNAPSES`` entries when at most
         ``event_threshold`` of the inputs are active; both give the same result
         up to floating-point summation order.
         """
         mode = self.event_driven
-        if mode is False or (
-            mode is None and (spikes.is_cuda or self.weight.numel() < self.EVENT_MIN_SYNAPSES)
-        ):
-            return F.linear(spikes, self.weight)
-        flat = spikes.reshape(-1, self.in_features)
+        if mode is False or (mode is None and (on_cuda or rows.numel() < self.EVENT_MIN_SYNAPSES)):
+            return flat @ rows
         if mode is None and flat.shape[0] > 1:
             # expected fraction of inputs active in some batch element, from the density
             density = float(torch.count_nonzero(flat)) / flat.numel()
             if 1.0 - (1.0 - density) ** flat.shape[0] > self.event_threshold:
-                return F.linear(spikes, self.weight)
+                return flat @ rows
         active = (flat[0] if flat.shape[0] == 1 else flat.any(0)).nonzero().squeeze(1)
-        if mode is None and active.numel() > self.event_threshold * self.in_features:
-            return F.linear(spikes, self.weight)
-        rows = self.weight.t().index_select(0, active)  # (|J|, out), contiguous rows
-        out = flat.index_select(1, active) @ rows
-        return out.reshape(*spikes.shape[:-1], self.out_features)
+        if mode is None and active.numel() > self.event_threshold * flat.shape[1]:
+            return flat @ rows
+        return flat.index_select(1, active) @ rows.index_select(0, active)
 
     def _propagate_per_synapse(self, history_by_delay: Tensor) -> Tensor:
         def build(weight: Tensor, onehot: Tensor) -> Tensor:
@@ -731,8 +736,9 @@ class Linear(Connection):
 
         stacked = self._stacked_weight(build)
         hist = history_by_delay.movedim(0, -2)  # (B, ..., L, in)
-        flat = hist.reshape(*hist.shape[:-2], -1)
-        return flat @ stacked
+        flat = hist.reshape(-1, stacked.shape[0])
+        out = self._matmul_events(flat, stacked, hist.is_cuda)
+        return out.reshape(*hist.shape[:-2], self.out_features)
 
     def _synapse_trace(self, trace: Tensor) -> Tensor:
         return trace.unsqueeze(-2).expand(*trace.shape[:-1], self.out_features, self.in_features)

@@ -197,6 +197,51 @@ def test_linear_per_synapse_delays_against_reference(device, shape):
         torch.testing.assert_close(out.cpu(), ref)
 
 
+@pytest.mark.parametrize("event_driven", [True, False])
+@pytest.mark.parametrize("cls", [Linear, Recurrent])
+def test_per_synapse_delays_event_driven_against_reference(cls, event_driven):
+    """The gather of active (delay, input) rows gives the loop reference's input."""
+    g = torch.Generator().manual_seed(21)
+    delays = torch.randint(0, 6, (7, 7), generator=g)
+    if cls is Linear:
+        conn = Linear(7, 7, delay=delays, event_driven=event_driven).double()
+    else:
+        conn = Recurrent(7, delay=delays, event_driven=event_driven).double()
+    weight = conn.weight.clone()
+    if cls is Recurrent:
+        weight.fill_diagonal_(0.0)
+    spikes = _spike_train(20, 3, 7, p=0.15, seed=5)
+    spikes[4:8] = 0.0  # steps without input: the gather must handle no active row
+    history = []
+    for t in range(20):
+        history.append(spikes[t])
+        out, _ = conn(spikes[t])
+        torch.testing.assert_close(out, _ref_linear(history, weight, delays, t))
+
+
+def test_per_synapse_delays_auto_mode_gathers_active_rows_when_sparse(monkeypatch):
+    delays = torch.randint(0, 16, (1000, 784), generator=torch.Generator().manual_seed(0))
+    conn = Linear(784, 1000, delay=delays)  # 16 x 784 x 1000 stacked weights: auto mode
+    gathered = []
+    real = torch.Tensor.index_select
+
+    def spy(self, dim, index):
+        if self.shape == (16 * 784, 1000):
+            gathered.append(index.numel())
+        return real(self, dim, index)
+
+    monkeypatch.setattr(torch.Tensor, "index_select", spy)
+    spikes = _spike_train(30, 1, 784, p=0.02, seed=1, dtype=torch.float32)
+    dense = Linear(784, 1000, delay=delays, event_driven=False)
+    with torch.no_grad():
+        dense.weight.copy_(conn.weight)
+    for t in range(30):
+        out, _ = conn(spikes[t])
+        torch.testing.assert_close(out, dense(spikes[t])[0], rtol=1e-5, atol=1e-5)
+    # about 2 % of the (delay, input) pairs are active: only their rows are read
+    assert gathered and max(gathered) < 0.05 * 16 * 784
+
+
 def test_per_synapse_trace_is_delayed_trace():
     delays = torch.tensor([[0, 2, 4], [3, 1, 0]])
     conn = Linear(3, 2, delay=delays, trace_per_synapse=True).double()
