@@ -68,8 +68,12 @@ def poisson_sample(steps: int, batch: int, gen: torch.Generator) -> torch.Tensor
     return torch.rand(steps, batch, N_IN, generator=gen) < prob
 
 
-def time_pysnn(weight0: torch.Tensor, samples: list[torch.Tensor], mode) -> tuple[float, float]:
+def time_pysnn(
+    weight0: torch.Tensor, samples: list[torch.Tensor], mode, fused: bool = False
+) -> tuple[float, float]:
     net = Net()
+    if fused:
+        net.fuse()
     with torch.no_grad():
         net.fc.weight.copy_(weight0)
     rule = STDP(

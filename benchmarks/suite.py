@@ -10,8 +10,12 @@ Workloads (issue "Speed"):
 * **W4** 2x34x34 event frames -> Conv2d(2->16, 5x5) -> LIF -> MaxPool2d(2)
   -> Conv2d(16->32, 5x5) -> LIF, batch 16, T = 300.
 
-Mode ``multi-step`` computes the input currents of all T steps with one GEMM
-(:meth:`pysnn.connection.Connection.forward_steps`) and then runs the LIF loop.
+Modes: ``default`` is the plain step loop with automatic path choices
+(event-driven propagation and learning where sparse); ``fused`` compiles every
+neuron's state update into one kernel (:meth:`pysnn.network.SNNNetwork.fuse`,
+torch.compile); ``multi-step`` computes the input currents of all T steps with
+one GEMM (:meth:`pysnn.connection.Connection.forward_steps`) and then runs the
+LIF loop; modes combine (``multi-step fused``).
 
 Each cell prints PySNN's ms/step, the plain-PyTorch reference (same math, eager
 step loop, written here), a matmul-only loop, and the ratios, all measured in
@@ -21,6 +25,7 @@ PySNN and the reference are checked to produce identical spikes first.
     python benchmarks/suite.py              # full table (minutes)
     python benchmarks/suite.py --smoke      # seconds, tiny sizes
     python benchmarks/suite.py --only W1 W3
+    python benchmarks/suite.py --no-fused   # skip the compiled modes
 """
 
 from __future__ import annotations
@@ -28,16 +33,22 @@ from __future__ import annotations
 import argparse
 import platform
 import statistics
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from pysnn.connection import Conv2d, Linear, MaxPool2d
+from pysnn.fusion import fusion_available
 from pysnn.network import SNNNetwork
 from pysnn.neuron import Input, LIFNeuron
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_stdp  # noqa: E402  (W2 reuses its network, spike trains and plain loop)
 
 DECAY_T, DECAY_V, THRESH = 0.9, 0.9, 1.0
 
@@ -53,6 +64,8 @@ class Cell:
     reference: Callable[[], object]
     matmul_only: Callable[[], object]
     state_bytes: int
+    #: cells with the same key share one measurement of the reference and matmul loops
+    reference_key: tuple = ()
 
 
 def median_ms(fn: Callable[[], object], steps: int, reps: int) -> float:
@@ -151,10 +164,13 @@ def feedforward_cells(
             for mode, delay in delays.items():
                 multistep = "multi-step" in mode
                 gen = torch.Generator().manual_seed(0)
+                delay_key = delay
                 spikes = torch.rand(steps, batch, 784, generator=gen) < 0.02
                 if isinstance(delay, tuple):  # ("per-synapse", d_max)
                     delay = torch.randint(0, delay[1] + 1, (n_out, 784), generator=gen)
                 net = FeedForward(784, n_out, delay)
+                if "fused" in mode:
+                    net.fuse()
                 with torch.no_grad():
                     net.fc.weight.uniform_(0.0, 8.0 / 784 * 10, generator=gen)
                 weight = net.fc.weight.detach().clone()
@@ -182,8 +198,40 @@ def feedforward_cells(
                         lambda w=weight, d=delay, s=spikes: plain_feedforward(w, d, s),
                         lambda w=weight, s=spikes: matmul_only(w, s),
                         module_bytes(net),
+                        (workload, n_out, batch, str(delay_key)),
                     )
                 )
+    return cells
+
+
+# ---------------------------------------------------------------------------
+# W2: pair STDP (network, spike trains and plain loop from bench_stdp.py)
+# ---------------------------------------------------------------------------
+def stdp_cells(batches: list[int], samples: int, steps: int, modes: list[str]) -> list[Cell]:
+    cells = []
+    for batch in batches:
+        gen = torch.Generator().manual_seed(batch)
+        weight0 = torch.rand(bench_stdp.N_OUT, bench_stdp.N_IN, generator=gen)
+        weight0 *= bench_stdp.W_INIT_MAX
+        trains = [bench_stdp.poisson_sample(steps, batch, gen) for _ in range(samples)]
+        flat = torch.cat(trains)
+        for mode in modes:
+            cells.append(
+                Cell(
+                    "W2",
+                    f"N={bench_stdp.N_OUT}",
+                    batch,
+                    mode,
+                    steps * samples,
+                    lambda w=weight0, tr=trains, m=mode: bench_stdp.time_pysnn(
+                        w, tr, None, fused="fused" in m
+                    ),
+                    lambda w=weight0, tr=trains: bench_stdp.time_plain(w, tr),
+                    lambda w=weight0, s=flat: matmul_only(w, s),
+                    module_bytes(bench_stdp.Net()),
+                    ("W2", batch),
+                )
+            )
     return cells
 
 
@@ -241,29 +289,34 @@ def conv_matmul_only(w1: torch.Tensor, w2: torch.Tensor, frames: torch.Tensor) -
         F.conv2d(p, w2)
 
 
-def conv_cells(steps: int, batch: int) -> list[Cell]:
+def conv_cells(steps: int, batch: int, modes: list[str]) -> list[Cell]:
+    return [conv_cell(steps, batch, mode) for mode in modes]
+
+
+def conv_cell(steps: int, batch: int, mode: str) -> Cell:
     gen = torch.Generator().manual_seed(0)
     frames = (torch.rand(steps, batch, 2, 34, 34, generator=gen) < 0.05).float()
     net = ConvNet()
+    if "fused" in mode:
+        net.fuse()
     with torch.no_grad():
         net.conv1.weight.uniform_(0.0, 0.3, generator=gen)
         net.conv2.weight.uniform_(0.0, 0.1, generator=gen)
     w1, w2 = net.conv1.weight.detach().clone(), net.conv2.weight.detach().clone()
     if not torch.equal(net.run(frames), plain_conv(w1, w2, frames)):
-        raise AssertionError("W4: PySNN and reference disagree")
-    return [
-        Cell(
-            "W4",
-            "2x34x34",
-            batch,
-            "default",
-            steps,
-            lambda: net.run(frames),
-            lambda: plain_conv(w1, w2, frames),
-            lambda: conv_matmul_only(w1, w2, frames),
-            module_bytes(net),
-        )
-    ]
+        raise AssertionError(f"W4 {mode}: PySNN and reference disagree")
+    return Cell(
+        "W4",
+        "2x34x34",
+        batch,
+        mode,
+        steps,
+        lambda: net.run(frames),
+        lambda: plain_conv(w1, w2, frames),
+        lambda: conv_matmul_only(w1, w2, frames),
+        module_bytes(net),
+        ("W4", batch),
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -271,13 +324,17 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, seconds")
     parser.add_argument("--reps", type=int, default=3)
-    parser.add_argument("--only", nargs="*", default=["W1", "W3", "W4"])
+    parser.add_argument("--only", nargs="*", default=["W1", "W2", "W3", "W4"])
+    parser.add_argument("--no-fused", action="store_true", help="skip the torch.compile modes")
     args = parser.parse_args(argv)
 
     if args.smoke:
         sizes, batches, steps, conv_steps, reps = [100], [1, 4], 20, 5, 1
+        stdp_samples, stdp_steps = 2, 20
     else:
         sizes, batches, steps, conv_steps, reps = [1000, 10000], [1, 32], 1000, 300, args.reps
+        stdp_samples, stdp_steps = 20, 350
+    fused = [] if args.no_fused or not fusion_available() else ["fused"]
 
     print(
         f"torch {torch.__version__}, python {platform.python_version()}, "
@@ -285,7 +342,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     cells: list[Cell] = []
     if "W1" in args.only:
-        cells += feedforward_cells("W1", sizes, batches, steps, {"default": 0, "multi-step": 0})
+        modes = ["default", *fused, "multi-step", *[f"multi-step {m}" for m in fused]]
+        cells += feedforward_cells("W1", sizes, batches, steps, {m: 0 for m in modes})
+    if "W2" in args.only:
+        cells += stdp_cells(batches, stdp_samples, stdp_steps, ["default", *fused])
     if "W3" in args.only:
         delays = {
             "scalar 3": 3,
@@ -294,22 +354,28 @@ def main(argv: list[str] | None = None) -> None:
         }
         cells += feedforward_cells("W3", sizes[:1], batches, steps, delays)
     if "W4" in args.only:
-        cells += conv_cells(conv_steps, 4 if args.smoke else 16)
+        cells += conv_cells(conv_steps, 4 if args.smoke else 16, ["default", *fused])
 
     header = (
-        f"{'workload':<9}{'size':<9}{'batch':>6} {'mode':<19}{'pysnn':>9}{'plain':>9}"
+        f"{'workload':<9}{'size':<9}{'batch':>6} {'mode':<20}{'pysnn':>9}{'plain':>9}"
         f"{'matmul':>9}{'/plain':>8}{'/matmul':>8}{'state MB':>9}"
     )
     print(header)
     print("-" * len(header))
+    references: dict[tuple, tuple[float, float]] = {}
     for cell in cells:
         ours = median_ms(cell.pysnn, cell.steps, reps)
-        ref = median_ms(cell.reference, cell.steps, reps)
-        mm = median_ms(cell.matmul_only, cell.steps, reps)
+        if cell.reference_key not in references:
+            references[cell.reference_key] = (
+                median_ms(cell.reference, cell.steps, reps),
+                median_ms(cell.matmul_only, cell.steps, reps),
+            )
+        ref, mm = references[cell.reference_key]
         print(
-            f"{cell.workload:<9}{cell.size:<9}{cell.batch:>6} {cell.mode:<19}{ours:>9.3f}"
+            f"{cell.workload:<9}{cell.size:<9}{cell.batch:>6} {cell.mode:<20}{ours:>9.3f}"
             f"{ref:>9.3f}{mm:>9.3f}{ours / ref:>8.2f}{ours / mm:>8.2f}"
-            f"{cell.state_bytes / 2**20:>9.1f}"
+            f"{cell.state_bytes / 2**20:>9.1f}",
+            flush=True,
         )
     print("times in ms per timestep (median); ratios < 1 mean PySNN is faster")
 

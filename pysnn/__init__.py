@@ -1,6 +1,16 @@
 """PySNN: spiking neural networks on PyTorch, simulated timestep by timestep."""
 
-from pysnn import connection, datasets, encoding, functional, learning, monitor, network, neuron
+from pysnn import (
+    connection,
+    datasets,
+    encoding,
+    functional,
+    fusion,
+    learning,
+    monitor,
+    network,
+    neuron,
+)
 from pysnn.connection import (
     AdaptiveMaxPool2d,
     AvgPool2d,
@@ -29,6 +39,7 @@ __all__ = [
     "datasets",
     "encoding",
     "functional",
+    "fusion",
     "learning",
     "monitor",
     "network",

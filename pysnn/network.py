@@ -15,8 +15,9 @@ from typing import Any, Callable, Iterable, NamedTuple
 import torch
 from torch import nn
 
+from pysnn import fusion
 from pysnn.connection import Conv2d, Linear, Recurrent, _Pool
-from pysnn.neuron import _PopulationMixin
+from pysnn.neuron import BaseNeuron, _PopulationMixin
 from pysnn.state import StatefulModule
 
 Tensor = torch.Tensor
@@ -160,6 +161,24 @@ class SNNNetwork(nn.Module):
                 getattr(module, "reset_state", None)
             ):
                 module.reset_state()
+
+    # -- fused execution -----------------------------------------------------------
+    def fuse(
+        self,
+        enabled: bool = True,
+        backend: str | Callable[..., Any] = fusion.DEFAULT_BACKEND,
+        mode: str | None = None,
+    ) -> SNNNetwork:
+        """Switch fused (compiled) state updates on or off for every neuron population.
+
+        Calls :meth:`BaseNeuron.fuse <pysnn.neuron.BaseNeuron.fuse>` on each
+        spiking neuron submodule (input populations only pass spikes through and
+        stay eager); see :mod:`pysnn.fusion`.  Returns ``self``.
+        """
+        for module in self.modules():
+            if isinstance(module, BaseNeuron):
+                module.fuse(enabled, backend, mode)
+        return self
 
     # -- running -----------------------------------------------------------------
     @torch.no_grad()

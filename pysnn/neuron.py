@@ -19,11 +19,12 @@ neuron (broadcastable to the per-sample shape, never expanding it).  With
 
 from __future__ import annotations
 
-from typing import Sequence, Union
+from typing import Callable, Sequence, Union
 
 import torch
 
 from pysnn import functional as sf
+from pysnn import fusion
 from pysnn.state import StatefulModule
 from pysnn.validation import (
     as_parameter_tensor,
@@ -134,11 +135,15 @@ class _PopulationMixin(StatefulModule):
         if self.update_type != "exact":
             return None
         tau = getattr(self, name)
+        factor = sf.decay_factor if kind == "decay" else sf.exact_gain
+        if fusion.is_compiling():
+            # inside a fused step the factor is one more op of the kernel; a cache
+            # keyed on data pointers would only make the compiler recompile
+            return factor(tau, self.dt, tau)
         signature = (tau._version, tau.data_ptr(), tau.dtype, tau.device)
         hit = self._factor_cache.get(name + kind)
         if hit is not None and hit[0] == signature:
             return hit[1]
-        factor = sf.decay_factor if kind == "decay" else sf.exact_gain
         value = factor(tau, self.dt, tau)
         self._factor_cache[name + kind] = (signature, value)
         return value
@@ -414,6 +419,60 @@ class BaseNeuron(_PopulationMixin):
         self._has_refractory = bool((self.refrac_steps > 0).any())
         if store_trace:
             self._history = []
+        self._fusion: tuple[str | Callable, str | None] | None = None
+
+    # -- fused execution ---------------------------------------------------
+    def fuse(
+        self,
+        enabled: bool = True,
+        backend: str | Callable = fusion.DEFAULT_BACKEND,
+        mode: str | None = None,
+    ) -> BaseNeuron:
+        """Run each step's state update as one compiled kernel (:mod:`pysnn.fusion`).
+
+        Parameters
+        ----------
+        enabled : bool
+            Switch fusion on (``True``) or back to the eager step (``False``).
+        backend : str or callable
+            ``torch.compile`` backend (default ``"inductor"``, which generates
+            C++ on CPU and Triton on CUDA).
+        mode : str, optional
+            ``torch.compile`` mode, e.g. ``"max-autotune-no-cudagraphs"``.
+
+        Returns
+        -------
+        BaseNeuron
+            ``self``, for chaining.
+
+        Notes
+        -----
+        The compiled function is the eager step itself, so results are the
+        same up to floating-point rounding of fused arithmetic (tested to give
+        the same spikes).  The first step compiles; without a working compiler
+        a :class:`RuntimeWarning` is emitted once and the eager step runs.
+        Input validation stays outside the compiled region.
+        """
+        if not isinstance(enabled, bool):
+            raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+        if not (callable(backend) or (isinstance(backend, str) and backend)):
+            raise TypeError(
+                f"backend must be a torch.compile backend name or callable, got {backend!r}"
+            )
+        self._fusion = (backend, mode) if enabled else None
+        return self
+
+    @property
+    def fused(self) -> bool:
+        """Whether :meth:`fuse` is switched on."""
+        return self._fusion is not None
+
+    def _advance(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Run :meth:`_step` eagerly or, after :meth:`fuse`, compiled."""
+        if self._fusion is None:
+            return self._step(x)
+        backend, mode = self._fusion
+        return fusion.call_fused(type(self)._step, self, x, backend=backend, mode=mode)
 
     def _init_state(self, batch_size: int) -> None:
         self._check_param_shapes(self._features)
@@ -480,7 +539,7 @@ class BaseNeuron(_PopulationMixin):
             ``(spikes, trace)``, both ``(batch, *features)``; spikes are 0/1 in
             the module's dtype.
         """
-        return self._step(self._prepare_input(x))
+        return self._advance(self._prepare_input(x))
 
 
 class IFNeuron(BaseNeuron):
@@ -800,7 +859,7 @@ class FedeNeuron(BaseNeuron):
         self._adopt_input(total, features)
         self._pre_trace = pre_trace
         try:
-            return self._step(total)
+            return self._advance(total)
         finally:
             self._pre_trace = None
 

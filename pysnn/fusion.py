@@ -1,0 +1,142 @@
+r"""Fused neuron updates: the whole state update of a step as one compiled kernel.
+
+A neuron step is a dozen elementwise operations (integrate, compare with the
+threshold, update the trace, count down the refractory period, reset), each of
+which reads and writes every neuron's state in eager PyTorch.  Fusing them with
+:func:`torch.compile` (Inductor: generated C++/OpenMP on CPU, Triton on CUDA)
+makes one pass over the state and removes most of the per-operation dispatch
+cost.  The compiled function is exactly the eager step
+(``BaseNeuron._step``), so the equations stay in
+:mod:`pysnn.functional`; nothing is written twice.
+
+Switch it on per neuron with :meth:`BaseNeuron.fuse
+<pysnn.neuron.BaseNeuron.fuse>` or for a whole network with
+:meth:`SNNNetwork.fuse <pysnn.network.SNNNetwork.fuse>`.  The first step of
+each neuron configuration compiles (seconds to tens of seconds; Inductor caches
+the result on disk for later runs).  When compilation is unavailable (no C++
+compiler, an unsupported Python or platform) the first fused call warns once
+with a :class:`RuntimeWarning` and the eager step runs instead; the state is
+untouched by the failed attempt, because the compiled graph applies its state
+changes only after it has run.
+
+Every neuron class and configuration (update type, trace mode, refractory
+period...) is a separate graph of the same step function; PySNN raises
+dynamo's ``recompile_limit`` to :data:`RECOMPILE_LIMIT` so that networks with
+many populations stay compiled.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Callable, Optional, Tuple, Union
+
+import torch
+
+__all__ = [
+    "DEFAULT_BACKEND",
+    "RECOMPILE_LIMIT",
+    "call_fused",
+    "clear_cache",
+    "compiled",
+    "fusion_available",
+    "is_compiling",
+]
+
+#: ``torch.compile`` backend used by default
+DEFAULT_BACKEND = "inductor"
+#: graphs dynamo may keep for the shared step function (one per neuron class,
+#: configuration and, before shapes turn dynamic, input shape)
+RECOMPILE_LIMIT = 64
+
+_Key = Tuple[Callable[..., Any], Union[str, Callable[..., Any]], Optional[str]]
+_compiled: dict[_Key, Callable[..., Any]] = {}
+_failed: dict[_Key, str] = {}
+
+
+def fusion_available() -> bool:
+    """Whether :func:`torch.compile` can run on this Python and platform at all."""
+    try:
+        import torch._dynamo as dynamo
+    except ImportError:  # pragma: no cover - torch builds without dynamo
+        return False
+    return bool(dynamo.is_dynamo_supported())
+
+
+def is_compiling() -> bool:
+    """True while :func:`torch.compile` traces the code that calls it."""
+    check = getattr(getattr(torch, "compiler", None), "is_compiling", None)
+    if check is None:  # torch < 2.3
+        import torch._dynamo as dynamo
+
+        check = dynamo.is_compiling
+    return bool(check())
+
+
+def compiled(
+    fn: Callable[..., Any],
+    backend: str | Callable[..., Any] = DEFAULT_BACKEND,
+    mode: str | None = None,
+) -> Callable[..., Any]:
+    """The compiled version of ``fn`` (created once per ``(fn, backend, mode)``)."""
+    key = (fn, backend, mode)
+    if key not in _compiled:
+        _raise_recompile_limit()
+        _compiled[key] = torch.compile(fn, backend=backend, mode=mode)
+    return _compiled[key]
+
+
+def _raise_recompile_limit(limit: int = RECOMPILE_LIMIT) -> None:
+    """Let one step function hold a graph per neuron class and configuration.
+
+    Dynamo keeps at most ``recompile_limit`` (8 by default) graphs per function
+    and silently runs eagerly beyond that; all neuron classes share one step
+    function, so PySNN raises the limit (never lowers it).
+    """
+    import torch._dynamo.config as config
+
+    name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
+    if getattr(config, name) < limit:
+        setattr(config, name, limit)
+
+
+def call_fused(
+    fn: Callable[..., Any],
+    *args: Any,
+    backend: str | Callable[..., Any] = DEFAULT_BACKEND,
+    mode: str | None = None,
+) -> Any:
+    """Call the compiled ``fn(*args)``, or ``fn(*args)`` eagerly when compilation fails.
+
+    The first failure for a ``(fn, backend, mode)`` emits one
+    :class:`RuntimeWarning` naming the reason; later calls go straight to the
+    eager function.
+    """
+    key = (fn, backend, mode)
+    if key in _failed:
+        return fn(*args)
+    if not fusion_available():
+        _fail(key, "torch.compile is not supported on this Python/platform")
+        return fn(*args)
+    try:
+        return compiled(fn, backend, mode)(*args)
+    except (ValueError, TypeError):
+        raise
+    except Exception as err:  # noqa: BLE001 - any compiler failure means: run eagerly
+        _fail(key, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        return fn(*args)
+
+
+def _fail(key: _Key, reason: str) -> None:
+    _failed[key] = reason
+    warnings.warn(
+        f"pysnn: fused neuron step unavailable with backend {key[1]!r} ({reason}); "
+        "running the eager step instead",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+def clear_cache() -> None:
+    """Forget compiled functions and recorded failures (e.g. after installing a compiler)."""
+    _compiled.clear()
+    _failed.clear()

@@ -1,0 +1,177 @@
+"""Fused (torch.compile) neuron steps give the eager step's spikes and states.
+
+Each case runs an eager neuron and a fused deep copy on the same random input
+in float64 and compares every step.  Compiling with Inductor takes seconds per
+neuron configuration, so the cases are few and short.
+"""
+
+import copy
+import warnings
+
+import pytest
+import torch
+
+from pysnn import fusion
+from pysnn.connection import Linear
+from pysnn.network import SNNNetwork
+from pysnn.neuron import (
+    AdaptiveLIFNeuron,
+    FedeNeuron,
+    IFNeuron,
+    Input,
+    IzhikevichNeuron,
+    LIFNeuron,
+)
+
+pytestmark = pytest.mark.skipif(
+    not fusion.fusion_available(), reason="torch.compile is not supported here"
+)
+
+COMMON = dict(alpha_v=1.0, alpha_t=1.0, dt=1.0)
+
+CASES = {
+    "lif_linear_refractory_saturating": lambda: LIFNeuron(
+        (6,),
+        thresh=1.0,
+        v_rest=0.0,
+        duration_refrac=2.0,
+        tau_v=0.8,
+        tau_t=0.9,
+        trace_mode="saturating",
+        **COMMON,
+    ),
+    "lif_exact_subtract": lambda: LIFNeuron(
+        (6,),
+        thresh=1.0,
+        v_rest=0.0,
+        duration_refrac=0.0,
+        tau_v=5.0,
+        tau_t=10.0,
+        update_type="exact",
+        reset="subtract",
+        **COMMON,
+    ),
+    "adaptive_lif_sum": lambda: AdaptiveLIFNeuron(
+        (6,),
+        thresh=1.0,
+        v_rest=0.0,
+        duration_refrac=1.0,
+        tau_v=0.8,
+        tau_t=0.9,
+        alpha_thresh=0.2,
+        tau_thresh=0.95,
+        thresh_reduction="sum",
+        **COMMON,
+    ),
+    "if": lambda: IFNeuron((6,), thresh=1.0, v_rest=0.0, duration_refrac=1.0, tau_t=0.9, **COMMON),
+    "izhikevich": lambda: IzhikevichNeuron((6,), dt=0.5, alpha_v=10.0),
+}
+
+
+def _inputs(steps, batch, n, scale, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(steps, batch, n, generator=g, dtype=torch.float64) * scale
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_fused_step_gives_the_eager_spikes_and_state(name):
+    from torch._dynamo.utils import counters
+
+    eager = CASES[name]().double()
+    fused = copy.deepcopy(eager).fuse()
+    assert fused.fused and not eager.fused
+    compiled_before = counters["stats"]["unique_graphs"]
+    scale = 2.0 if name == "izhikevich" else 1.6
+    total_spikes = 0.0
+    for t, x in enumerate(_inputs(40, 3, 6, scale)):
+        s_eager, tr_eager = eager(x)
+        s_fused, tr_fused = fused(x)
+        assert torch.equal(s_fused, s_eager), f"{name}: spikes differ at step {t}"
+        torch.testing.assert_close(tr_fused, tr_eager, rtol=1e-12, atol=1e-12)
+        total_spikes += float(s_eager.sum())
+    for key, value in eager.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            torch.testing.assert_close(fused.state_dict()[key], value, rtol=1e-12, atol=1e-12)
+    assert total_spikes > 10, "the input must make the neurons spike"
+    # a new configuration really went through the compiler (no silent eager fallback)
+    assert counters["stats"]["unique_graphs"] > compiled_before
+
+
+def test_fede_neuron_fused_with_its_presynaptic_trace():
+    kwargs = dict(thresh=1.0, v_rest=0.0, duration_refrac=1.0, tau_v=0.8, tau_t=0.9, **COMMON)
+    eager = FedeNeuron((5,), **kwargs).double()
+    fused = copy.deepcopy(eager).fuse()
+    g = torch.Generator().manual_seed(1)
+    for t in range(30):
+        x = torch.rand(2, 5, generator=g, dtype=torch.float64)
+        pre = torch.rand(2, 5, generator=g, dtype=torch.float64) * 0.3
+        s_eager, _ = eager(x, pre)
+        s_fused, _ = fused(x, pre)
+        assert torch.equal(s_fused, s_eager), f"spikes differ at step {t}"
+    torch.testing.assert_close(fused.v_cell, eager.v_cell, rtol=1e-12, atol=1e-12)
+
+
+class _Net(SNNNetwork):
+    def __init__(self):
+        super().__init__()
+        self.input = Input((20,), trace_mode="saturating")
+        self.fc = Linear(20, 8)
+        self.lif = LIFNeuron((8,), thresh=0.5, duration_refrac=1.0, tau_v=0.9)
+        self.add_layer("fc", self.fc, self.lif)
+
+    def forward(self, x):
+        s, t = self.input(x)
+        return self.lif(self.fc(s, t)[0])[0]
+
+
+def test_network_fuse_switches_every_spiking_population_and_back():
+    torch.manual_seed(0)
+    eager = _Net()
+    fused = copy.deepcopy(eager).fuse()
+    assert fused.lif.fused and not hasattr(fused.input, "fuse")
+    spikes = torch.rand(25, 4, 20) < 0.3
+    out_eager = eager.run(spikes)
+    out_fused = fused.run(spikes)
+    assert torch.equal(out_fused, out_eager) and out_eager.sum() > 0
+    # state_dict and deepcopy carry no compiled objects: a copy of a fused network works
+    clone = copy.deepcopy(fused)
+    assert clone.lif.fused
+    torch.testing.assert_close(clone.run(spikes), out_eager)
+    fused.fuse(False)
+    assert not fused.lif.fused
+    assert torch.equal(fused.run(spikes), out_eager)
+
+
+def test_failed_compilation_warns_once_and_runs_eagerly():
+    def broken_backend(graph_module, example_inputs):
+        raise RuntimeError("no compiler here")
+
+    eager = CASES["lif_linear_refractory_saturating"]()
+    fused = copy.deepcopy(eager).fuse(backend=broken_backend)
+    x = _inputs(5, 2, 6, 0.8, seed=3).float()
+    try:
+        with pytest.warns(RuntimeWarning, match="fused neuron step unavailable"):
+            first = fused(x[0])
+        # the failed attempt left the state untouched: the eager rerun made exactly one step
+        assert torch.equal(first[0], eager(x[0])[0])
+        torch.testing.assert_close(fused.v_cell, eager.v_cell)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no second warning
+            for t in range(1, 5):
+                assert torch.equal(fused(x[t])[0], eager(x[t])[0])
+    finally:
+        fusion.clear_cache()
+
+
+def test_fuse_argument_checks():
+    lif = CASES["if"]()
+    with pytest.raises(TypeError, match="enabled"):
+        lif.fuse("yes")
+    with pytest.raises(TypeError, match="backend"):
+        lif.fuse(True, backend="")
+    assert not lif.fused
+    # validation still runs before the compiled step and before any state change
+    lif.fuse()
+    with pytest.raises(ValueError, match="shape"):
+        lif(torch.zeros(2, 7))
+    assert lif.is_fresh
