@@ -639,7 +639,8 @@ class Linear(Connection):
         always by a dense matmul (``False``), or choose per step (``None``,
         default: event-driven on CPU for layers of at least
         ``EVENT_MIN_SYNAPSES`` weights when at most ``event_threshold`` of the
-        inputs spike).  With per-synapse delays the inputs are the (delay,
+        inputs spike, on average over the batch).  Event-driven propagation
+        sums, per sample, the weight rows of that sample's active inputs.  With per-synapse delays the inputs are the (delay,
         input) pairs of the spike history, gathered from the per-delay stacked
         weight.  The weight is stored input-major (``weight`` is the transpose
         of a contiguous ``(in, out)`` tensor) so that the weights of one
@@ -704,30 +705,36 @@ class Linear(Connection):
         return out.reshape(*spikes.shape[:-1], self.out_features)
 
     def _matmul_events(self, flat: Tensor, rows: Tensor, on_cuda: bool) -> Tensor:
-        r"""``flat @ rows``: a dense matmul, or an event-driven gather of the rows of active inputs.
+        r"""``flat @ rows``: a dense matmul, or an event-driven sum of the rows of active inputs.
 
         ``flat`` is ``(M, K)`` presynaptic activity (spikes, or for per-synapse
         delays the spike history flattened over delays and inputs) and ``rows``
         the ``(K, N_{out})`` weights, one contiguous row per input.
-        Event-driven: with :math:`J` the inputs active in any of the ``M`` rows,
-        :math:`I = x_{:,J}\, W_{J,:}`, costing :math:`M |J| N_{out}` instead of
-        :math:`M K N_{out}`.  ``event_driven=None`` (auto) uses it on CPU for
-        weights of at least ``EVENT_MIN_SYNAPSES`` entries when at most
-        ``event_threshold`` of the inputs are active; both give the same result
+        Event-driven, with :math:`J_m` the inputs active in sample :math:`m`:
+        :math:`I_m = \sum_{j \in J_m} x_{mj} W_{j,:}`, costing
+        :math:`\sum_m |J_m| N_{out}` instead of :math:`M K N_{out}` (one
+        ``embedding_bag`` over all samples; a gather and a small matmul for
+        one sample).  ``event_driven=None`` (auto) uses it on CPU for weights of
+        at least ``EVENT_MIN_SYNAPSES`` entries when at most ``event_threshold``
+        of the entries of ``flat`` are nonzero; both paths give the same result
         up to floating-point summation order.
         """
         mode = self.event_driven
         if mode is False or (mode is None and (on_cuda or rows.numel() < self.EVENT_MIN_SYNAPSES)):
             return flat @ rows
-        if mode is None and flat.shape[0] > 1:
-            # expected fraction of inputs active in some batch element, from the density
-            density = float(torch.count_nonzero(flat)) / flat.numel()
-            if 1.0 - (1.0 - density) ** flat.shape[0] > self.event_threshold:
+        if mode is None:
+            density = float(torch.count_nonzero(flat)) / max(flat.numel(), 1)
+            if density > self.event_threshold:
                 return flat @ rows
-        active = (flat[0] if flat.shape[0] == 1 else flat.any(0)).nonzero().squeeze(1)
-        if mode is None and active.numel() > self.event_threshold * flat.shape[1]:
-            return flat @ rows
-        return flat.index_select(1, active) @ rows.index_select(0, active)
+        if flat.shape[0] == 1:
+            active = flat[0].nonzero().squeeze(1)
+            return flat.index_select(1, active) @ rows.index_select(0, active)
+        sample, index = flat.nonzero().unbind(1)  # row-major: grouped by sample
+        counts = torch.bincount(sample, minlength=flat.shape[0])
+        offsets = counts.cumsum(0) - counts
+        return F.embedding_bag(
+            index, rows, offsets, mode="sum", per_sample_weights=flat[sample, index]
+        )
 
     def _propagate_per_synapse(self, history_by_delay: Tensor) -> Tensor:
         def build(weight: Tensor, onehot: Tensor) -> Tensor:

@@ -668,6 +668,34 @@ def test_linear_auto_mode_picks_event_path_only_when_sparse_and_large(monkeypatc
     assert not calls
 
 
+def test_linear_auto_mode_sums_each_samples_active_rows_in_a_batch(monkeypatch):
+    """In a batch, each sample's own active inputs are summed (one embedding_bag)."""
+    import torch.nn.functional as F
+
+    bags = []
+    real = F.embedding_bag
+
+    def spy(index, weight, offsets, *args, **kwargs):
+        bags.append((index.numel(), offsets.tolist()))
+        return real(index, weight, offsets, *args, **kwargs)
+
+    monkeypatch.setattr(F, "embedding_bag", spy)
+    big = Linear(784, 700).double()
+    gen = torch.Generator().manual_seed(4)
+    spikes = (torch.rand(32, 784, generator=gen) < 0.02).double()
+    spikes[5] = 0.0  # a sample without input gets zeros
+    spikes[6, 3] = 0.25  # graded values are weighted
+    out, _ = big(spikes)
+    torch.testing.assert_close(out, spikes @ big.weight.T, rtol=1e-12, atol=1e-12)
+    assert len(bags) == 1
+    n_events, offsets = bags[0]
+    assert n_events == int(torch.count_nonzero(spikes))  # no union over the batch
+    assert offsets == (spikes != 0).sum(1).cumsum(0).sub((spikes != 0).sum(1)).tolist()
+    bags.clear()
+    big(torch.rand(32, 784, generator=gen).double())  # dense input: matmul
+    assert not bags
+
+
 def test_linear_event_driven_argument_checks():
     with pytest.raises(TypeError, match="event_driven"):
         Linear(3, 2, event_driven="yes")
