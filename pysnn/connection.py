@@ -640,11 +640,12 @@ class Linear(Connection):
         default: event-driven on CPU for layers of at least
         ``EVENT_MIN_SYNAPSES`` weights when at most ``event_threshold`` of the
         inputs spike, on average over the batch).  Event-driven propagation
-        sums, per sample, the weight rows of that sample's active inputs.  With per-synapse delays the inputs are the (delay,
-        input) pairs of the spike history, gathered from the per-delay stacked
-        weight.  The weight is stored input-major (``weight`` is the transpose
-        of a contiguous ``(in, out)`` tensor) so that the weights of one
-        presynaptic neuron are contiguous.
+        sums, per sample, the weight rows of that sample's active inputs.  With
+        per-synapse delays the inputs are the (delay, input) pairs of the spike
+        history, gathered from the per-delay stacked weight.  The weight is
+        stored input-major (``weight`` is the transpose of a contiguous
+        ``(in, out)`` tensor) so that the weights of one presynaptic neuron are
+        contiguous.
     event_threshold : float
         Fraction of active inputs up to which auto mode is event-driven.
 
@@ -701,10 +702,10 @@ class Linear(Connection):
 
     def _propagate(self, spikes: Tensor) -> Tensor:
         flat = spikes.reshape(-1, self.in_features)
-        out = self._matmul_events(flat, self.weight.t(), spikes.is_cuda)
+        out = self._matmul_events(flat, self.weight.t())
         return out.reshape(*spikes.shape[:-1], self.out_features)
 
-    def _matmul_events(self, flat: Tensor, rows: Tensor, on_cuda: bool) -> Tensor:
+    def _matmul_events(self, flat: Tensor, rows: Tensor) -> Tensor:
         r"""``flat @ rows``: a dense matmul, or an event-driven sum of the rows of active inputs.
 
         ``flat`` is ``(M, K)`` presynaptic activity (spikes, or for per-synapse
@@ -720,7 +721,9 @@ class Linear(Connection):
         up to floating-point summation order.
         """
         mode = self.event_driven
-        if mode is False or (mode is None and (on_cuda or rows.numel() < self.EVENT_MIN_SYNAPSES)):
+        if mode is False or (
+            mode is None and (flat.is_cuda or rows.numel() < self.EVENT_MIN_SYNAPSES)
+        ):
             return flat @ rows
         if mode is None:
             density = float(torch.count_nonzero(flat)) / max(flat.numel(), 1)
@@ -744,7 +747,7 @@ class Linear(Connection):
         stacked = self._stacked_weight(build)
         hist = history_by_delay.movedim(0, -2)  # (B, ..., L, in)
         flat = hist.reshape(-1, stacked.shape[0])
-        out = self._matmul_events(flat, stacked, hist.is_cuda)
+        out = self._matmul_events(flat, stacked)
         return out.reshape(*hist.shape[:-2], self.out_features)
 
     def _synapse_trace(self, trace: Tensor) -> Tensor:

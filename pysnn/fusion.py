@@ -62,14 +62,17 @@ def fusion_available() -> bool:
     return bool(dynamo.is_dynamo_supported())
 
 
-def is_compiling() -> bool:
-    """True while :func:`torch.compile` traces the code that calls it."""
+def _resolve_is_compiling() -> Callable[[], bool]:
     check = getattr(getattr(torch, "compiler", None), "is_compiling", None)
     if check is None:  # torch < 2.3
         import torch._dynamo as dynamo
 
         check = dynamo.is_compiling
-    return bool(check())
+    return check
+
+
+#: ``is_compiling()`` is True while :func:`torch.compile` traces the code that calls it
+is_compiling: Callable[[], bool] = _resolve_is_compiling()
 
 
 def compiled(
@@ -85,18 +88,18 @@ def compiled(
     return _compiled[key]
 
 
-def _raise_recompile_limit(limit: int = RECOMPILE_LIMIT) -> None:
+def _raise_recompile_limit() -> None:
     """Let one step function hold a graph per neuron class and configuration.
 
     Dynamo keeps at most ``recompile_limit`` (8 by default) graphs per function
     and silently runs eagerly beyond that; all neuron classes share one step
-    function, so PySNN raises the limit (never lowers it).
+    function, so PySNN raises the limit to :data:`RECOMPILE_LIMIT` (never lowers it).
     """
     import torch._dynamo.config as config
 
     name = "recompile_limit" if hasattr(config, "recompile_limit") else "cache_size_limit"
-    if getattr(config, name) < limit:
-        setattr(config, name, limit)
+    if getattr(config, name) < RECOMPILE_LIMIT:
+        setattr(config, name, RECOMPILE_LIMIT)
 
 
 def call_fused(
@@ -112,13 +115,16 @@ def call_fused(
     eager function.
     """
     key = (fn, backend, mode)
-    if key in _failed:
-        return fn(*args)
-    if not fusion_available():
-        _fail(key, "torch.compile is not supported on this Python/platform")
-        return fn(*args)
+    step = _compiled.get(key)
+    if step is None:  # first call: check once whether compiling can work at all
+        if key in _failed:
+            return fn(*args)
+        if not fusion_available():
+            _fail(key, "torch.compile is not supported on this Python/platform")
+            return fn(*args)
+        step = compiled(fn, backend, mode)
     try:
-        return compiled(fn, backend, mode)(*args)
+        return step(*args)
     except (ValueError, TypeError):
         raise
     except Exception as err:  # noqa: BLE001 - any compiler failure means: run eagerly
@@ -128,6 +134,7 @@ def call_fused(
 
 def _fail(key: _Key, reason: str) -> None:
     _failed[key] = reason
+    _compiled.pop(key, None)
     warnings.warn(
         f"pysnn: fused neuron step unavailable with backend {key[1]!r} ({reason}); "
         "running the eager step instead",

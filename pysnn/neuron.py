@@ -677,9 +677,10 @@ class AdaptiveLIFNeuron(LIFNeuron):
     the spikes averaged over the batch (``thresh_reduction="mean"``) or summed
     over it (``"sum"``: every sample's spike raises the threshold by
     :math:`\alpha_\theta`, as if the samples had been shown one after another).
-    The adaptive threshold ``thresh`` is homeostatic state shared by the batch: :meth:`reset_state` keeps it (as in
-    Diehl & Cook 2015), :meth:`reset_thresh` restores :math:`\theta_0`, and it
-    only adapts in training mode (frozen after ``.eval()``).
+    The adaptive threshold ``thresh`` is homeostatic state shared by the batch:
+    :meth:`reset_state` keeps it (as in Diehl & Cook 2015), :meth:`reset_thresh`
+    restores :math:`\theta_0`, and it only adapts in training mode (frozen after
+    ``.eval()``).
 
     Parameters
     ----------
