@@ -164,7 +164,8 @@ class Connection(StatefulModule):
 
     def _reference(self) -> Tensor:
         """Tensor whose dtype/device the inputs must match."""
-        return self.weight if self.weight is not None else self.spike_history
+        weight = self._parameters["weight"]  # dict read: this runs every step
+        return weight if weight is not None else self._buffers["spike_history"]
 
     # -- to be implemented -------------------------------------------------------
     def _check_in_shape(self, shape: torch.Size) -> None:
@@ -701,8 +702,11 @@ class Linear(Connection):
     EVENT_MIN_SYNAPSES = 2**19
 
     def _propagate(self, spikes: Tensor) -> Tensor:
+        rows = self._parameters["weight"].t()  # (in, out), contiguous
+        if spikes.dim() == 2:
+            return self._matmul_events(spikes, rows)
         flat = spikes.reshape(-1, self.in_features)
-        out = self._matmul_events(flat, self.weight.t())
+        out = self._matmul_events(flat, rows)
         return out.reshape(*spikes.shape[:-1], self.out_features)
 
     def _matmul_events(self, flat: Tensor, rows: Tensor) -> Tensor:
@@ -725,14 +729,12 @@ class Linear(Connection):
             mode is None and (flat.is_cuda or rows.numel() < self.EVENT_MIN_SYNAPSES)
         ):
             return flat @ rows
-        if mode is None:
-            density = float(torch.count_nonzero(flat)) / max(flat.numel(), 1)
-            if density > self.event_threshold:
-                return flat @ rows
+        events = flat.nonzero()  # (n_events, 2), row-major: grouped by sample
+        if mode is None and events.shape[0] > self.event_threshold * flat.numel():
+            return flat @ rows
+        sample, index = events.unbind(1)
         if flat.shape[0] == 1:
-            active = flat[0].nonzero().squeeze(1)
-            return flat.index_select(1, active) @ rows.index_select(0, active)
-        sample, index = flat.nonzero().unbind(1)  # row-major: grouped by sample
+            return flat.index_select(1, index) @ rows.index_select(0, index)
         counts = torch.bincount(sample, minlength=flat.shape[0])
         offsets = counts.cumsum(0) - counts
         return F.embedding_bag(

@@ -515,7 +515,7 @@ def spike_mask(v: Tensor, thresh: Scalar, refrac_counts: Tensor | None = None) -
 
 def spike_fn(v: Tensor, thresh: Scalar, refrac_counts: Tensor | None = None) -> Tensor:
     r"""Spikes as 0/1 values in the dtype of ``v``; see :func:`spike_mask`."""
-    return spike_mask(v, thresh, refrac_counts).to(v.dtype)
+    return spike_mask(v, thresh, refrac_counts).to(dtype=v.dtype)
 
 
 def reset_voltage(
@@ -529,7 +529,6 @@ def reset_voltage(
     0/1 values or a boolean mask.
     """
     if mode == "rest":
-        v_rest = torch.as_tensor(v_rest, dtype=v.dtype, device=v.device)
         fired = spikes if spikes.dtype == torch.bool else spikes > 0
         return torch.where(fired, v_rest, v)
     return v - spikes * (thresh - v_rest)

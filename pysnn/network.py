@@ -81,8 +81,7 @@ class SNNNetwork(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self._layers: OrderedDict[str, tuple[nn.Module, nn.Module]] = OrderedDict()
-        self._check_batch = True  # set by reset_state, cleared after the next step starts
-        self.register_forward_pre_hook(_adopt_batch_size)
+        _arm_batch_check(self)
 
     # -- layers ------------------------------------------------------------------
     def add_layer(self, name: str, connection: nn.Module, neuron: nn.Module) -> None:
@@ -151,7 +150,7 @@ class SNNNetwork(nn.Module):
         Submodules without state (plain ``nn.Module``) are skipped; other
         modules with their own ``reset_state()`` are reset too.
         """
-        self._check_batch = True
+        _arm_batch_check(self)
         for module in self.modules():
             if module is self:
                 continue
@@ -232,19 +231,30 @@ class SNNNetwork(nn.Module):
         return torch.stack(outputs)
 
 
+def _arm_batch_check(network: SNNNetwork) -> None:
+    """Install :func:`_adopt_batch_size` as a forward pre-hook until the next step.
+
+    The hook removes itself when it has run, so the steps in between take
+    ``nn.Module``'s hook-free fast call path.
+    """
+    if _adopt_batch_size not in network._forward_pre_hooks.values():
+        network.register_forward_pre_hook(_adopt_batch_size)
+
+
 def _adopt_batch_size(network: SNNNetwork, args: tuple[Any, ...]) -> None:
-    """Before a step, give fresh neurons the batch size of the input.
+    """Before the first step, give fresh neurons the batch size of the input.
 
     Feedback connections read a neuron's spikes before that neuron has run in
     the step, so a fresh neuron must already have the right batch size.  Runs
-    on the first step after construction or :meth:`SNNNetwork.reset_state`.
+    on the first step after construction or :meth:`SNNNetwork.reset_state`
+    (a step without tensor input keeps the hook for the next one).
     """
-    if not network._check_batch:
-        return
     x = _first_tensor(args)
     if x is None or x.dim() == 0:
         return
-    network._check_batch = False
+    hooks = network._forward_pre_hooks
+    for key in [key for key, hook in hooks.items() if hook is _adopt_batch_size]:
+        del hooks[key]
     batch = int(x.shape[0])
     for module in network.modules():
         if isinstance(module, _PopulationMixin) and module.is_fresh:

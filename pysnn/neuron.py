@@ -160,7 +160,7 @@ class _PopulationMixin(StatefulModule):
     @property
     def _anchor(self) -> Tensor:
         """A parameter buffer whose dtype and device are the module's."""
-        return getattr(self, self._param_names[0])
+        return self._buffers[self._param_names[0]]
 
     def _resolve_features(self, shape: torch.Size, name: str) -> tuple[int, ...]:
         dims = tuple(shape)
@@ -327,19 +327,19 @@ class Input(BaseInput):
     def forward(self, x: InputLike) -> tuple[Tensor, Tensor]:
         """Take the spikes of this step (bool or 0/1 floats) and return ``(spikes, trace)``."""
         spikes = self._prepare_input(x, allow_bool=True)
-        self._set_state("spikes", spikes)
-        trace = sf.trace_update(
+        state = self._buffers  # dict reads: nn.Module.__getattr__ costs ~1 us a call
+        state["spikes"] = spikes
+        state["trace"] = trace = sf.trace_update(
             self.update_type,
-            self.trace,
+            state["trace"],
             spikes,
-            self.alpha_t,
-            self.tau_t,
+            state["alpha_t"],
+            state["tau_t"],
             self.dt,
             self.trace_mode == "saturating",
             self._exact_factor("tau_t"),
         )
-        self._set_state("trace", trace)
-        return self.spikes, self.trace
+        return spikes, trace
 
 
 # ---------------------------------------------------------------------------
@@ -491,16 +491,17 @@ class BaseNeuron(_PopulationMixin):
 
     def threshold(self) -> Tensor:
         """Current firing threshold."""
-        return self.thresh
+        return self._buffers["thresh"]
 
     def update_trace(self, spikes: Tensor) -> Tensor:
         """Return the trace after this step's spikes."""
+        state = self._buffers
         return sf.trace_update(
             self.update_type,
-            self.trace,
+            state["trace"],
             spikes,
-            self.alpha_t,
-            self.tau_t,
+            state["alpha_t"],
+            state["tau_t"],
             self.dt,
             self.trace_mode == "saturating",
             self._exact_factor("tau_t"),
@@ -512,23 +513,27 @@ class BaseNeuron(_PopulationMixin):
     @property
     def _refrac_gate(self) -> Tensor | None:
         """Refractory counters for gating, ``None`` when the refractory period is 0."""
-        return self.refrac_counts if self._has_refractory else None
+        return self._buffers["refrac_counts"] if self._has_refractory else None
 
     def _step(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        # state is read and rebound through the buffer dict: nn.Module.__getattr__
+        # and __setattr__ cost about a microsecond per call in this per-step path
+        state = self._buffers
         v = self.update_voltage(x)
         thresh = self.threshold()
         # a neuron that is refractory (from the previous step) cannot spike
         fired = sf.spike_mask(v, thresh, self._refrac_gate)
-        spikes = fired.to(v.dtype)
-        self._set_state("trace", self.update_trace(spikes))
+        spikes = fired.to(dtype=v.dtype)
+        state["trace"] = trace = self.update_trace(spikes)
         self._after_spike(spikes)
         if self._has_refractory:
-            counts = sf.refractory_update(self.refrac_counts, spikes, self.refrac_steps)
-            self._set_state("refrac_counts", counts)
-        self._set_state("v_cell", sf.reset_voltage(v, fired, self.v_rest, thresh, self.reset))
-        self._set_state("spikes", spikes)
+            state["refrac_counts"] = sf.refractory_update(
+                state["refrac_counts"], spikes, state["refrac_steps"]
+            )
+        state["v_cell"] = sf.reset_voltage(v, fired, state["v_rest"], thresh, self.reset)
+        state["spikes"] = spikes
         self._record(spikes)
-        return spikes, self.trace
+        return spikes, trace
 
     def forward(self, x: InputLike) -> tuple[Tensor, Tensor]:
         """Advance one timestep with input ``x`` (a tensor or a list of tensors, summed).
@@ -649,13 +654,14 @@ class LIFNeuron(BaseNeuron):
         self._init_state(self._initial_batch)
 
     def update_voltage(self, x: Tensor) -> Tensor:
+        state = self._buffers
         return sf.lif_voltage_update(
             self.update_type,
-            self.v_cell,
-            self.v_rest,
+            state["v_cell"],
+            state["v_rest"],
             x,
-            self.alpha_v,
-            self.tau_v,
+            state["alpha_v"],
+            state["tau_v"],
             self.dt,
             self._refrac_gate,
             self._exact_factor("tau_v", "gain"),

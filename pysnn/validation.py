@@ -99,7 +99,7 @@ def check_tensor(
         )
     if x.dtype != dtype:
         if allow_bool and x.dtype == torch.bool:
-            return x.to(dtype)
+            return x.to(dtype=dtype)
         expected = f"{dtype} (or torch.bool)" if allow_bool else str(dtype)
         raise TypeError(f"{name} must have dtype {expected}, got {x.dtype}")
     return x
