@@ -79,6 +79,13 @@ def _gate(delta: Tensor, refrac_counts: Tensor | None) -> Tensor:
     return delta * (refrac_counts == 0)
 
 
+def _add_scaled(base: Tensor, scale: Scalar, x: Tensor) -> Tensor:
+    """``base + scale * x`` as one kernel (``addcmul``) instead of two."""
+    if isinstance(scale, Tensor):
+        return torch.addcmul(base, scale, x)
+    return torch.add(base, x, alpha=scale)
+
+
 def _saturate(trace: Tensor, spikes: Tensor, alpha_t: Scalar) -> Tensor:
     """Set the trace to ``alpha_t`` where a spike occurred ("nearest spike")."""
     alpha_t = torch.as_tensor(alpha_t, dtype=trace.dtype, device=trace.device)
@@ -174,7 +181,7 @@ def linear_trace_update(
     """
     if saturate:
         return _saturate(trace * trace_decay, spikes, alpha_t)
-    return trace * trace_decay + alpha_t * spikes
+    return _add_scaled(trace * trace_decay, alpha_t, spikes)
 
 
 def exponential_trace_update(
@@ -295,7 +302,7 @@ def lif_linear_voltage_update(
 
     A refractory neuron is clamped to :math:`v_{rest}` (PySNN 0.1 behaviour).
     """
-    return v_rest + _gate((v - v_rest) * v_decay + alpha_v * x, refrac_counts)
+    return v_rest + _gate(_add_scaled((v - v_rest) * v_decay, alpha_v, x), refrac_counts)
 
 
 def lif_exponential_voltage_update(
