@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 from typing import Sequence, Union
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -56,6 +57,23 @@ __all__ = [
     "AdaptiveMaxPool2d",
     "AvgPool2d",
 ]
+
+
+_INT_OF_SIZE = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _same_bits(a: Tensor, b: Tensor) -> bool:
+    """Bitwise equality of two tensors of one shape, dtype and layout.
+
+    On CPU the bits are compared by numpy, about five times faster than
+    ``torch.equal`` (which matters for a check that runs every step).
+    """
+    if a.shape != b.shape or a.dtype != b.dtype or a.stride() != b.stride():
+        return False
+    if a.device.type != "cpu" or a.element_size() not in _INT_OF_SIZE:
+        return torch.equal(a, b)
+    ints = _INT_OF_SIZE[a.element_size()]
+    return bool(np.array_equal(a.view(ints).numpy(), b.view(ints).numpy()))
 
 
 def _pair(value: IntPair, name: str) -> tuple[int, int]:
@@ -449,7 +467,7 @@ class Connection(StatefulModule):
             weight.data_ptr(),
         )
         cache = self._stack_cache
-        if cache is None or cache[0] != key or not torch.equal(cache[1], weight):
+        if cache is None or cache[0] != key or not _same_bits(cache[1], weight):
             onehot = F.one_hot(self.delay_steps, self.history_length).to(weight.dtype)
             self._stack_cache = (key, weight.clone(), build(weight, onehot))
         return self._stack_cache[2]
@@ -604,6 +622,21 @@ class Connection(StatefulModule):
         """
         return target.add_(self.correlate(post, pre), alpha=alpha)
 
+    def accumulate_correlations(
+        self, target: Tensor, terms: Sequence[tuple[Tensor, str | Tensor, float]]
+    ) -> Tensor:
+        r"""In place ``target += sum(alpha * correlate(post, pre) for post, pre, alpha in terms)``.
+
+        .. math:: W \mathrel{+}= \sum_k \alpha_k\, C(y_k, x_k)
+
+        ``Linear`` sums all terms with one ``addmm_`` (the terms' batches
+        stacked), so the weight is read and written once; other connections
+        add them one by one.  Returns ``target``.
+        """
+        for post, pre, alpha in terms:
+            self.accumulate_correlation(target, post, pre, alpha)
+        return target
+
     def _correlate(self, post: Tensor, pre: Tensor, per_batch: bool, pre_map) -> Tensor:
         raise NotImplementedError(f"{type(self).__name__} does not provide correlations")
 
@@ -699,7 +732,7 @@ class Linear(Connection):
             )
 
     #: auto mode gathers weight columns only for layers at least this large
-    EVENT_MIN_SYNAPSES = 2**19
+    EVENT_MIN_SYNAPSES = 2**18
 
     def _propagate(self, spikes: Tensor) -> Tensor:
         rows = self._parameters["weight"].t()  # (in, out), contiguous
@@ -803,6 +836,20 @@ class Linear(Connection):
         x = self._pre_quantity(pre).reshape(-1, self.in_features)
         y = post.to(self.weight.dtype).reshape(-1, self.out_features)
         return target.addmm_(y.t(), x, alpha=alpha)
+
+    def accumulate_correlations(
+        self, target: Tensor, terms: Sequence[tuple[Tensor, str | Tensor, float]]
+    ) -> Tensor:
+        if self.per_synapse_delay or len(terms) < 2:
+            return super().accumulate_correlations(target, terms)
+        dtype = self.weight.dtype
+        x = torch.cat(
+            [self._pre_quantity(pre).reshape(-1, self.in_features) for _, pre, _ in terms]
+        )
+        y = torch.cat(
+            [(post.to(dtype) * alpha).reshape(-1, self.out_features) for post, _, alpha in terms]
+        )
+        return target.addmm_(y.t(), x)
 
     def correlate_rows(self, post: Tensor, pre: str | Tensor, rows: Tensor) -> Tensor:
         r"""Rows ``rows`` of :meth:`correlate`: ``(len(rows), in_features)``.

@@ -559,7 +559,11 @@ class STDP(LearningRule):
         mode = group["event_driven"]
         any_post = any_pre = True
         weight_numel = conn.weight.numel()
-        if conn.supports_event_driven and mode is not False:
+        # auto mode skips the search for active neurons when the layer is too small
+        # for the event-driven path to pay off
+        if conn.supports_event_driven and (
+            mode is True or (mode is None and weight_numel >= group["event_min_synapses"])
+        ):
             rows = _active_units(s_post, conn.weight.shape[0])
             cols = _active_units(conn._pre_quantity("spikes"), conn.weight.shape[1])
             any_post, any_pre = rows.numel() > 0, cols.numel() > 0
@@ -568,7 +572,7 @@ class STDP(LearningRule):
                 return
             frac = 0.5 * (rows.numel() / conn.weight.shape[0] + cols.numel() / conn.weight.shape[1])
             sparse_enough = frac <= group["event_threshold"]
-            if mode is True or (sparse_enough and weight_numel >= group["event_min_synapses"]):
+            if mode is True or sparse_enough:
                 self.last_path[layer.name] = "event"
                 self._event_update(layer, group, s_post, x_post, rows, cols, c_plus, c_minus)
                 return
@@ -580,10 +584,12 @@ class STDP(LearningRule):
             return
         # additive, unmasked: accumulate straight into the weight (addmm_ for Linear)
         weight = conn.weight
+        terms = []
         if any_post:
-            conn.accumulate_correlation(weight, s_post, "trace", c_plus)
+            terms.append((s_post, "trace", c_plus))
         if any_pre:
-            conn.accumulate_correlation(weight, x_post, "spikes", -c_minus)
+            terms.append((x_post, "spikes", -c_minus))
+        conn.accumulate_correlations(weight, terms)
         if group["w_min"] is not None or group["w_max"] is not None:
             weight.clamp_(group["w_min"], group["w_max"])
 

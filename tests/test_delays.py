@@ -406,10 +406,11 @@ def test_conv2d_per_synapse_trace_is_delayed_trace():
                 assert syn[0, o, y, x, m] == expected
 
 
-def test_in_place_weight_edits_are_seen_with_per_synapse_delays():
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.bfloat16])
+def test_in_place_weight_edits_are_seen_with_per_synapse_delays(dtype):
     delays = torch.tensor([[0, 1, 2], [2, 1, 0]])
-    conn = Linear(3, 2, delay=delays).double()
-    spikes = _spike_train(12, 1, 3, p=0.6, seed=8)
+    conn = Linear(3, 2, delay=delays).to(dtype)
+    spikes = _spike_train(12, 1, 3, p=0.6, seed=8).to(dtype)
     history = []
     for t in range(12):
         if t == 4:

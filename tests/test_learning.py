@@ -91,6 +91,29 @@ def test_correlate_linear_matches_outer_products():
     torch.testing.assert_close(conn.correlate_cols(y, "trace", rows), ref.sum(0)[:, rows])
 
 
+@pytest.mark.parametrize("kind", ["linear", "linear delayed", "conv"])
+def test_accumulate_correlations_sums_the_terms(kind):
+    """One call adds alpha_k * correlate(post_k, pre_k) for every term (Linear: one addmm_)."""
+    torch.manual_seed(4)
+    if kind == "conv":
+        conn = Conv2d(2, 3, 3).double()
+        s = (torch.rand(2, 2, 6, 6) < 0.4).double()
+    else:
+        delay = torch.randint(0, 3, (3, 5)).double() if kind == "linear delayed" else 0
+        conn = Linear(5, 3, delay=delay).double()
+        s = (torch.rand(2, 5) < 0.5).double()
+    out, _ = conn(s, torch.rand_like(s))
+    y1, y2 = torch.rand_like(out), torch.rand_like(out)
+    terms = [(y1, "trace", 0.3), (y2, "spikes", -1.7)]
+    ref = conn.weight + 0.3 * conn.correlate(y1, "trace") - 1.7 * conn.correlate(y2, "spikes")
+    target = conn.weight.detach().clone()
+    assert conn.accumulate_correlations(target, terms) is target
+    torch.testing.assert_close(target, ref, rtol=0, atol=1e-12)
+    single = conn.weight.detach().clone()
+    conn.accumulate_correlations(single, terms[:1])
+    torch.testing.assert_close(single, conn.weight + 0.3 * conn.correlate(y1, "trace"))
+
+
 @pytest.mark.parametrize("groups,stride,padding", [(1, 1, 0), (2, 2, 1)])
 def test_correlate_conv_matches_weight_gradient(groups, stride, padding):
     torch.manual_seed(1)

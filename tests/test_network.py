@@ -465,3 +465,21 @@ def test_example_feedback_network_matches_reference():
     )
     assert torch.equal(out, ref)
     assert out.sum() > 0
+
+
+def test_batch_check_hook_runs_once_per_reset():
+    """The batch-size pre-hook removes itself after the first step and reset_state re-arms it."""
+    net = _feedback_net(seed=6)
+    x = _inputs(3, 5, 12, p=0.4, seed=2)
+    assert len(net._forward_pre_hooks) == 1
+    net(x[0])
+    assert len(net._forward_pre_hooks) == 0  # later steps take the hook-free call path
+    net(x[1])
+    net.reset_state()
+    net.reset_state()  # armed once, not twice
+    assert len(net._forward_pre_hooks) == 1
+    out = net(x[0, :2])  # a new batch size is adopted after the reset
+    assert out.shape[0] == 2 and len(net._forward_pre_hooks) == 0
+    clone = copy.deepcopy(net)
+    clone.reset_state()
+    assert len(clone._forward_pre_hooks) == 1 and len(net._forward_pre_hooks) == 0
