@@ -452,9 +452,10 @@ class Connection(StatefulModule):
         The cache is rebuilt when the delays change or the weights differ from
         the snapshot taken at the last build: the version counter catches
         in-place updates (as made by learning rules) and an exact comparison
-        with the snapshot catches edits through ``weight.data``.  Cost while
-        the weights are unchanged: one comparison of :math:`N_{out} N_{in}`
-        values per step; memory: the stacked weight plus one weight snapshot.
+        with the snapshot (bit for bit, see :func:`_same_bits`) catches edits
+        through ``weight.data``.  Cost while the weights are unchanged: one
+        comparison of :math:`N_{out} N_{in}` values per step; memory: the
+        stacked weight plus one weight snapshot.
         """
         weight = self.weight.detach()
         key = (
@@ -1131,10 +1132,14 @@ class _Pool(Connection):
     def _check_inputs(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:
         # Pools have no parameters: they follow the dtype/device of their input
         # (of the trace when the spikes are bool).
+        like = None
         if isinstance(spikes, Tensor) and spikes.is_floating_point():
-            self.spike_history = self.spike_history.to(spikes)
+            like = spikes
         elif isinstance(trace, Tensor) and trace.is_floating_point():
-            self.spike_history = self.spike_history.to(trace)
+            like = trace
+        history = self._buffers["spike_history"]
+        if like is not None and (history.dtype != like.dtype or history.device != like.device):
+            self._buffers["spike_history"] = history.to(like)
         return super()._check_inputs(spikes, trace)
 
 
@@ -1151,12 +1156,14 @@ class _WinnerPool(_Pool):
 
     def forward(self, spikes: Tensor, trace: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         spikes, trace = self._check_inputs(spikes, trace)
-        self.pre_spikes, self.pre_trace = spikes, trace
+        # plain attributes through __dict__: nn.Module.__setattr__ is slow per step
+        self.__dict__["pre_spikes"], self.__dict__["pre_trace"] = spikes, trace
         if trace is None:
             key = spikes
         else:
-            span = (trace.max() - trace.min()).clamp(min=0) + 1
-            key = spikes * span + (trace - trace.min())
+            low = trace.min()
+            span = (trace.max() - low).clamp(min=0) + 1
+            key = torch.addcmul(trace - low, spikes, span)
         indices = self._pool_indices(key)
         out_spikes = _gather_pooled(spikes, indices)
         out_trace = None if trace is None else _gather_pooled(trace, indices)

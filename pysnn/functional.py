@@ -301,7 +301,14 @@ def lif_linear_voltage_update(
     .. math:: v \leftarrow v_{rest} + \left((v - v_{rest})\lambda_v + \alpha_v I\right)[r=0]
 
     A refractory neuron is clamped to :math:`v_{rest}` (PySNN 0.1 behaviour).
+    Without refractory gating it is computed as
+    :math:`\lambda_v v + (1 - \lambda_v) v_{rest} + \alpha_v I` (two kernels
+    on the population; the same bits as :math:`\lambda_v v + \alpha_v I` when
+    :math:`v_{rest} = 0`).
     """
+    if refrac_counts is None and isinstance(v_decay, Tensor):
+        leak_target = v_rest * (1 - v_decay)  # parameter-sized, not population-sized
+        return _add_scaled(torch.addcmul(leak_target, v, v_decay), alpha_v, x)
     return v_rest + _gate(_add_scaled((v - v_rest) * v_decay, alpha_v, x), refrac_counts)
 
 

@@ -506,7 +506,8 @@ class STDP(LearningRule):
         :math:`\tfrac12(n^{post}_{active}/N_{out} + n^{pre}_{active}/N_{in})`,
         is at most ``event_threshold`` and the layer has at least
         ``event_min_synapses`` weights (below that, on CPU, the fixed cost of
-        the sparse indexing exceeds one dense in-place ``addmm_``).  Only for ``Linear``/``Recurrent``
+        the sparse indexing exceeds one dense in-place ``addmm_``, so auto
+        mode does not look for active neurons).  Only for ``Linear``/``Recurrent``
         without per-synapse delays; other connections are always dense.  Both
         paths give the same weights (up to rounding), except that the event path
         clamps only the weights it touches.
