@@ -737,7 +737,7 @@ class Linear(Connection):
 
     def _propagate(self, spikes: Tensor) -> Tensor:
         rows = self._parameters["weight"].t()  # (in, out), contiguous
-        if spikes.dim() == 2:
+        if spikes.dim() == 2:  # (batch, in): no reshapes (a few us per step at batch 1)
             return self._matmul_events(spikes, rows)
         flat = spikes.reshape(-1, self.in_features)
         out = self._matmul_events(flat, rows)

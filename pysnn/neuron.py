@@ -134,7 +134,7 @@ class _PopulationMixin(StatefulModule):
         """
         if self.update_type != "exact":
             return None
-        tau = getattr(self, name)
+        tau = self._buffers[name]
         factor = sf.decay_factor if kind == "decay" else sf.exact_gain
         if fusion.is_compiling():
             # inside a fused step the factor is one more op of the kernel; a cache
@@ -147,6 +147,20 @@ class _PopulationMixin(StatefulModule):
         value = factor(tau, self.dt, tau)
         self._factor_cache[name + kind] = (signature, value)
         return value
+
+    def update_trace(self, spikes: Tensor) -> Tensor:
+        """Return the trace after this step's spikes (inputs and neurons alike)."""
+        state = self._buffers  # dict reads: nn.Module.__getattr__ costs ~1 us a call
+        return sf.trace_update(
+            self.update_type,
+            state["trace"],
+            spikes,
+            state["alpha_t"],
+            state["tau_t"],
+            self.dt,
+            self.trace_mode == "saturating",
+            self._exact_factor("tau_t"),
+        )
 
     def _check_param_shapes(self, features: tuple[int, ...]) -> None:
         for name in self._param_names:
@@ -327,18 +341,9 @@ class Input(BaseInput):
     def forward(self, x: InputLike) -> tuple[Tensor, Tensor]:
         """Take the spikes of this step (bool or 0/1 floats) and return ``(spikes, trace)``."""
         spikes = self._prepare_input(x, allow_bool=True)
-        state = self._buffers  # dict reads: nn.Module.__getattr__ costs ~1 us a call
-        state["spikes"] = spikes
-        state["trace"] = trace = sf.trace_update(
-            self.update_type,
-            state["trace"],
-            spikes,
-            state["alpha_t"],
-            state["tau_t"],
-            self.dt,
-            self.trace_mode == "saturating",
-            self._exact_factor("tau_t"),
-        )
+        trace = self.update_trace(spikes)
+        self._set_state("spikes", spikes)
+        self._set_state("trace", trace)
         return spikes, trace
 
 
@@ -493,20 +498,6 @@ class BaseNeuron(_PopulationMixin):
         """Current firing threshold."""
         return self._buffers["thresh"]
 
-    def update_trace(self, spikes: Tensor) -> Tensor:
-        """Return the trace after this step's spikes."""
-        state = self._buffers
-        return sf.trace_update(
-            self.update_type,
-            state["trace"],
-            spikes,
-            state["alpha_t"],
-            state["tau_t"],
-            self.dt,
-            self.trace_mode == "saturating",
-            self._exact_factor("tau_t"),
-        )
-
     def _after_spike(self, spikes: Tensor) -> None:
         """Hook for extra state updates after spiking (threshold adaptation)."""
 
@@ -516,22 +507,22 @@ class BaseNeuron(_PopulationMixin):
         return self._buffers["refrac_counts"] if self._has_refractory else None
 
     def _step(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        # state is read and rebound through the buffer dict: nn.Module.__getattr__
-        # and __setattr__ cost about a microsecond per call in this per-step path
+        # state is read through the buffer dict and rebound with _set_state:
+        # nn.Module.__getattr__/__setattr__ cost about a microsecond per call
         state = self._buffers
         v = self.update_voltage(x)
         thresh = self.threshold()
         # a neuron that is refractory (from the previous step) cannot spike
         fired = sf.spike_mask(v, thresh, self._refrac_gate)
         spikes = fired.to(dtype=v.dtype)
-        state["trace"] = trace = self.update_trace(spikes)
+        trace = self.update_trace(spikes)
+        self._set_state("trace", trace)
         self._after_spike(spikes)
         if self._has_refractory:
-            state["refrac_counts"] = sf.refractory_update(
-                state["refrac_counts"], spikes, state["refrac_steps"]
-            )
-        state["v_cell"] = sf.reset_voltage(v, fired, state["v_rest"], thresh, self.reset)
-        state["spikes"] = spikes
+            counts = sf.refractory_update(state["refrac_counts"], spikes, state["refrac_steps"])
+            self._set_state("refrac_counts", counts)
+        self._set_state("v_cell", sf.reset_voltage(v, fired, state["v_rest"], thresh, self.reset))
+        self._set_state("spikes", spikes)
         self._record(spikes)
         return spikes, trace
 
