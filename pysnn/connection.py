@@ -103,6 +103,9 @@ class Connection(StatefulModule):
         synapse and are read from the history instead).
     """
 
+    #: what the graph and learning rules call this topology (see ``Layer.type``)
+    kind = "custom"
+
     _state_names = ("spike_history", "trace_history")
     _extra_state_attrs = ("_head", "_in_shape", "_batch")
 
@@ -507,8 +510,13 @@ class Connection(StatefulModule):
         self._stack_cache = None
 
     # -- correlations for learning rules (pysnn.learning) --------------------------
-    def _pre_quantity(self, pre: str | Tensor) -> Tensor:
-        """Presynaptic spikes/trace as they arrived in the last step (no per-synapse delay)."""
+    def arriving(self, pre: str | Tensor) -> Tensor:
+        """Presynaptic ``"spikes"``/``"trace"`` as they arrived at the synapses in the last step.
+
+        A tensor ``pre`` is returned in the weight's dtype.  Not defined for
+        per-synapse delays, where the arriving value differs per synapse (see
+        :meth:`arriving_history`).
+        """
         dtype = self.weight.dtype
         if isinstance(pre, Tensor):
             return pre if pre.dtype == dtype else pre.to(dtype)
@@ -524,8 +532,8 @@ class Connection(StatefulModule):
             )
         return value if value.dtype == dtype else value.to(dtype)
 
-    def _pre_history(self, pre: str | Tensor) -> Tensor:
-        """History ``(L, B, ...)`` of a presynaptic quantity, entry ``k`` = ``k`` steps ago."""
+    def arriving_history(self, pre: str | Tensor) -> Tensor:
+        """History ``(L, B, ...)`` of presynaptic ``"spikes"``/``"trace"``, entry ``k`` = ``k`` steps ago."""
         if isinstance(pre, Tensor) or pre not in ("spikes", "trace"):
             raise ValueError(
                 f'{type(self).__name__}: with per-synapse delays pre must be "spikes" or '
@@ -590,8 +598,8 @@ class Connection(StatefulModule):
         if self.per_synapse_delay:
             if pre_map is not None:
                 raise NotImplementedError("pre_map is not supported with per-synapse delays")
-            return self._correlate_per_synapse(post, self._pre_history(pre), per_batch)
-        return self._correlate(post, self._pre_quantity(pre), per_batch, pre_map)
+            return self._correlate_per_synapse(post, self.arriving_history(pre), per_batch)
+        return self._correlate(post, self.arriving(pre), per_batch, pre_map)
 
     def post_sum(self, post: Tensor, per_batch: bool = False) -> Tensor:
         r"""Sum a postsynaptic quantity per output unit, shaped to broadcast with ``weight``.
@@ -690,6 +698,8 @@ class Linear(Connection):
     0.1); outputs are ``(batch, ..., out_features)``, ready for a neuron of
     shape ``(..., out_features)``.
     """
+
+    kind = "linear"
 
     def __init__(
         self,
@@ -834,7 +844,7 @@ class Linear(Connection):
     ) -> Tensor:
         if self.per_synapse_delay:
             return super().accumulate_correlation(target, post, pre, alpha)
-        x = self._pre_quantity(pre).reshape(-1, self.in_features)
+        x = self.arriving(pre).reshape(-1, self.in_features)
         y = post.to(self.weight.dtype).reshape(-1, self.out_features)
         return target.addmm_(y.t(), x, alpha=alpha)
 
@@ -844,9 +854,7 @@ class Linear(Connection):
         if self.per_synapse_delay or len(terms) < 2:
             return super().accumulate_correlations(target, terms)
         dtype = self.weight.dtype
-        x = torch.cat(
-            [self._pre_quantity(pre).reshape(-1, self.in_features) for _, pre, _ in terms]
-        )
+        x = torch.cat([self.arriving(pre).reshape(-1, self.in_features) for _, pre, _ in terms])
         y = torch.cat(
             [(post.to(dtype) * alpha).reshape(-1, self.out_features) for post, _, alpha in terms]
         )
@@ -858,13 +866,13 @@ class Linear(Connection):
         Costs :math:`O(N \cdot |rows| \cdot N_{in})` instead of
         :math:`O(N \cdot N_{out} \cdot N_{in})` (used for event-driven learning).
         """
-        x = self._pre_quantity(pre).reshape(-1, self.in_features)
+        x = self.arriving(pre).reshape(-1, self.in_features)
         y = post.to(self.weight.dtype).reshape(-1, self.out_features).index_select(1, rows)
         return y.t().mm(x)
 
     def correlate_cols(self, post: Tensor, pre: str | Tensor, cols: Tensor) -> Tensor:
         """Columns ``cols`` of :meth:`correlate`: ``(out_features, len(cols))``."""
-        x = self._pre_quantity(pre).reshape(-1, self.in_features).index_select(1, cols)
+        x = self.arriving(pre).reshape(-1, self.in_features).index_select(1, cols)
         y = post.to(self.weight.dtype).reshape(-1, self.out_features)
         return y.t().mm(x)
 
@@ -886,6 +894,8 @@ class Recurrent(Linear):
     zero_diagonal : bool
         Forbid self-connections.
     """
+
+    kind = "recurrent"
 
     def __init__(
         self,
@@ -960,6 +970,8 @@ class Conv2d(Connection):
         Return the presynaptic trace per synapse,
         ``(batch, out_channels, H_out, W_out, in_channels // groups * kh * kw)``.
     """
+
+    kind = "conv2d"
 
     def __init__(
         self,
@@ -1116,6 +1128,8 @@ class Conv2d(Connection):
 
 class _Pool(Connection):
     """Weightless pooling connection (no delay)."""
+
+    kind = "pool"
 
     def __init__(self) -> None:
         super().__init__(None, 1.0, 0)

@@ -566,7 +566,7 @@ class STDP(LearningRule):
             mode is True or (mode is None and weight_numel >= group["event_min_synapses"])
         ):
             rows = _active_units(s_post, conn.weight.shape[0])
-            cols = _active_units(conn._pre_quantity("spikes"), conn.weight.shape[1])
+            cols = _active_units(conn.arriving("spikes"), conn.weight.shape[1])
             any_post, any_pre = rows.numel() > 0, cols.numel() > 0
             if not (any_post or any_pre):
                 self.last_path[layer.name] = "none"
@@ -772,7 +772,7 @@ class TripletSTDP(LearningRule):
     def _step_layer(self, layer: Layer, group: dict, state: dict, reward: Reward | None) -> None:
         conn = layer.connection
         dt = float(conn.dt)
-        s_pre = conn._pre_quantity("spikes")
+        s_pre = conn.arriving("spikes")
         s_post = self._post(layer, "spikes")
         r2 = self._slow_trace(state, "r2", s_pre) * math.exp(-dt / group["tau_x"])
         o2 = self._slow_trace(state, "o2", s_post) * math.exp(-dt / group["tau_y"])

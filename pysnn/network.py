@@ -15,8 +15,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 import torch
 from torch import nn
 
-from pysnn import fusion
-from pysnn.connection import Conv2d, Linear, Recurrent, _Pool
+from pysnn import fusion, graph
 from pysnn.neuron import BaseNeuron, _PopulationMixin
 from pysnn.state import StatefulModule
 
@@ -26,28 +25,29 @@ __all__ = ["Layer", "SNNNetwork"]
 
 
 class Layer(NamedTuple):
-    """A registered layer: a connection and its postsynaptic neuron population.
+    """A projection of the network graph: ``pre --connection--> [synapse] --> neuron``.
 
     Holds the live modules, so it stays valid after ``.to()``, ``.double()``
-    or ``.cuda()``.
+    or ``.cuda()``.  ``pre`` is the presynaptic population (``None`` when the
+    layer was registered without it), ``synapse`` the optional synapse model
+    between the connection and the postsynaptic ``neuron``, ``network`` the
+    network the layer belongs to.
     """
 
     name: str
     connection: nn.Module
     neuron: nn.Module
+    pre: nn.Module | None = None
+    synapse: nn.Module | None = None
+    network: Any = None
 
     @property
     def type(self) -> str:
-        """``"recurrent"``, ``"linear"``, ``"conv2d"``, ``"pool"`` or ``"custom"``."""
-        if isinstance(self.connection, Recurrent):
-            return "recurrent"
-        if isinstance(self.connection, Linear):
-            return "linear"
-        if isinstance(self.connection, Conv2d):
-            return "conv2d"
-        if isinstance(self.connection, _Pool):
-            return "pool"
-        return "custom"
+        """The connection's ``kind`` (``"linear"``, ``"recurrent"``, ``"conv2d"``, ``"pool"``...).
+
+        ``"custom"`` for a module that declares no ``kind``.
+        """
+        return str(getattr(self.connection, "kind", "custom"))
 
 
 def _first_tensor(args: tuple[Any, ...]) -> Tensor | None:
@@ -80,21 +80,51 @@ class SNNNetwork(nn.Module):
 
     def __init__(self) -> None:
         super().__init__()
-        self._layers: OrderedDict[str, tuple[nn.Module, nn.Module]] = OrderedDict()
+        self._layers: OrderedDict[str, Layer] = OrderedDict()
+        # learning rules that train this network's layers: reset, frozen and moved
+        # with the network (kept out of the module tree and of state_dict())
+        self._rules: list[nn.Module] = []
+        self._plan: graph.StepPlan | None = None
         _arm_batch_check(self)
 
-    # -- layers ------------------------------------------------------------------
-    def add_layer(self, name: str, connection: nn.Module, neuron: nn.Module) -> None:
-        """Register ``connection`` and its postsynaptic ``neuron`` as layer ``name``.
+    # -- graph -------------------------------------------------------------------
+    def add_layer(
+        self,
+        name: str,
+        connection: nn.Module,
+        neuron: nn.Module,
+        pre: nn.Module | None = None,
+        *,
+        synapse: nn.Module | None = None,
+    ) -> None:
+        """Register the projection ``pre --connection--> [synapse] --> neuron`` as layer ``name``.
 
-        Learning rules find their connections through these layers.  Modules
-        not yet assigned as attributes are registered as submodules
-        ``{name}_connection`` and ``{name}_neuron``.
+        Learning rules, :meth:`summary` and the default :meth:`forward` find
+        the network's projections here.  Modules not yet assigned as
+        attributes are registered as submodules ``{name}_connection``,
+        ``{name}_neuron`` (and ``{name}_pre``, ``{name}_synapse``).
+
+        Parameters
+        ----------
+        name : str
+            Layer name (no ``"."``).
+        connection : nn.Module
+            The connection (weights, delays, pooling...).
+        neuron : nn.Module
+            The postsynaptic population.
+        pre : nn.Module, optional
+            The presynaptic population.  Needed by the default :meth:`forward`
+            and by exporters; PySNN 0.1 networks, which write ``forward``,
+            may leave it out.
+        synapse : nn.Module, optional
+            Synapse model between the connection and the neuron (e.g.
+            :class:`~pysnn.synapse.ExponentialSynapse`); ``None`` is a delta synapse.
 
         Raises
         ------
         TypeError
-            If ``name`` is not a string or the modules are not ``nn.Module``.
+            If ``name`` is not a string, a module is not an ``nn.Module``, or
+            ``connection`` and ``neuron`` are given in swapped order.
         KeyError
             If ``name`` is empty, contains ``"."`` or is already used.
         """
@@ -106,22 +136,57 @@ class SNNNetwork(nn.Module):
             raise KeyError(f'layer name cannot contain ".", got {name!r}')
         if name in self._layers:
             raise KeyError(f"layer {name!r} already exists")
-        for label, module in (("connection", connection), ("neuron", neuron)):
-            if not isinstance(module, nn.Module):
+        parts = {"connection": connection, "neuron": neuron, "pre": pre, "synapse": synapse}
+        for label, module in parts.items():
+            if module is not None and not isinstance(module, nn.Module):
                 raise TypeError(f"{label} must be an nn.Module, got {type(module).__name__}")
+        graph.check_roles(connection, neuron, pre)
         known = {id(m) for m in self.modules()}
-        if id(connection) not in known:
-            self.add_module(f"{name}_connection", connection)
-        if id(neuron) not in known:
-            self.add_module(f"{name}_neuron", neuron)
-        self._layers[name] = (connection, neuron)
+        for label, module in parts.items():
+            if module is not None and id(module) not in known:
+                self.add_module(f"{name}_{label}", module)
+                known.add(id(module))
+        self._layers[name] = Layer(name, connection, neuron, pre, synapse, self)
+        self._plan = None
+
+    def connect(
+        self,
+        pre: nn.Module,
+        connection: nn.Module,
+        post: nn.Module,
+        name: str | None = None,
+        *,
+        synapse: nn.Module | None = None,
+    ) -> Layer:
+        """Register the projection ``pre --connection--> post``; returns its :class:`Layer`.
+
+        The graph-first spelling of :meth:`add_layer`.  ``name`` defaults to
+        the connection's attribute name in the network, else ``"layer{k}"``.
+        """
+        if name is None:
+            name = next(
+                (key for key, module in self.named_children() if module is connection),
+                f"layer{len(self._layers)}",
+            )
+        self.add_layer(name, connection, post, pre, synapse=synapse)
+        return self._layers[name]
 
     @property
     def layers(self) -> OrderedDict[str, Layer]:
         """Live registry of layers, name → :class:`Layer`, in registration order."""
-        return OrderedDict(
-            (name, Layer(name, conn, neuron)) for name, (conn, neuron) in self._layers.items()
-        )
+        return OrderedDict(self._layers)
+
+    @property
+    def graph(self) -> list[graph.ProjectionInfo]:
+        """The projections with their shapes, delays and synapse counts, in registration order."""
+        return [graph.describe(layer) for layer in self._layers.values()]
+
+    def summary(self) -> str:
+        """A table of the projections and populations with parameter and state sizes.
+
+        Returns the text (print it); see :func:`pysnn.graph.summary`.
+        """
+        return graph.summary(self)
 
     def layer_state_dict(self) -> OrderedDict[str, dict[str, Any]]:
         """Per-layer state, in the PySNN 0.1 format.
@@ -134,7 +199,7 @@ class SNNNetwork(nn.Module):
             :mod:`pysnn.learning` uses.
         """
         out: OrderedDict[str, dict[str, Any]] = OrderedDict()
-        for name, layer in self.layers.items():
+        for name, layer in self._layers.items():
             out[name] = {
                 "connection": layer.connection.state_dict(),
                 "neuron": layer.neuron.state_dict(),
@@ -143,12 +208,51 @@ class SNNNetwork(nn.Module):
             }
         return out
 
+    # -- learning rules ----------------------------------------------------------
+    def attach_rule(self, rule: nn.Module) -> None:
+        """Let ``rule`` follow this network: reset, ``train()``/``eval()`` and ``.to()``.
+
+        Called by :class:`~pysnn.learning.LearningRule` for every network whose
+        layers it trains; attaching twice is a no-op.  Rules are not submodules:
+        ``net.state_dict()`` does not hold their state (save ``rule.state_dict()``).
+        """
+        if not isinstance(rule, nn.Module):
+            raise TypeError(f"rule must be an nn.Module, got {type(rule).__name__}")
+        if all(r is not rule for r in self._rules):
+            self._rules.append(rule)
+            rule.train(self.training)
+
+    def detach_rule(self, rule: nn.Module) -> None:
+        """Stop ``rule`` from following this network."""
+        self._rules = [r for r in self._rules if r is not rule]
+
+    @property
+    def rules(self) -> tuple[nn.Module, ...]:
+        """The learning rules attached to this network."""
+        return tuple(self._rules)
+
+    def train(self, mode: bool = True) -> SNNNetwork:
+        """Set training mode of the modules and of the attached rules (``eval()`` freezes them)."""
+        super().train(mode)
+        for rule in self._rules:
+            rule.train(mode)
+        return self
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        # .to(), .double(), .cuda() reach the attached rules' state as well
+        out = super()._apply(fn, recurse)
+        for rule in self._rules:
+            rule._apply(fn, recurse)
+        return out
+
     # -- state -------------------------------------------------------------------
     def reset_state(self, batch_size: int | None = None) -> None:
-        """Reset the state of every stateful submodule (voltages, traces, delays...).
+        """Reset the state of every stateful submodule and attached learning rule.
 
-        Submodules without state (plain ``nn.Module``) are skipped; other
-        modules with their own ``reset_state()`` are reset too.
+        Voltages, traces, delay lines, synaptic currents and the rules' per-step
+        state (eligibility, private traces) are reset; submodules without state
+        (plain ``nn.Module``) are skipped; other modules with their own
+        ``reset_state()`` are reset too.
         """
         _arm_batch_check(self)
         for module in self.modules():
@@ -160,6 +264,25 @@ class SNNNetwork(nn.Module):
                 getattr(module, "reset_state", None)
             ):
                 module.reset_state()
+        for rule in self._rules:
+            rule.reset_state()
+
+    # -- default step ------------------------------------------------------------
+    def forward(self, *inputs: Any) -> Any:
+        """One timestep of the registered graph (used when a subclass writes no ``forward``).
+
+        Populations that are never postsynaptic are the inputs: they take the
+        arguments in registration order.  The other populations are updated in
+        topological order of the feedforward projections; each receives the sum
+        of its incoming projections.  A projection whose presynaptic population
+        is updated later in the step (a feedback or recurrent connection) reads
+        that population's spikes and trace of the **previous** step.  Returns
+        the spikes of the populations that are never presynaptic (one tensor, or
+        a tuple in registration order; in a closed loop, the last population updated).  See :func:`pysnn.graph.plan`.
+        """
+        if self._plan is None:
+            self._plan = graph.plan(self._layers.values())
+        return graph.step(self._plan, inputs)
 
     # -- fused execution -----------------------------------------------------------
     def fuse(

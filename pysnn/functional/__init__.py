@@ -1,0 +1,101 @@
+r"""Functional core of PySNN: every state update, written once, as a pure function.
+
+Each function takes the current state and returns the new state; none of them
+modifies its arguments.  Neuron, synapse and connection modules are thin
+wrappers that keep the state in buffers and call these functions once per
+timestep.  The core is split by concept:
+
+* :mod:`pysnn.functional.integration`: integrators and exact decay factors,
+* :mod:`pysnn.functional.trace`: spike traces,
+* :mod:`pysnn.functional.neuron`: voltages, thresholds, spikes, reset, refractoriness,
+* :mod:`pysnn.functional.synapse`: synaptic currents between a connection and a neuron,
+* :mod:`pysnn.functional.delay`: delay ring buffers,
+* :mod:`pysnn.functional.topology`: propagation and correlation per connection topology.
+
+Every name is also importable from :mod:`pysnn.functional` itself.
+
+Notation used in the docstrings (all per neuron, per batch element):
+
+* :math:`I` summed synaptic input (arbitrary units, scaled by :math:`\alpha_v`),
+* :math:`s \in \{0, 1\}` spike of the current step,
+* :math:`v` membrane voltage, :math:`v_{rest}` resting voltage,
+* :math:`x` spike trace, :math:`\theta` firing threshold,
+* :math:`r` refractory counter in whole timesteps, :math:`[r=0]` is 1 when the
+  neuron is not refractory,
+* :math:`\lambda = e^{-\Delta t/\tau} \in [0, 1]` decay factor per step,
+* :math:`\tau` time constant and :math:`\Delta t` timestep, both in ms.
+
+Integrators (see :mod:`pysnn.functional.integration`): ``"euler"``,
+``"exact"`` and ``"impulse"``; PySNN 0.1's ``update_type`` names
+``"exponential"`` and ``"linear"`` are aliases of ``"euler"`` and ``"impulse"``.
+The functions named ``*_linear_*`` take the decay factor :math:`\lambda`
+directly (the ``"impulse"`` scheme with a precomputed factor).
+"""
+
+from pysnn.functional.delay import delay_read, delay_read_per_synapse, delay_write
+from pysnn.functional.integration import (
+    INTEGRATORS,
+    UPDATE_TYPE_ALIASES,
+    decay_factor,
+    exact_gain,
+)
+from pysnn.functional.neuron import (
+    RESET_MODES,
+    duration_to_steps,
+    exact_thresh_update,
+    exponential_thresh_update,
+    fede_voltage_update,
+    if_voltage_update,
+    izhikevich_update,
+    lif_exact_voltage_update,
+    lif_exponential_voltage_update,
+    lif_linear_voltage_update,
+    lif_voltage_update,
+    linear_thresh_update,
+    refractory_update,
+    reset_voltage,
+    spike_fn,
+    spike_mask,
+    thresh_update,
+)
+from pysnn.functional.trace import (
+    exact_trace_update,
+    exponential_trace_update,
+    linear_trace_update,
+    trace_update,
+)
+
+#: PySNN 0.1 ``update_type`` names (aliases of :data:`INTEGRATORS`)
+UPDATE_TYPES = ("linear", "exponential", "exact")
+
+__all__ = [
+    "INTEGRATORS",
+    "UPDATE_TYPES",
+    "UPDATE_TYPE_ALIASES",
+    "RESET_MODES",
+    "decay_factor",
+    "exact_gain",
+    "linear_trace_update",
+    "exponential_trace_update",
+    "exact_trace_update",
+    "trace_update",
+    "if_voltage_update",
+    "lif_linear_voltage_update",
+    "lif_exponential_voltage_update",
+    "lif_exact_voltage_update",
+    "lif_voltage_update",
+    "fede_voltage_update",
+    "izhikevich_update",
+    "linear_thresh_update",
+    "exponential_thresh_update",
+    "exact_thresh_update",
+    "thresh_update",
+    "spike_mask",
+    "spike_fn",
+    "reset_voltage",
+    "duration_to_steps",
+    "refractory_update",
+    "delay_write",
+    "delay_read",
+    "delay_read_per_synapse",
+]
