@@ -130,7 +130,7 @@ class SpikingActor(SNNNetwork):
         super().__init__()
         n_out = 2 * n_pop
         self.n_pop = n_pop
-        self.input = Input((n_in,), DT, alpha_t=1.0, tau_t=TAU, update_type="exact")
+        self.input = Input((n_in,), DT, alpha_t=1.0, tau_t=TAU, integrator="exact")
         self.fc = Linear(n_in, n_out, dt=DT)
         self.output = LIFNeuron(
             (n_out,),
@@ -142,7 +142,7 @@ class SpikingActor(SNNNetwork):
             duration_refrac=0.0,
             tau_v=TAU,
             tau_t=TAU,
-            update_type="exact",
+            integrator="exact",
         )
         # lateral inhibition between the populations, read from the previous step
         self.lateral = Recurrent(n_out, dt=DT)

@@ -48,7 +48,6 @@ with another run sharing the machine):
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 
@@ -65,11 +64,6 @@ MAX_RATE = 63.75  # Hz for a white pixel (intensity 255 / 4)
 RATE_BOOST = 255.0 / 8.0  # Hz added to the maximum rate when the network stays silent
 MIN_SPIKES = 5
 WEIGHT_SUM = 78.0
-
-
-def decay(tau_ms: float, dt: float) -> float:
-    """Per-step decay factor of a time constant (the ``"linear"`` update takes factors)."""
-    return math.exp(-dt / tau_ms)
 
 
 class DiehlCook(SNNNetwork):
@@ -93,7 +87,7 @@ class DiehlCook(SNNNetwork):
     ) -> None:
         super().__init__()
         # presynaptic trace: nearest spike, tau = 20 ms
-        self.input = Input((N_INPUT,), dt, 1.0, decay(20.0, dt), "linear", trace_mode="saturating")
+        self.input = Input((N_INPUT,), dt, 1.0, 20.0, integrator="impulse", trace_mode="saturating")
         self.input_exc = Linear(N_INPUT, n_neurons, None, dt, 0)
         self.exc = AdaptiveLIFNeuron(
             (n_neurons,),
@@ -103,11 +97,11 @@ class DiehlCook(SNNNetwork):
             alpha_t=1.0,
             dt=dt,
             duration_refrac=5.0,
-            tau_v=decay(100.0, dt),
-            tau_t=decay(20.0, dt),
+            tau_v=100.0,
+            tau_t=20.0,
             alpha_thresh=0.05,
-            tau_thresh=decay(1e7, dt),
-            update_type="linear",
+            tau_thresh=1e7,
+            integrator="impulse",
             trace_mode="saturating",
             thresh_reduction="sum",
         )
@@ -121,9 +115,9 @@ class DiehlCook(SNNNetwork):
             alpha_t=1.0,
             dt=dt,
             duration_refrac=2.0,
-            tau_v=decay(10.0, dt),
-            tau_t=decay(20.0, dt),
-            update_type="linear",
+            tau_v=10.0,
+            tau_t=20.0,
+            integrator="impulse",
         )
         self.add_layer("exc_inh", self.exc_inh, self.inh)
         self.inh_exc = Linear(n_neurons, n_neurons, None, dt, 0)

@@ -49,7 +49,6 @@ similarity between kernels 0.76 -> 0.68).  529 s wall time (523 s CPU).  ``--qui
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 from typing import Callable, Iterator, Optional
@@ -73,11 +72,6 @@ TAU_MS = 20.0  # membrane and trace time constants
 Sample = tuple[np.ndarray, int]
 
 
-def decay(tau_ms: float, dt: float) -> float:
-    """Per-step decay factor of a time constant (``"linear"`` updates take factors)."""
-    return math.exp(-dt / tau_ms)
-
-
 class ChannelWTALIF(LIFNeuron):
     """LIF neurons ``(C, H, W)`` with winner-take-all across the channels of each position.
 
@@ -88,12 +82,14 @@ class ChannelWTALIF(LIFNeuron):
     margins) are allowed to fire together.
     """
 
-    def update_voltage(self, x: torch.Tensor) -> torch.Tensor:
-        v = super().update_voltage(x)
-        margin = v - self.thresh
+    def integrate(self, state: dict, x: torch.Tensor) -> dict:
+        new = super().integrate(state, x)
+        v = new["v_cell"]
+        margin = v - state["thresh"]
         best = margin.amax(1, keepdim=True)
         losers = (margin < best) & (best >= 0)
-        return torch.where(losers, self.v_rest, v)
+        new["v_cell"] = torch.where(losers, state["v_rest"], v)
+        return new
 
 
 class EventConvNet(SNNNetwork):
@@ -114,7 +110,7 @@ class EventConvNet(SNNNetwork):
     def __init__(self, channels: int, kernel: int, dt: float, thresh: float) -> None:
         super().__init__()
         width, height = SENSOR
-        self.input = Input((2, height, width), dt, 1.0, decay(TAU_MS, dt), "linear")
+        self.input = Input((2, height, width), dt, 1.0, TAU_MS, integrator="impulse")
         self.conv = Conv2d(2, channels, kernel, dt=dt)
         out_h, out_w = self.conv.output_shape((height, width))
         self.lif = ChannelWTALIF(
@@ -125,9 +121,9 @@ class EventConvNet(SNNNetwork):
             alpha_t=1.0,
             dt=dt,
             duration_refrac=0.0,
-            tau_v=decay(TAU_MS, dt),
-            tau_t=decay(TAU_MS, dt),
-            update_type="linear",
+            tau_v=TAU_MS,
+            tau_t=TAU_MS,
+            integrator="impulse",
         )
         self.add_layer("conv", self.conv, self.lif)
 

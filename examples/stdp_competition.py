@@ -44,7 +44,7 @@ class Competition(SNNNetwork):
 
     def __init__(self, n_in: int) -> None:
         super().__init__()
-        self.afferents = Input((n_in,), DT, 1.0, math.exp(-DT / TAU_PLUS), "linear")
+        self.afferents = Input((n_in,), DT, 1.0, TAU_PLUS, integrator="impulse")
         self.synapses = Linear(n_in, 1, None, DT, 0)
         self.neuron = LIFNeuron(
             (1,),
@@ -54,10 +54,9 @@ class Competition(SNNNetwork):
             alpha_t=1.0,
             dt=DT,
             duration_refrac=2.0,
-            # "linear" updates take decay factors per step: tau_v = tau_- = 20 ms
-            tau_v=math.exp(-DT / 20.0),
-            tau_t=math.exp(-DT / TAU_MINUS),
-            update_type="linear",
+            tau_v=20.0,  # ms, = tau_-
+            tau_t=TAU_MINUS,
+            integrator="impulse",
         )
         self.add_layer("synapses", self.synapses, self.neuron)
 

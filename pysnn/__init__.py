@@ -6,10 +6,12 @@ from pysnn import (
     encoding,
     functional,
     fusion,
+    graph,
     learning,
     monitor,
     network,
     neuron,
+    synapse,
 )
 from pysnn.connection import (
     AdaptiveMaxPool2d,
@@ -24,12 +26,14 @@ from pysnn.monitor import SpikeMonitor, StateMonitor
 from pysnn.network import Layer, SNNNetwork
 from pysnn.neuron import (
     AdaptiveLIFNeuron,
+    AdExNeuron,
     FedeNeuron,
     IFNeuron,
     Input,
     IzhikevichNeuron,
     LIFNeuron,
 )
+from pysnn.synapse import ExponentialSynapse
 
 __version__ = "0.2.0"
 
@@ -40,15 +44,19 @@ __all__ = [
     "encoding",
     "functional",
     "fusion",
+    "graph",
     "learning",
     "monitor",
     "network",
     "neuron",
+    "synapse",
     "AdaptiveLIFNeuron",
+    "AdExNeuron",
     "AdaptiveMaxPool2d",
     "AvgPool2d",
     "Connection",
     "Conv2d",
+    "ExponentialSynapse",
     "FedeNeuron",
     "IFNeuron",
     "Input",

@@ -16,12 +16,12 @@ import torch
 from torch import nn
 
 from pysnn import fusion, graph
-from pysnn.neuron import BaseNeuron, _PopulationMixin
+from pysnn.neuron import BaseNeuron, Population
 from pysnn.state import StatefulModule
 
 Tensor = torch.Tensor
 
-__all__ = ["Layer", "SNNNetwork"]
+__all__ = ["Layer", "RuleHost", "SNNNetwork"]
 
 
 class Layer(NamedTuple):
@@ -59,7 +59,57 @@ def _first_tensor(args: tuple[Any, ...]) -> Tensor | None:
     return None
 
 
-class SNNNetwork(nn.Module):
+class RuleHost(nn.Module):
+    """The learning rules attached to a network follow its reset, mode and device.
+
+    A base of :class:`SNNNetwork`: rules are kept out of the module tree (and
+    out of ``state_dict()``; save ``rule.state_dict()``), but ``train()``/``eval()``
+    and ``.to()``/``.double()`` reach them, and :meth:`SNNNetwork.reset_state`
+    resets them.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._rules: list[nn.Module] = []
+
+    def attach_rule(self, rule: nn.Module) -> None:
+        """Let ``rule`` follow this network: reset, ``train()``/``eval()`` and ``.to()``.
+
+        Called by :class:`~pysnn.learning.LearningRule` for every network whose
+        layers it trains; attaching twice is a no-op.  Rules are not submodules:
+        ``net.state_dict()`` does not hold their state (save ``rule.state_dict()``).
+        """
+        if not isinstance(rule, nn.Module):
+            raise TypeError(f"rule must be an nn.Module, got {type(rule).__name__}")
+        if all(r is not rule for r in self._rules):
+            self._rules.append(rule)
+            rule.train(self.training)
+
+    def detach_rule(self, rule: nn.Module) -> None:
+        """Stop ``rule`` from following this network."""
+        self._rules = [r for r in self._rules if r is not rule]
+
+    @property
+    def rules(self) -> tuple[nn.Module, ...]:
+        """The learning rules attached to this network."""
+        return tuple(self._rules)
+
+    def train(self, mode: bool = True) -> SNNNetwork:
+        """Set training mode of the modules and of the attached rules (``eval()`` freezes them)."""
+        super().train(mode)
+        for rule in self._rules:
+            rule.train(mode)
+        return self
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        # .to(), .double(), .cuda() reach the attached rules' state as well
+        out = super()._apply(fn, recurse)
+        for rule in self._rules:
+            rule._apply(fn, recurse)
+        return out
+
+
+class SNNNetwork(RuleHost):
     """Base class of spiking networks; ``forward`` computes one timestep.
 
     Examples
@@ -81,9 +131,6 @@ class SNNNetwork(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self._layers: OrderedDict[str, Layer] = OrderedDict()
-        # learning rules that train this network's layers: reset, frozen and moved
-        # with the network (kept out of the module tree and of state_dict())
-        self._rules: list[nn.Module] = []
         self._plan: graph.StepPlan | None = None
         _arm_batch_check(self)
 
@@ -206,43 +253,6 @@ class SNNNetwork(nn.Module):
                 "type": layer.type,
                 "layer": layer,
             }
-        return out
-
-    # -- learning rules ----------------------------------------------------------
-    def attach_rule(self, rule: nn.Module) -> None:
-        """Let ``rule`` follow this network: reset, ``train()``/``eval()`` and ``.to()``.
-
-        Called by :class:`~pysnn.learning.LearningRule` for every network whose
-        layers it trains; attaching twice is a no-op.  Rules are not submodules:
-        ``net.state_dict()`` does not hold their state (save ``rule.state_dict()``).
-        """
-        if not isinstance(rule, nn.Module):
-            raise TypeError(f"rule must be an nn.Module, got {type(rule).__name__}")
-        if all(r is not rule for r in self._rules):
-            self._rules.append(rule)
-            rule.train(self.training)
-
-    def detach_rule(self, rule: nn.Module) -> None:
-        """Stop ``rule`` from following this network."""
-        self._rules = [r for r in self._rules if r is not rule]
-
-    @property
-    def rules(self) -> tuple[nn.Module, ...]:
-        """The learning rules attached to this network."""
-        return tuple(self._rules)
-
-    def train(self, mode: bool = True) -> SNNNetwork:
-        """Set training mode of the modules and of the attached rules (``eval()`` freezes them)."""
-        super().train(mode)
-        for rule in self._rules:
-            rule.train(mode)
-        return self
-
-    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
-        # .to(), .double(), .cuda() reach the attached rules' state as well
-        out = super()._apply(fn, recurse)
-        for rule in self._rules:
-            rule._apply(fn, recurse)
         return out
 
     # -- state -------------------------------------------------------------------
@@ -380,6 +390,6 @@ def _adopt_batch_size(network: SNNNetwork, args: tuple[Any, ...]) -> None:
         del hooks[key]
     batch = int(x.shape[0])
     for module in network.modules():
-        if isinstance(module, _PopulationMixin) and module.is_fresh:
+        if isinstance(module, Population) and module.is_fresh:
             if module.batch_size != batch:
                 module.reset_state(batch)

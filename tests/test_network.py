@@ -55,7 +55,7 @@ def _lif_params(neuron):
         thresh=float(neuron.thresh),
         v_rest=float(neuron.v_rest),
         alpha_v=float(neuron.alpha_v),
-        decay=float(neuron.tau_v),
+        decay=float(neuron.decay("tau_v")),  # tau_v reads in ms; the step uses its factor
         refrac=int(neuron.refrac_steps),
     )
 

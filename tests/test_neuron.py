@@ -567,8 +567,17 @@ def test_izhikevich_random_inputs(device):
     n = IzhikevichNeuron((5,), 0.02, 0.2, -65.0, 8.0, 30.0, 1.0, 1.0, 0.5, 1.0, 20.0)
     n = n.double().to(device)
     got = run_module(n, to(inputs, device))
+    # parameters keep full precision: .double() of a float32-built module runs
+    # with the float64 values of its arguments
     ref = reference_neuron(
-        "izhikevich", inputs, dt=0.5, refrac_steps=2, tau_t=20.0, update_type="exact", **IZH
+        "izhikevich",
+        inputs,
+        dt=0.5,
+        refrac_steps=2,
+        tau_t=20.0,
+        update_type="exact",
+        param_dtype=torch.float64,
+        **IZH,
     )
     assert_same(got, ref, atol=1e-9, rtol=1e-9, keys=("spikes", "v", "u", "trace", "refrac"))
     assert_active(got["spikes"])
@@ -754,7 +763,10 @@ def test_double_precision(update_type, tau_v, tau_t, scale, device):
     assert n.v_cell.dtype == torch.float64 and n.refrac_counts.dtype == torch.int64
     got = run_module(n, to(inputs, device))
     assert got["spikes"][0].dtype == torch.float64
-    ref = reference_neuron("lif", inputs, v_rest=0.1, refrac_steps=1, **kw)
+    # parameters keep full precision: .double() runs with the float64 arguments
+    ref = reference_neuron(
+        "lif", inputs, v_rest=0.1, refrac_steps=1, param_dtype=torch.float64, **kw
+    )
     assert_same(got, ref, atol=1e-12, rtol=1e-12)
     assert_active(got["spikes"])
     # the float32 module refuses float64 input

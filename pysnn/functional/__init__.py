@@ -41,6 +41,7 @@ from pysnn.functional.integration import (
 )
 from pysnn.functional.neuron import (
     RESET_MODES,
+    adex_update,
     duration_to_steps,
     exact_thresh_update,
     exponential_thresh_update,
@@ -58,6 +59,7 @@ from pysnn.functional.neuron import (
     spike_mask,
     thresh_update,
 )
+from pysnn.functional.synapse import exponential_current_update
 from pysnn.functional.trace import (
     exact_trace_update,
     exponential_trace_update,
@@ -86,6 +88,7 @@ __all__ = [
     "lif_voltage_update",
     "fede_voltage_update",
     "izhikevich_update",
+    "adex_update",
     "linear_thresh_update",
     "exponential_thresh_update",
     "exact_thresh_update",
@@ -95,6 +98,7 @@ __all__ = [
     "reset_voltage",
     "duration_to_steps",
     "refractory_update",
+    "exponential_current_update",
     "delay_write",
     "delay_read",
     "delay_read_per_synapse",

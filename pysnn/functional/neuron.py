@@ -334,3 +334,50 @@ def refractory_update(refrac_counts: Tensor, spikes: Tensor, n_steps: Tensor | i
     :math:`t+1 \dots t+n`.
     """
     return (refrac_counts - 1).clamp_(min=0) + spikes.to(refrac_counts.dtype) * n_steps
+
+
+def adex_update(
+    v: Tensor,
+    w: Tensor,
+    x: Tensor,
+    v_rest: Scalar,
+    c_m: Scalar,
+    g_l: Scalar,
+    v_t: Scalar,
+    delta_t: Scalar,
+    a: Scalar,
+    tau_w: Scalar,
+    alpha_v: Scalar,
+    dt: Scalar,
+    refrac_counts: Tensor | None,
+) -> tuple[Tensor, Tensor]:
+    r"""Forward-Euler step of the adaptive exponential integrate-and-fire model.
+
+    Brette & Gerstner (2005), with :math:`E_L` = ``v_rest``:
+
+    .. math::
+        C \dot v &= -g_L (v - E_L) + g_L \Delta_T\, e^{(v - V_T)/\Delta_T} - w + \alpha_v I\\
+        \tau_w \dot w &= a (v - E_L) - w
+
+    .. math::
+        v &\leftarrow v + \frac{\Delta t}{C}\left(-g_L (v - E_L)
+            + g_L \Delta_T e^{(v - V_T)/\Delta_T} - w + \alpha_v I\right)[r=0]\\
+        w &\leftarrow w + \frac{\Delta t}{\tau_w}\left(a (v - E_L) - w\right)
+
+    Both right-hand sides use the values of the previous step.  Units: v in
+    mV, :math:`C` in pF, :math:`g_L` and :math:`a` in nS, :math:`w` and
+    :math:`\alpha_v I` in pA, times in ms (pA/pF = mV/ms).  Spike
+    (:math:`v \ge v_{peak}`) and reset (:math:`v \leftarrow V_r`,
+    :math:`w \leftarrow w + b`) are applied by the neuron.
+
+    Returns
+    -------
+    tuple of Tensor
+        New ``(v, w)``.
+    """
+    leak = v - v_rest
+    spike_current = (g_l * delta_t) * torch.exp((v - v_t) / delta_t)
+    dv = (dt / c_m) * (spike_current - g_l * leak - w + alpha_v * x)
+    v_new = v + _gate(dv, refrac_counts)
+    w_new = w + (dt / tau_w) * (a * leak - w)
+    return v_new, w_new

@@ -1,0 +1,112 @@
+"""The adaptive exponential integrate-and-fire neuron (Brette & Gerstner 2005)."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from pysnn import functional as sf
+from pysnn.neuron.parameters import Option, Param, StateVar
+from pysnn.neuron.population import TRACE_MODES
+from pysnn.neuron.spiking import BaseNeuron
+
+Tensor = torch.Tensor
+
+__all__ = ["AdExNeuron"]
+
+
+class AdExNeuron(BaseNeuron):
+    r"""Adaptive exponential integrate-and-fire neuron (Brette & Gerstner 2005).
+
+    .. math::
+        C \dot v &= -g_L (v - E_L) + g_L \Delta_T\, e^{(v - V_T)/\Delta_T} - w + \alpha_v I\\
+        \tau_w \dot w &= a (v - E_L) - w\\
+        v \ge v_{peak} &\Rightarrow s = 1,\; v \leftarrow V_r,\; w \leftarrow w + b
+
+    integrated with forward Euler (:func:`pysnn.functional.adex_update`; use
+    ``dt <= 0.1`` ms near spike initiation).  Units: mV, ms, pF, nS, pA.  The
+    defaults are the published parameters of Brette & Gerstner (2005, fig. 2):
+    tonic spiking with adaptation.
+
+    Parameters
+    ----------
+    cells_shape : tuple of int
+        Population shape.
+    v_rest : float or Tensor
+        Leak reversal :math:`E_L` (mV), the initial voltage.
+    thresh : float or Tensor
+        Spike cut-off :math:`v_{peak}` (mV).
+    v_reset : float or Tensor
+        Reset voltage :math:`V_r` (mV).
+    c_m, g_l : float or Tensor
+        Membrane capacitance (pF) and leak conductance (nS).
+    v_t, delta_t : float or Tensor
+        Threshold :math:`V_T` and slope factor :math:`\Delta_T` of spike initiation (mV).
+    a : float or Tensor
+        Subthreshold adaptation coupling (nS).
+    b : float or Tensor
+        Spike-triggered adaptation increment (pA).
+    tau_w : float or Tensor
+        Adaptation time constant (ms).
+    alpha_v : float or Tensor
+        Input scaling: the current is :math:`\alpha_v I` pA.
+    alpha_t, tau_t, dt, duration_refrac, store_trace, trace_mode
+        As in :class:`~pysnn.neuron.BaseNeuron`; the trace decays exactly with ``tau_t`` (ms).
+    """
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("v_rest", -70.6, doc="leak reversal E_L (mV)"),
+        Param("thresh", 20.0, doc="spike cut-off (mV)"),
+        Param("v_reset", -70.6, doc="reset voltage V_r (mV)"),
+        Param("c_m", 281.0, "positive", doc="membrane capacitance (pF)"),
+        Param("g_l", 30.0, "non_negative", doc="leak conductance (nS)"),
+        Param("v_t", -50.4, doc="spike-initiation threshold V_T (mV)"),
+        Param("delta_t", 2.0, "positive", doc="slope factor (mV)"),
+        Param("a", 4.0, doc="subthreshold adaptation (nS)"),
+        Param("b", 80.5, doc="spike-triggered adaptation (pA)"),
+        Param("tau_w", 144.0, "time", doc="adaptation time constant (ms)"),
+        Param("alpha_v", 1.0, doc="input scaling (pA per unit)"),
+        Param("alpha_t", 1.0, doc="trace increment per spike"),
+        Param("tau_t", 20.0, "time", doc="trace time constant (ms)"),
+        Param("duration_refrac", 0.0, "non_negative", doc="refractory period (ms)"),
+    )
+    state_vars: ClassVar[tuple[StateVar, ...]] = (
+        StateVar("v_cell", "v_rest"),
+        StateVar("w"),
+        StateVar("spikes"),
+        StateVar("trace"),
+        StateVar("refrac_counts", integer=True),
+    )
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("store_trace", False, (False, True)),
+        Option("trace_mode", "additive", TRACE_MODES),
+    )
+    positional: ClassVar[tuple[str, ...]] = ()  # every argument by name
+    fixed_integrator: ClassVar[str | None] = "exact"  # of the trace; v and w: forward Euler
+    default_dt: ClassVar[float] = 0.1
+    reset = "rest"
+
+    def reset_potential(self) -> Tensor:
+        return self._buffers["v_reset"]
+
+    def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
+        v, w = sf.adex_update(
+            state["v_cell"],
+            state["w"],
+            x,
+            state["v_rest"],
+            state["c_m"],
+            state["g_l"],
+            state["v_t"],
+            state["delta_t"],
+            state["a"],
+            state["tau_w"],
+            state["alpha_v"],
+            self.dt,
+            self._refrac_gate,
+        )
+        return {"v_cell": v, "w": w}
+
+    def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:
+        new["w"] = torch.addcmul(new["w"], spikes, self._buffers["b"])

@@ -1,0 +1,61 @@
+"""Input populations: they pass spikes through and keep their trace."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from pysnn.neuron.population import InputLike, Population
+
+Tensor = torch.Tensor
+
+__all__ = ["BaseInput", "Input"]
+
+
+class BaseInput(Population):
+    """Base of input populations: spikes in, ``(spikes, trace)`` out."""
+
+    positional: ClassVar[tuple[str, ...]] = ("dt", "alpha_t", "tau_t", "update_type")
+
+    def forward(self, x: InputLike) -> tuple[Tensor, Tensor]:
+        """Take the spikes of this step (bool or 0/1 floats) and return ``(spikes, trace)``."""
+        spikes = self._prepare_input(x, allow_bool=True)
+        trace = self.update_trace(spikes)
+        state = self._buffers
+        state["spikes"] = spikes
+        state["trace"] = trace
+        return spikes, trace
+
+
+class Input(BaseInput):
+    r"""Input population: passes spikes through and keeps their trace.
+
+    .. math:: x \leftarrow x\, e^{-\Delta t/\tau_t} + \alpha_t s
+
+    (forward Euler with ``integrator="euler"``, see :mod:`pysnn.functional.trace`).
+
+    Parameters
+    ----------
+    cells_shape : tuple of int
+        Population shape, with or without a leading batch entry.
+    dt : float
+        Timestep in ms.
+    alpha_t : float or Tensor
+        Trace increment per spike.
+    tau_t : float or Tensor
+        Trace time constant in ms (default 20); a decay factor per step under
+        PySNN 0.1's ``update_type="linear"`` (default 0.95).
+    update_type : {"linear", "exponential", "exact"}, optional
+        PySNN 0.1 integrator name (default ``"linear"``); do not combine with ``integrator``.
+    trace_mode : {"additive", "saturating"}
+        Add ``alpha_t`` per spike (all-to-all) or set the trace to ``alpha_t``
+        (nearest spike).
+    integrator : {"euler", "exact", "impulse"}, optional
+        Integration scheme of the trace, time constants in ms.
+
+    Examples
+    --------
+    >>> inp = Input((784,), dt=1.0, alpha_t=1.0, tau_t=20.0, integrator="exact")
+    >>> spikes, trace = inp(torch.rand(32, 784) < 0.02)
+    """

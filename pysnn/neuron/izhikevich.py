@@ -1,0 +1,107 @@
+"""The Izhikevich (2003) neuron."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from pysnn import functional as sf
+from pysnn.neuron.parameters import Option, Param, StateVar
+from pysnn.neuron.population import TRACE_MODES
+from pysnn.neuron.spiking import BaseNeuron
+
+Tensor = torch.Tensor
+
+__all__ = ["IzhikevichNeuron"]
+
+
+class IzhikevichNeuron(BaseNeuron):
+    r"""Izhikevich (2003) neuron (voltage in mV, time in ms), forward-Euler.
+
+    .. math::
+        v &\leftarrow v + \Delta t\,(0.04 v^2 + 5 v + 140 - u + \alpha_v I)[r=0]\\
+        u &\leftarrow u + \Delta t\, a (b v - u)\\
+        v \ge v_{peak} &\Rightarrow s = 1,\; v \leftarrow c,\; u \leftarrow u + d
+
+    Parameters
+    ----------
+    cells_shape : tuple of int
+        Population shape.
+    a, b, c, d : float or Tensor
+        Izhikevich parameters (regular spiking: 0.02, 0.2, -65, 8).
+    thresh : float or Tensor
+        Spike peak :math:`v_{peak}` in mV.
+    alpha_v, alpha_t, dt, duration_refrac, tau_t, update_type, store_trace
+        As in :class:`~pysnn.neuron.BaseNeuron`; the integrator applies to the trace only
+        (default ``update_type="exact"``, ``tau_t`` in ms).
+
+    Notes
+    -----
+    :math:`c` is the initial and reset voltage (also readable as ``v_rest``);
+    :math:`u` starts at :math:`b c`.  Use ``dt <= 0.5`` ms for accuracy.
+    """
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("c", -65.0, doc="reset voltage (mV)"),
+        Param("thresh", 30.0, doc="spike peak (mV)"),
+        Param("alpha_v", 1.0, doc="input scaling"),
+        Param("alpha_t", 1.0, doc="trace increment per spike"),
+        Param("tau_t", 20.0, "time", 0.95, "trace time constant (ms)"),
+        Param("duration_refrac", 0.0, "non_negative", doc="refractory period (ms)"),
+        Param("a", 0.02, doc="recovery rate (1/ms)"),
+        Param("b", 0.2, doc="recovery sensitivity"),
+        Param("d", 8.0, doc="recovery jump per spike"),
+    )
+    state_vars: ClassVar[tuple[StateVar, ...]] = (
+        StateVar("v_cell", "c"),
+        StateVar("u", lambda m: m._buffers["b"] * m._buffers["c"]),
+        StateVar("spikes"),
+        StateVar("trace"),
+        StateVar("refrac_counts", integer=True),
+    )
+    options: ClassVar[tuple[Option, ...]] = (
+        Option("store_trace", False, (False, True)),
+        Option("trace_mode", "additive", TRACE_MODES),
+    )
+    positional: ClassVar[tuple[str, ...]] = (
+        "a",
+        "b",
+        "c",
+        "d",
+        "thresh",
+        "alpha_v",
+        "alpha_t",
+        "dt",
+        "duration_refrac",
+        "tau_t",
+        "update_type",
+        "store_trace",
+    )
+    default_update_type: ClassVar[str] = "exact"
+    default_dt: ClassVar[float] = 0.5
+    reset = "rest"
+
+    @property
+    def v_rest(self) -> Tensor:
+        """Reset voltage :math:`c` in mV."""
+        return self._buffers["c"]
+
+    def reset_potential(self) -> Tensor:
+        return self._buffers["c"]
+
+    def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
+        v, u = sf.izhikevich_update(
+            state["v_cell"],
+            state["u"],
+            x,
+            state["a"],
+            state["b"],
+            state["alpha_v"],
+            self.dt,
+            self._refrac_gate,
+        )
+        return {"v_cell": v, "u": u}
+
+    def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:
+        new["u"] = torch.addcmul(new["u"], spikes, self._buffers["d"])

@@ -1,0 +1,93 @@
+"""Integrate-and-fire and leaky integrate-and-fire neurons."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+import torch
+
+from pysnn import functional as sf
+from pysnn.neuron.parameters import Param
+from pysnn.neuron.spiking import NEURON_PARAMS, BaseNeuron
+
+Tensor = torch.Tensor
+
+__all__ = ["IFNeuron", "LIFNeuron", "LIF_POSITIONAL"]
+
+#: PySNN 0.1 positional order of the LIF family
+LIF_POSITIONAL = (
+    "thresh",
+    "v_rest",
+    "alpha_v",
+    "alpha_t",
+    "dt",
+    "duration_refrac",
+    "tau_v",
+    "tau_t",
+)
+
+
+class IFNeuron(BaseNeuron):
+    r"""Integrate-and-fire neuron.
+
+    .. math:: v \leftarrow v + \alpha_v I\,[r=0]
+
+    See :class:`~pysnn.neuron.BaseNeuron` for the parameters (there is no ``tau_v``).
+    """
+
+    def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
+        v = sf.if_voltage_update(state["v_cell"], x, state["alpha_v"], self._refrac_gate)
+        return {"v_cell": v}
+
+
+class LIFNeuron(BaseNeuron):
+    r"""Leaky integrate-and-fire neuron, :math:`\tau_v \dot v = -(v - v_{rest}) + \alpha_v I`.
+
+    .. math::
+        \text{exact:}\quad & v \leftarrow v + (v_{rest} + \alpha_v I - v)
+            (1 - e^{-\Delta t/\tau_v})[r=0]\\
+        \text{impulse:}\quad & v \leftarrow v_{rest} + ((v - v_{rest})e^{-\Delta t/\tau_v}
+            + \alpha_v I)[r=0]\\
+        \text{euler:}\quad & v \leftarrow v + \tfrac{\Delta t}{\tau_v}
+            (-(v - v_{rest}) + \alpha_v I)[r=0]
+
+    PySNN 0.1's ``update_type="linear"`` is ``"impulse"`` with the decay factor
+    :math:`\lambda_v = e^{-\Delta t/\tau_v}` given instead of :math:`\tau_v`.
+
+    Parameters
+    ----------
+    tau_v : float or Tensor
+        Membrane time constant :math:`\tau_v` in ms (default 20); a decay
+        factor per step under ``update_type="linear"`` (default 0.9).
+
+    Notes
+    -----
+    See :class:`~pysnn.neuron.BaseNeuron` for the other parameters.
+
+    Examples
+    --------
+    >>> lif = LIFNeuron((400,), thresh=1.0, v_rest=0.0, alpha_v=0.3, alpha_t=1.0,
+    ...                 dt=1.0, duration_refrac=2.0, tau_v=20.0, tau_t=20.0,
+    ...                 integrator="exact")
+    >>> spikes, trace = lif(torch.rand(8, 400))
+    """
+
+    params: ClassVar[tuple[Param, ...]] = NEURON_PARAMS + (
+        Param("tau_v", 20.0, "time", 0.9, "membrane time constant (ms)"),
+    )
+    positional: ClassVar[tuple[str, ...]] = LIF_POSITIONAL + ("update_type", "store_trace")
+
+    def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
+        v, v_rest, alpha_v = state["v_cell"], state["v_rest"], state["alpha_v"]
+        gate = self._refrac_gate
+        if self.integrator == "impulse":
+            v = sf.lif_linear_voltage_update(v, v_rest, x, alpha_v, self.decay("tau_v"), gate)
+        elif self.integrator == "euler":
+            v = sf.lif_exponential_voltage_update(
+                v, v_rest, x, alpha_v, state["tau_v"], self.dt, gate
+            )
+        else:
+            v = sf.lif_exact_voltage_update(
+                v, v_rest, x, alpha_v, state["tau_v"], self.dt, gate, self.gain("tau_v")
+            )
+        return {"v_cell": v}

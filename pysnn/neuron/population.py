@@ -1,0 +1,258 @@
+r"""The one generic population: declared parameters and state become buffers.
+
+:class:`Population` reads a model's declaration (:class:`~pysnn.neuron.parameters.Param`,
+:class:`~pysnn.neuron.parameters.StateVar`, :class:`~pysnn.neuron.parameters.Option`)
+and does everything a model has in common: the constructor signature (PySNN 0.1
+positional order included), parameter buffers with float64 masters, state
+buffers for any batch size, dtype and device, input validation, list inputs,
+the spike trace and the optional spike history.  A model only adds its pure
+step (see :class:`~pysnn.neuron.spiking.BaseNeuron`).
+
+**Shapes.** ``cells_shape`` is the per-sample shape (``(N,)``, ``(C, H, W)``)
+or, as in PySNN 0.1, includes a leading batch entry (``(B, 1, N)``); the first
+input decides.  Parameters broadcast to the per-sample shape without
+expanding it.  State tensors are ``(batch, *features)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, ClassVar, Sequence, Union
+
+import torch
+
+from pysnn import functional as sf
+from pysnn.neuron.parameters import Option, Param, StateVar, resolve_integrator
+from pysnn.neuron.store import ParameterStore
+from pysnn.neuron.validation import InputChecks
+from pysnn.state import StatefulModule
+from pysnn.validation import check_choice, check_dt, check_shape_tuple
+
+Tensor = torch.Tensor
+InputLike = Union[Tensor, Sequence[Tensor]]
+
+__all__ = ["Population", "TRACE_MODES"]
+
+TRACE_MODES = ("additive", "saturating")
+
+_PARAMETER = inspect.Parameter
+
+
+class Population(InputChecks, ParameterStore, StatefulModule):
+    """A population of neurons (or inputs) built from its model's declaration.
+
+    Class attributes of a model
+    ---------------------------
+    params : tuple of Param
+        Numeric parameters, scalar or per neuron.
+    state_vars : tuple of StateVar
+        State variables with their initial/reset values.
+    options : tuple of Option
+        Mode names and flags.
+    positional : tuple of str
+        Constructor arguments after ``cells_shape`` that may be given by
+        position (the PySNN 0.1 order); every other argument is keyword-only.
+    default_update_type : str
+        PySNN 0.1 ``update_type`` used when neither it nor ``integrator`` is given.
+    fixed_integrator : str or None
+        The integrator of a model that has only one (no ``update_type`` argument).
+    """
+
+    params: ClassVar[tuple[Param, ...]] = (
+        Param("alpha_t", 1.0, doc="trace increment per spike"),
+        Param("tau_t", 20.0, "time", 0.95, "trace time constant (ms)"),
+    )
+    state_vars: ClassVar[tuple[StateVar, ...]] = (StateVar("spikes"), StateVar("trace"))
+    options: ClassVar[tuple[Option, ...]] = (Option("trace_mode", "additive", TRACE_MODES),)
+    positional: ClassVar[tuple[str, ...]] = ()
+    default_update_type: ClassVar[str] = "linear"
+    fixed_integrator: ClassVar[str | None] = None
+    default_dt: ClassVar[float] = 1.0
+
+    #: the per-sample shape is saved with the state: it may differ from the one
+    #: guessed from ``cells_shape`` at construction (e.g. ``(C, H, W)``)
+    _extra_state_attrs = ("_features",)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        cls._state_names = tuple(var.name for var in cls.state_vars)
+        cls.__signature__ = cls._build_signature()
+
+    @classmethod
+    def _build_signature(cls) -> inspect.Signature:
+        defaults: dict[str, Any] = {"dt": cls.default_dt}
+        for param in cls.params:
+            defaults[param.name] = None if param.constraint == "time" else param.default
+        for option in cls.options:
+            defaults[option.name] = option.default
+        if cls.fixed_integrator is None:
+            defaults["update_type"] = None
+            defaults["integrator"] = None
+        unknown = set(cls.positional) - set(defaults)
+        if unknown:
+            raise TypeError(f"{cls.__name__}.positional names unknown arguments {sorted(unknown)}")
+        args = [_PARAMETER("cells_shape", _PARAMETER.POSITIONAL_OR_KEYWORD)]
+        args += [
+            _PARAMETER(name, _PARAMETER.POSITIONAL_OR_KEYWORD, default=defaults[name])
+            for name in cls.positional
+        ]
+        args += [
+            _PARAMETER(name, _PARAMETER.KEYWORD_ONLY, default=value)
+            for name, value in defaults.items()
+            if name not in cls.positional
+        ]
+        return inspect.Signature(args)
+
+    def __init__(self, cells_shape: Sequence[int] | int, *args: Any, **kwargs: Any) -> None:
+        super().__init__()
+        try:
+            bound = type(self).__signature__.bind(cells_shape, *args, **kwargs)
+        except TypeError as err:
+            raise TypeError(f"{type(self).__name__}: {err}") from None
+        bound.apply_defaults()
+        values = bound.arguments
+        self.cells_shape = check_shape_tuple("cells_shape", cells_shape)
+        self.dt = check_dt(values["dt"])
+        for option in self.options:
+            value = values[option.name]
+            if option.choices is not None:
+                check_choice(option.name, value, option.choices)
+            setattr(self, option.name, value)
+        if self.fixed_integrator is None:
+            self.integrator, legacy = resolve_integrator(
+                values["update_type"], values["integrator"], self.default_update_type
+            )
+        else:
+            self.integrator, legacy = self.fixed_integrator, False
+        # Until the first input says otherwise, follow PySNN 0.1: a shape with
+        # two or more entries starts with the batch size.
+        if len(self.cells_shape) >= 2:
+            self._features, self._initial_batch = self.cells_shape[1:], self.cells_shape[0]
+        else:
+            self._features, self._initial_batch = self.cells_shape, 1
+        self._history: list[Tensor] | None = [] if values.get("store_trace") else None
+        self._register_parameters(values, legacy)
+        self.setup()
+        self._init_state(self._initial_batch)
+
+    def setup(self) -> None:
+        """Hook for buffers derived from the parameters (called once, before the state)."""
+
+    # -- parameters ----------------------------------------------------------------
+    @property
+    def update_type(self) -> str:
+        """The PySNN 0.1 name of :attr:`integrator` (``"linear"``, ``"exponential"``, ``"exact"``)."""
+        return {"impulse": "linear", "euler": "exponential"}.get(self.integrator, self.integrator)
+
+    @property
+    def features_shape(self) -> tuple[int, ...]:
+        """Per-sample shape of the population (without the batch dimension)."""
+        return self._features
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        pristine_shared = [
+            var
+            for var in self.state_vars
+            if var.shared
+            and torch.equal(self._buffers[var.name], self._initial_value(var, self._features))
+        ]
+        old_dtype = self._anchor.dtype
+        out = super()._apply(fn, recurse)
+        if self._anchor.dtype != old_dtype:
+            # initial values in full precision too (state that has run is only converted)
+            if self._fresh:
+                self._init_state(self.batch_size or self._initial_batch)
+            for var in pristine_shared:
+                self._register_state(var.name, self._initial_value(var, self._features))
+        return out
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        # Adopt the saved per-sample shape before the buffers are loaded, so that
+        # state saved after the first input resolved the shape loads into a
+        # freshly constructed module.
+        extra = state_dict.get(prefix + "_extra_state")
+        if isinstance(extra, dict) and "_features" in extra:
+            features = tuple(extra["_features"])
+            if features != self._features:
+                self._check_param_shapes(features)
+                self._features = features
+                self._init_state(self.batch_size or 1)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        self._sync_masters()
+
+    # -- state -----------------------------------------------------------------------
+    @property
+    def _anchor(self) -> Tensor:
+        """A parameter buffer whose dtype and device are the module's."""
+        return self._buffers[self.params[0].name]
+
+    def _initial_value(self, var: StateVar, shape: tuple[int, ...]) -> Tensor:
+        anchor = self._anchor
+        dtype = torch.int64 if var.integer else anchor.dtype
+        out = torch.zeros(shape, dtype=dtype, device=anchor.device)
+        init = var.init
+        if isinstance(init, str):
+            init = self._buffers[init]
+        elif callable(init):
+            init = init(self)
+        if not isinstance(init, (int, float)) or init != 0:
+            out += init
+        return out
+
+    def _init_state(self, batch_size: int) -> None:
+        self._check_param_shapes(self._features)
+        for var in self.state_vars:
+            if var.shared:
+                current = self._buffers.get(var.name)
+                if current is None or tuple(current.shape) != self._features:
+                    self._register_state(var.name, self._initial_value(var, self._features))
+            else:
+                shape = (batch_size, *self._features)
+                self._register_state(var.name, self._initial_value(var, shape))
+
+    def reset_shared_state(self) -> None:
+        """Set the state shared by the batch (e.g. an adaptive threshold) to its initial value."""
+        for var in self.state_vars:
+            if var.shared:
+                self._register_state(var.name, self._initial_value(var, self._features))
+
+    @property
+    def batch_size(self) -> int | None:
+        buffers = self._buffers  # dict reads: nn.Module.__getattr__ costs ~1 us a call
+        for var in self.state_vars:
+            buf = buffers.get(var.name)
+            if not var.shared and buf is not None and buf.dim() > 0:
+                return buf.shape[0]
+        return None
+
+    def reset_state(self, batch_size: int | None = None) -> None:
+        """Reset the per-sample state (and the spike history); shared state is kept."""
+        super().reset_state(batch_size)
+        if self._history is not None:
+            self._history = []
+
+    def update_trace(self, spikes: Tensor) -> Tensor:
+        """Return the trace after this step's spikes (inputs and neurons alike)."""
+        state = self._buffers  # dict reads: nn.Module.__getattr__ costs ~1 us a call
+        saturate = self.trace_mode == "saturating"
+        if self.integrator == "euler":
+            return sf.exponential_trace_update(
+                state["trace"], spikes, state["alpha_t"], state["tau_t"], self.dt, saturate
+            )
+        return sf.linear_trace_update(
+            state["trace"], spikes, state["alpha_t"], self.decay("tau_t"), saturate
+        )
+
+    def _record(self, spikes: Tensor) -> None:
+        if self._history is not None:
+            self._history.append(spikes.to(torch.bool))
+
+    @property
+    def complete_trace(self) -> Tensor | None:
+        """Spike history ``(batch, *features, T)`` (bool) when ``store_trace=True``."""
+        if self._history is None:
+            return None
+        spikes = self._buffers["spikes"]
+        if not self._history:
+            return torch.zeros((*spikes.shape, 0), dtype=torch.bool, device=spikes.device)
+        return torch.stack(self._history, dim=-1)

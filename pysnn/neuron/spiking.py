@@ -1,0 +1,220 @@
+r"""Spiking neurons: the step shared by every model, around one model-specific integration.
+
+The step order is: sum the inputs, integrate (no integration while refractory
+from the previous step), spike where :math:`v \ge \theta`, update the trace,
+apply the model's spike effects (threshold adaptation, recovery jumps), count
+down/start the refractory period and reset the voltage of the neurons that
+spiked.  A model implements :meth:`BaseNeuron.integrate` (one call into
+:mod:`pysnn.functional`) and, where it has them, :meth:`BaseNeuron.on_spike`,
+:meth:`BaseNeuron.threshold` and :meth:`BaseNeuron.reset_potential`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, ClassVar
+
+import torch
+
+from pysnn import functional as sf
+from pysnn import fusion
+from pysnn.neuron.parameters import Option, Param, StateVar
+from pysnn.neuron.population import TRACE_MODES, InputLike, Population
+
+Tensor = torch.Tensor
+
+__all__ = ["BaseNeuron", "NEURON_PARAMS", "NEURON_STATE", "NEURON_OPTIONS"]
+
+#: parameters of every LIF-family neuron, in buffer order
+NEURON_PARAMS = (
+    Param("v_rest", 0.0, doc="resting and reset voltage"),
+    Param("thresh", 1.0, doc="firing threshold"),
+    Param("alpha_v", 1.0, doc="input scaling"),
+    Param("alpha_t", 1.0, doc="trace increment per spike"),
+    Param("tau_t", 20.0, "time", 0.95, "trace time constant (ms)"),
+    Param("duration_refrac", 0.0, "non_negative", doc="refractory period (ms, whole steps)"),
+)
+NEURON_STATE = (
+    StateVar("v_cell", "v_rest"),
+    StateVar("spikes"),
+    StateVar("trace"),
+    StateVar("refrac_counts", integer=True),
+)
+NEURON_OPTIONS = (
+    Option("store_trace", False, (False, True)),
+    Option("reset", "rest", sf.RESET_MODES),
+    Option("trace_mode", "additive", TRACE_MODES),
+)
+
+
+class BaseNeuron(Population):
+    r"""Base of spiking neurons (see the module docstring for the step order).
+
+    Parameters
+    ----------
+    cells_shape : tuple of int
+        Population shape, with or without a leading batch entry.
+    thresh : float or Tensor
+        Firing threshold :math:`\theta` (same unit as the voltage).
+    v_rest : float or Tensor
+        Resting and reset voltage.
+    alpha_v : float or Tensor
+        Input scaling :math:`\alpha_v`.
+    alpha_t : float or Tensor
+        Trace increment per spike.
+    dt : float
+        Timestep in ms (> 0).
+    duration_refrac : float or Tensor
+        Refractory period in ms, a whole number of timesteps (checked with a
+        relative tolerance of 1e-6).  The neuron integrates no input during the
+        ``duration_refrac / dt`` steps after the step of its spike.
+    tau_t : float or Tensor
+        Trace time constant in ms (default 20); a decay factor per step under
+        PySNN 0.1's ``update_type="linear"`` (default 0.95).
+    update_type : {"linear", "exponential", "exact"}, optional
+        PySNN 0.1 name of the integrator (the default, ``"linear"``, takes decay
+        factors); do not combine with ``integrator``.
+    store_trace : bool
+        Keep the whole spike history, readable as :attr:`complete_trace`.
+    reset : {"rest", "subtract"}
+        Reset to ``v_rest`` or subtract ``thresh - v_rest`` after a spike.
+    trace_mode : {"additive", "saturating"}
+        Additive (all-to-all) or saturating (nearest-spike) trace.
+    integrator : {"euler", "exact", "impulse"}, optional
+        Integration scheme (see :mod:`pysnn.functional.integration`); every
+        time constant is then in ms.
+    """
+
+    params: ClassVar[tuple[Param, ...]] = NEURON_PARAMS
+    state_vars: ClassVar[tuple[StateVar, ...]] = NEURON_STATE
+    options: ClassVar[tuple[Option, ...]] = NEURON_OPTIONS
+    positional: ClassVar[tuple[str, ...]] = (
+        "thresh",
+        "v_rest",
+        "alpha_v",
+        "alpha_t",
+        "dt",
+        "duration_refrac",
+        "tau_t",
+        "update_type",
+        "store_trace",
+    )
+
+    def setup(self) -> None:
+        steps = sf.duration_to_steps(self._masters["duration_refrac"], self.dt, "duration_refrac")
+        self.register_buffer("refrac_steps", steps)
+        # no refractory period at all: skip the gating and the counter updates
+        self._has_refractory = bool((steps > 0).any())
+        self._fusion: tuple[str | Callable, str | None] | None = None
+
+    # -- the model's part ------------------------------------------------------------
+    def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
+        """New values of the integrated variables (at least ``"v_cell"``) for input ``x``.
+
+        ``state`` is the module's buffer dict (read only); the refractory gate
+        of the previous step is :attr:`_refrac_gate`.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement integrate()")
+
+    def threshold(self) -> Tensor:
+        """Current firing threshold."""
+        return self._buffers["thresh"]
+
+    def reset_potential(self) -> Tensor:
+        """Voltage after a spike (``reset="rest"``)."""
+        return self._buffers["v_rest"]
+
+    def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:
+        """Apply the model's spike effects to ``new`` (e.g. threshold adaptation)."""
+
+    # -- the shared step ---------------------------------------------------------------
+    @property
+    def _refrac_gate(self) -> Tensor | None:
+        """Refractory counters for gating, ``None`` when the refractory period is 0."""
+        return self._buffers["refrac_counts"] if self._has_refractory else None
+
+    def _step(self, x: Tensor, *extra: Tensor) -> tuple[Tensor, Tensor]:
+        # state is read through the buffer dict and written back in one loop:
+        # nn.Module.__getattr__/__setattr__ cost about a microsecond per call
+        state = self._buffers
+        new = self.integrate(state, x, *extra)
+        v = new["v_cell"]
+        thresh = self.threshold()
+        # a neuron that is refractory (from the previous step) cannot spike
+        fired = sf.spike_mask(v, thresh, self._refrac_gate)
+        spikes = fired.to(dtype=v.dtype)
+        trace = self.update_trace(spikes)
+        self.on_spike(new, spikes)
+        if self._has_refractory:
+            new["refrac_counts"] = sf.refractory_update(
+                state["refrac_counts"], spikes, state["refrac_steps"]
+            )
+        new["v_cell"] = sf.reset_voltage(v, fired, self.reset_potential(), thresh, self.reset)
+        new["trace"] = trace
+        new["spikes"] = spikes
+        state.update(new)
+        self._record(spikes)
+        return spikes, trace
+
+    def _advance(self, x: Tensor, *extra: Tensor) -> tuple[Tensor, Tensor]:
+        """Run :meth:`_step` eagerly or, after :meth:`fuse`, compiled."""
+        if self._fusion is None:
+            return self._step(x, *extra)
+        backend, mode = self._fusion
+        return fusion.call_fused(type(self)._step, self, x, *extra, backend=backend, mode=mode)
+
+    def forward(self, x: InputLike) -> tuple[Tensor, Tensor]:
+        """Advance one timestep with input ``x`` (a tensor or a list of tensors, summed).
+
+        Returns
+        -------
+        tuple of Tensor
+            ``(spikes, trace)``, both ``(batch, *features)``; spikes are 0/1 in
+            the module's dtype.
+        """
+        return self._advance(self._prepare_input(x))
+
+    # -- fused execution ---------------------------------------------------------------
+    def fuse(
+        self,
+        enabled: bool = True,
+        backend: str | Callable = fusion.DEFAULT_BACKEND,
+        mode: str | None = None,
+    ) -> BaseNeuron:
+        """Run each step's state update as one compiled kernel (:mod:`pysnn.fusion`).
+
+        Parameters
+        ----------
+        enabled : bool
+            Switch fusion on (``True``) or back to the eager step (``False``).
+        backend : str or callable
+            ``torch.compile`` backend (default ``"inductor"``, which generates
+            C++ on CPU and Triton on CUDA).
+        mode : str, optional
+            ``torch.compile`` mode, e.g. ``"max-autotune-no-cudagraphs"``.
+
+        Returns
+        -------
+        BaseNeuron
+            ``self``, for chaining.
+
+        Notes
+        -----
+        The compiled function is the eager step itself, so results are the
+        same up to floating-point rounding of fused arithmetic (tested to give
+        the same spikes).  The first step compiles; without a working compiler
+        a :class:`RuntimeWarning` is emitted once and the eager step runs.
+        Input validation stays outside the compiled region.
+        """
+        if not isinstance(enabled, bool):
+            raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+        if not (callable(backend) or (isinstance(backend, str) and backend)):
+            raise TypeError(
+                f"backend must be a torch.compile backend name or callable, got {backend!r}"
+            )
+        self._fusion = (backend, mode) if enabled else None
+        return self
+
+    @property
+    def fused(self) -> bool:
+        """Whether :meth:`fuse` is switched on."""
+        return self._fusion is not None

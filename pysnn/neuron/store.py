@@ -1,0 +1,155 @@
+"""Parameter buffers with float64 masters and cached per-step factors.
+
+Mixed into :class:`~pysnn.neuron.population.Population`.  Each declared
+:class:`~pysnn.neuron.parameters.Param` is a buffer in the module's dtype plus a
+float64 master copy, from which the buffer is rebuilt when the dtype changes
+(full precision through ``.double()``) and from which the per-step factors
+:math:`e^{-\\Delta t/\tau}` are computed and rounded once.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Sequence
+
+import torch
+
+from pysnn import functional as sf
+from pysnn import fusion
+from pysnn.neuron.parameters import Param, parameter_tensor
+
+Tensor = torch.Tensor
+
+__all__ = ["ParameterStore", "broadcasts_to"]
+
+
+def broadcasts_to(shape: Sequence[int], features: Sequence[int]) -> bool:
+    """True when ``shape`` broadcasts to ``features`` without expanding it."""
+    try:
+        return torch.broadcast_shapes(tuple(shape), tuple(features)) == torch.Size(features)
+    except RuntimeError:
+        return False
+
+
+class ParameterStore:
+    """Declared parameters as buffers, their masters and their cached factors.
+
+    The host module provides ``params``, ``dt``, ``cells_shape``,
+    ``_features``, ``_buffers`` and ``register_buffer``.
+    """
+
+    params: ClassVar[tuple[Param, ...]] = ()
+
+    def _register_parameters(self, values: dict[str, Any], legacy_factor: bool) -> None:
+        """Validate and register every declared parameter from the constructor's ``values``."""
+        self._masters: dict[str, Tensor] = {}
+        self._given_factors: dict[str, Tensor] = {}
+        self._factor_cache: dict[str, tuple[tuple, Tensor]] = {}
+        dtype = torch.get_default_dtype()
+        for param in self.params:
+            master, factor = parameter_tensor(param, values[param.name], self.dt, legacy_factor)
+            self._masters[param.name] = master
+            if factor is not None:
+                self._given_factors[param.name] = factor
+            self.register_buffer(param.name, master.to(dtype))
+            self._adopt_parameter_shape(master.shape)
+
+    def _adopt_parameter_shape(self, shape: torch.Size) -> None:
+        # A per-sample population such as (C, H, W) with per-channel parameters:
+        # the parameter only fits the whole cells_shape, which therefore has no
+        # leading batch entry.
+        if (
+            self._features != self.cells_shape
+            and not broadcasts_to(shape, self._features)
+            and broadcasts_to(shape, self.cells_shape)
+        ):
+            self._features, self._initial_batch = self.cells_shape, 1
+
+    def _check_param_shapes(self, features: tuple[int, ...]) -> None:
+        for param in self.params:
+            shape = tuple(self._buffers[param.name].shape)
+            if not broadcasts_to(shape, features):
+                raise ValueError(
+                    f"{type(self).__name__}: parameter {param.name} has shape {shape}, which does "
+                    f"not broadcast to the neuron shape {features} without expanding it"
+                )
+
+    def decay(self, name: str) -> Tensor:
+        r"""Per-step decay factor :math:`e^{-\Delta t/\tau}` of time constant ``name``, cached.
+
+        A PySNN 0.1 decay factor given at construction is returned as given
+        while the parameter is unchanged.  The cache follows in-place edits,
+        ``.to()`` and ``.double()`` of the buffer.
+        """
+        return self._factor(name, "decay")
+
+    def gain(self, name: str) -> Tensor:
+        r""":math:`1 - e^{-\Delta t/\tau}` of time constant ``name`` (exact integration), cached."""
+        return self._factor(name, "gain")
+
+    def _factor(self, name: str, kind: str) -> Tensor:
+        tau = self._buffers[name]
+        if fusion.is_compiling():
+            # inside a fused step the factor is one more op of the kernel; a cache
+            # keyed on data pointers would only make the compiler recompile
+            return self._compute_factor(name, kind, tau)
+        signature = (tau._version, tau.data_ptr(), tau.dtype, tau.device)
+        key = name + kind
+        hit = self._factor_cache.get(key)
+        if hit is not None and hit[0] == signature:
+            return hit[1]
+        value = self._compute_factor(name, kind, tau)
+        self._factor_cache[key] = (signature, value)
+        return value
+
+    def _compute_factor(self, name: str, kind: str, tau: Tensor) -> Tensor:
+        fn = sf.decay_factor if kind == "decay" else sf.exact_gain
+        if fusion.is_compiling() or not self._unedited(name, tau):
+            return fn(tau, self.dt, tau)
+        # from the float64 master (or the PySNN 0.1 factor as given), rounded once
+        given = self._given_factors.get(name)
+        if given is not None:
+            lam = given.to(device=tau.device)
+            return (lam if kind == "decay" else 1 - lam).to(tau.dtype)
+        return fn(self._masters[name].to(device=tau.device), self.dt, tau)
+
+    def _unedited(self, name: str, buffer: Tensor) -> bool:
+        master = self._masters.get(name)
+        if master is None or master.shape != buffer.shape:
+            return False
+        return bool(torch.equal(master.to(device=buffer.device, dtype=buffer.dtype), buffer))
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        before = {p.name: self._buffers[p.name] for p in self.params}
+        unedited = {name: self._unedited(name, buf) for name, buf in before.items()}
+        out = super()._apply(fn, recurse)
+        for name, old in before.items():
+            new = self._buffers[name]
+            if new.dtype != old.dtype and new.is_floating_point() and unedited[name]:
+                # full precision: rebuild from the float64 master, not from the rounded value
+                self._buffers[name] = self._masters[name].to(device=new.device, dtype=new.dtype)
+            elif not unedited[name]:
+                self._adopt_as_master(name, new)
+        self._factor_cache.clear()
+        return out
+
+    def _adopt_as_master(self, name: str, value: Tensor) -> None:
+        """Take an edited or loaded parameter value as the new full-precision master."""
+        self._masters[name] = value.detach().to(device="cpu", dtype=torch.float64)
+        self._given_factors.pop(name, None)
+
+    def _sync_masters(self) -> None:
+        """After ``load_state_dict``: adopt every loaded parameter that differs from its master."""
+        for param in self.params:
+            if not self._unedited(param.name, self._buffers[param.name]):
+                self._adopt_as_master(param.name, self._buffers[param.name])
+        self._factor_cache.clear()
+
+    def extra_repr(self) -> str:
+        parts = [f"{self._features}", f"dt={self.dt}"]
+        if self.fixed_integrator is None:
+            parts.append(f"integrator={self.integrator!r}")
+        for param in self.params:
+            value = self._buffers[param.name]
+            text = f"{value.item():g}" if value.numel() == 1 else f"<{tuple(value.shape)}>"
+            parts.append(f"{param.name}={text}")
+        return ", ".join(parts)

@@ -1,0 +1,96 @@
+"""Input checks of populations: every check runs before any state changes."""
+
+from __future__ import annotations
+
+from typing import Sequence, Union
+
+import torch
+
+from pysnn.validation import check_tensor
+
+Tensor = torch.Tensor
+InputLike = Union[Tensor, Sequence[Tensor]]
+
+__all__ = ["InputChecks"]
+
+
+class InputChecks:
+    """Validation, list summing and shape/batch adoption of a population's input.
+
+    Mixed into :class:`~pysnn.neuron.population.Population`, which provides
+    ``cells_shape``, ``_features``, ``_anchor``, ``_fresh``,
+    ``_check_param_shapes``, ``_init_state`` and ``_begin_step``.
+    """
+
+    def _resolve_features(self, shape: torch.Size, name: str) -> tuple[int, ...]:
+        dims, cells = tuple(shape), self.cells_shape
+        if len(dims) == len(cells) + 1 and dims[1:] == cells:
+            return cells
+        if len(cells) >= 2 and dims[1:] == cells[1:] and len(dims) == len(cells):
+            return cells[1:]
+        expected = f"(batch, *{cells})"
+        if len(cells) >= 2:
+            expected += f" or (batch, *{cells[1:]})"
+        raise ValueError(
+            f"{type(self).__name__}: {name} must have shape {expected}, got {tuple(shape)}"
+        )
+
+    def _prepare_input(self, x: InputLike, name: str = "x", allow_bool: bool = False) -> Tensor:
+        """Validate and sum the input, adopt its batch size; returns the summed input."""
+        total, features = self._sum_input(x, name, allow_bool)
+        self._adopt_input(total, features)
+        return total
+
+    def _sum_input(
+        self, x: InputLike, name: str = "x", allow_bool: bool = False
+    ) -> tuple[Tensor, tuple[int, ...]]:
+        """Validate and sum the input without touching the state.
+
+        Returns the summed input and its per-sample shape.
+        """
+        anchor = self._anchor
+        if isinstance(x, (list, tuple)):
+            if len(x) == 0:
+                raise ValueError(f"{type(self).__name__}: {name} is an empty list")
+            parts = [
+                check_tensor(f"{name}[{i}]", xi, anchor.dtype, anchor.device, allow_bool)
+                for i, xi in enumerate(x)
+            ]
+            for i, part in enumerate(parts[1:], start=1):
+                if part.shape != parts[0].shape:
+                    raise ValueError(
+                        f"{type(self).__name__}: all inputs in {name} must have the same shape; "
+                        f"{name}[0] is {tuple(parts[0].shape)}, {name}[{i}] is {tuple(part.shape)}"
+                    )
+            total = parts[0]
+            for part in parts[1:]:
+                total = total + part
+        else:
+            total = check_tensor(name, x, anchor.dtype, anchor.device, allow_bool)
+        features = self._resolve_features(total.shape, name)
+        if features != self._features:
+            if not self._fresh:
+                raise ValueError(
+                    f"{type(self).__name__}: {name} has per-sample shape {features} but the "
+                    f"running simulation uses {self._features}; call reset_state() first"
+                )
+            self._check_param_shapes(features)
+        return total, features
+
+    def _check_like_input(self, name: str, value: object, total: Tensor) -> Tensor:
+        """Check an extra per-step input (e.g. a presynaptic trace) against the summed input."""
+        anchor = self._anchor
+        value = check_tensor(name, value, anchor.dtype, anchor.device)
+        if value.shape != total.shape:
+            raise ValueError(
+                f"{type(self).__name__}: {name} must have shape {tuple(total.shape)}, "
+                f"got {tuple(value.shape)}"
+            )
+        return value
+
+    def _adopt_input(self, total: Tensor, features: tuple[int, ...]) -> None:
+        """Adopt the per-sample shape and batch size of a validated input."""
+        if features != self._features:
+            self._features = features
+            self._init_state(int(total.shape[0]))
+        self._begin_step(int(total.shape[0]))

@@ -1,0 +1,226 @@
+"""The model kit: declared parameters, AdEx neuron and exponential synapse.
+
+AdEx is checked against an independent float64 loop written here from the
+equations of Brette & Gerstner (2005), and against the fixed point of its ODE
+found by bisection; the synapse against the hand-derived sum of exponentials.
+"""
+
+import inspect
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from pysnn.connection import Linear
+from pysnn.network import SNNNetwork
+from pysnn.neuron import AdaptiveLIFNeuron, AdExNeuron, Input, IzhikevichNeuron, LIFNeuron
+from pysnn.synapse import ExponentialSynapse
+
+BG = dict(  # Brette & Gerstner (2005), fig. 2
+    c_m=281.0,
+    g_l=30.0,
+    v_rest=-70.6,
+    v_t=-50.4,
+    delta_t=2.0,
+    a=4.0,
+    b=80.5,
+    tau_w=144.0,
+    v_reset=-70.6,
+    thresh=20.0,
+)
+
+
+def adex_reference(currents, dt, p):
+    """Forward Euler of the AdEx ODE in float64 numpy, one neuron per column."""
+    v = np.full(currents.shape[1], p["v_rest"])
+    w = np.zeros_like(v)
+    vs, ws, spikes = [], [], []
+    for i_ext in currents:
+        dv = (
+            -p["g_l"] * (v - p["v_rest"])
+            + p["g_l"] * p["delta_t"] * np.exp((v - p["v_t"]) / p["delta_t"])
+            - w
+            + i_ext
+        ) / p["c_m"]
+        dw = (p["a"] * (v - p["v_rest"]) - w) / p["tau_w"]
+        v, w = v + dt * dv, w + dt * dw
+        fired = v >= p["thresh"]
+        v = np.where(fired, p["v_reset"], v)
+        w = np.where(fired, w + p["b"], w)
+        vs.append(v.copy())
+        ws.append(w.copy())
+        spikes.append(fired.copy())
+    return np.array(vs), np.array(ws), np.array(spikes)
+
+
+def run_adex(currents, dt, **params):
+    with torch.random.fork_rng():
+        neuron = AdExNeuron((currents.shape[1],), dt=dt, **params).double()
+    vs, ws, spikes = [], [], []
+    for i_ext in torch.as_tensor(currents):
+        s, _ = neuron(i_ext.view(1, -1))
+        vs.append(neuron.v_cell[0].clone())
+        ws.append(neuron.w[0].clone())
+        spikes.append(s[0].bool())
+    return torch.stack(vs).numpy(), torch.stack(ws).numpy(), torch.stack(spikes).numpy()
+
+
+def test_adex_matches_independent_euler_loop():
+    rng = np.random.default_rng(3)
+    steps, dt = 3000, 0.1
+    # a step current per neuron (0 before 20 ms) plus noise: sub- and suprathreshold cells
+    levels = np.array([0.0, 300.0, 600.0, 900.0, 1200.0])
+    currents = np.where(np.arange(steps)[:, None] * dt >= 20.0, levels, 0.0)
+    currents = currents + rng.normal(0.0, 50.0, currents.shape)
+    got_v, got_w, got_s = run_adex(currents, dt, **BG)
+    ref_v, ref_w, ref_s = adex_reference(currents, dt, BG)
+    assert np.array_equal(got_s, ref_s)
+    np.testing.assert_allclose(got_v, ref_v, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(got_w, ref_w, rtol=1e-9, atol=1e-9)
+    counts = ref_s.sum(0)
+    assert counts[0] == 0 and counts[-1] > counts[2] > 0  # f-I curve rises
+
+
+def test_adex_subthreshold_fixed_point():
+    # I = 200 pA is below rheobase: v settles where C dv/dt = 0 with w = a (v - E_L)
+    i_ext = 200.0
+    p = BG
+
+    def rhs(v):
+        return (
+            -(p["g_l"] + p["a"]) * (v - p["v_rest"])
+            + p["g_l"] * p["delta_t"] * math.exp((v - p["v_t"]) / p["delta_t"])
+            + i_ext
+        )
+
+    lo, hi = -70.6, -55.0  # rhs(lo) > 0 > rhs(hi): the stable fixed point lies between
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        lo, hi = (mid, hi) if rhs(mid) > 0 else (lo, mid)
+    v_star = 0.5 * (lo + hi)
+    steps, dt = 20000, 0.1  # 2 s, > 10 tau_w
+    got_v, got_w, got_s = run_adex(np.full((steps, 1), i_ext), dt, **BG)
+    assert not got_s.any()
+    assert got_v[-1, 0] == pytest.approx(v_star, abs=1e-3)
+    assert got_w[-1, 0] == pytest.approx(p["a"] * (v_star - p["v_rest"]), abs=1e-3)
+
+
+def test_adex_spike_frequency_adaptation_and_reset():
+    steps, dt = 5000, 0.1
+    got_v, got_w, got_s = run_adex(np.full((steps, 1), 1000.0), dt, **BG)
+    times = np.nonzero(got_s[:, 0])[0]
+    isis = np.diff(times)
+    assert len(times) >= 5 and isis[0] < isis[-1]  # intervals lengthen as w builds up
+    k = times[0]
+    assert got_v[k, 0] == BG["v_reset"]
+    # w jumps by b at the spike on top of its Euler step
+    v_prev, w_prev = got_v[k - 1, 0], got_w[k - 1, 0]
+    w_euler = w_prev + dt * (BG["a"] * (v_prev - BG["v_rest"]) - w_prev) / BG["tau_w"]
+    assert got_w[k, 0] == pytest.approx(w_euler + BG["b"], abs=1e-9)
+
+
+def test_exponential_synapse_hand_values():
+    tau, dt = 5.0, 0.5
+    syn = ExponentialSynapse((3,), tau_syn=tau, dt=dt).double()
+    lam = math.exp(-dt / tau)
+    x = torch.zeros(12, 2, 3, dtype=torch.float64)
+    x[0, 0, 0] = 1.0
+    x[3, 0, 0] = 2.0
+    x[5, 1, 2] = -0.5
+    for t in range(12):
+        out = syn(x[t])
+        expected0 = lam**t + (2.0 * lam ** (t - 3) if t >= 3 else 0.0)
+        expected1 = -0.5 * lam ** (t - 5) if t >= 5 else 0.0
+        assert out[0, 0].item() == pytest.approx(expected0, rel=1e-12)
+        assert out[1, 2].item() == pytest.approx(expected1, rel=1e-12)
+        assert out[0, 1].item() == 0.0
+    syn.reset_state()
+    assert torch.all(syn.current == 0)
+
+
+def test_exponential_synapse_per_neuron_tau_and_network_graph():
+    tau = torch.tensor([2.0, 10.0])
+
+    class Net(SNNNetwork):
+        def __init__(self):
+            super().__init__()
+            self.inp = Input((1,), integrator="exact")
+            self.fc = Linear(1, 2)
+            self.syn = ExponentialSynapse((2,), tau_syn=tau)
+            self.lif = LIFNeuron((2,), thresh=100.0, tau_v=10.0, integrator="exact")
+            self.connect(self.inp, self.fc, self.lif, synapse=self.syn)
+
+    net = Net()
+    torch.nn.init.ones_(net.fc.weight)
+    x = torch.zeros(6, 1, 1, dtype=torch.bool)
+    x[0] = True
+    net.run(x)
+    lam = torch.exp(-1.0 / tau)
+    assert torch.allclose(net.syn.current[0], lam**5, rtol=1e-6)
+    assert net.graph[0].synapse == "ExponentialSynapse"
+    assert "ExponentialSynapse" in net.summary()
+
+
+def test_time_constants_are_milliseconds_and_legacy_factors_convert_once():
+    legacy = LIFNeuron((4,), tau_v=0.9, tau_t=0.95)
+    assert legacy.integrator == "impulse" and legacy.update_type == "linear"
+    assert legacy.tau_v.item() == pytest.approx(-1.0 / math.log(0.9), rel=1e-6)
+    # the given factor itself drives the step: PySNN 0.1 numbers are unchanged
+    assert legacy.decay("tau_v").item() == torch.tensor(0.9).item()
+    modern = LIFNeuron((4,), tau_v=20.0, tau_t=16.8, integrator="exact")
+    assert modern.tau_t.item() == torch.tensor(16.8).item()
+    no_leak = LIFNeuron((4,), tau_v=1.0)  # factor 1: no decay, tau = inf
+    assert math.isinf(no_leak.tau_v.item()) and no_leak.decay("tau_v").item() == 1.0
+    with pytest.raises(TypeError, match="integrator.*update_type"):
+        LIFNeuron((4,), update_type="exact", integrator="exact")
+    with pytest.raises(ValueError, match="integrator"):
+        LIFNeuron((4,), integrator="rk4")
+
+
+def test_parameters_keep_full_precision_through_double():
+    built32 = AdaptiveLIFNeuron((3,), tau_v=20.0, tau_t=16.8, tau_thresh=123.4, integrator="exact")
+    with torch.random.fork_rng():
+        torch.set_default_dtype(torch.float64)
+        try:
+            built64 = AdaptiveLIFNeuron(
+                (3,), tau_v=20.0, tau_t=16.8, tau_thresh=123.4, integrator="exact"
+            )
+        finally:
+            torch.set_default_dtype(torch.float32)
+    built32.double()
+    for name in ("tau_t", "tau_thresh", "thresh", "alpha_thresh"):
+        assert torch.equal(getattr(built32, name), getattr(built64, name)), name
+    assert built32.tau_t.item() == 16.8
+    x = torch.rand(20, 2, 3, dtype=torch.float64) * 0.5
+    for t in range(20):
+        s32, tr32 = built32(x[t])
+        s64, tr64 = built64(x[t])
+        assert torch.equal(s32, s64) and torch.equal(tr32, tr64)
+    # an edited parameter is taken as it is
+    edited = LIFNeuron((3,), tau_v=20.0, integrator="exact")
+    edited.tau_v.fill_(7.0)
+    assert edited.double().tau_v.item() == 7.0
+
+
+def test_declared_signature_and_repr():
+    names = list(inspect.signature(LIFNeuron).parameters)
+    assert names[:11] == [
+        "cells_shape",
+        "thresh",
+        "v_rest",
+        "alpha_v",
+        "alpha_t",
+        "dt",
+        "duration_refrac",
+        "tau_v",
+        "tau_t",
+        "update_type",
+        "store_trace",
+    ]
+    assert inspect.signature(IzhikevichNeuron).parameters["dt"].default == 0.5
+    text = repr(LIFNeuron((4, 5), tau_v=10.0, integrator="exact"))
+    assert "(4, 5)" not in text or "integrator='exact'" in text
+    assert "tau_v=10" in text and "integrator='exact'" in text
+    with pytest.raises(TypeError, match="LIFNeuron"):
+        LIFNeuron((4,), bogus=1.0)
