@@ -132,7 +132,14 @@ class SNNNetwork(RuleHost):
         super().__init__()
         self._layers: OrderedDict[str, Layer] = OrderedDict()
         self._plan: graph.StepPlan | None = None
-        _arm_batch_check(self)
+        # the first step after construction or reset_state() gives fresh
+        # populations the input's batch size (see __call__)
+        self._batch_pending = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if self._batch_pending:
+            _adopt_batch_size(self, args)
+        return super().__call__(*args, **kwargs)
 
     # -- graph -------------------------------------------------------------------
     def add_layer(
@@ -264,7 +271,7 @@ class SNNNetwork(RuleHost):
         (plain ``nn.Module``) are skipped; other modules with their own
         ``reset_state()`` are reset too.
         """
-        _arm_batch_check(self)
+        self._batch_pending = True
         for module in self.modules():
             if module is self:
                 continue
@@ -364,30 +371,18 @@ class SNNNetwork(RuleHost):
         return torch.stack(outputs)
 
 
-def _arm_batch_check(network: SNNNetwork) -> None:
-    """Install :func:`_adopt_batch_size` as a forward pre-hook until the next step.
-
-    The hook removes itself when it has run, so the steps in between take
-    ``nn.Module``'s hook-free fast call path.
-    """
-    if _adopt_batch_size not in network._forward_pre_hooks.values():
-        network.register_forward_pre_hook(_adopt_batch_size)
-
-
 def _adopt_batch_size(network: SNNNetwork, args: tuple[Any, ...]) -> None:
-    """Before the first step, give fresh neurons the batch size of the input.
+    """Before the first step, give fresh populations the batch size of the input.
 
-    Feedback connections read a neuron's spikes before that neuron has run in
-    the step, so a fresh neuron must already have the right batch size.  Runs
-    on the first step after construction or :meth:`SNNNetwork.reset_state`
-    (a step without tensor input keeps the hook for the next one).
+    Feedback connections read a population's spikes before that population has
+    run in the step, so a fresh population must already have the right batch
+    size.  Runs on the first step after construction or
+    :meth:`SNNNetwork.reset_state` (a step without tensor input waits for the next).
     """
     x = _first_tensor(args)
     if x is None or x.dim() == 0:
         return
-    hooks = network._forward_pre_hooks
-    for key in [key for key, hook in hooks.items() if hook is _adopt_batch_size]:
-        del hooks[key]
+    network._batch_pending = False
     batch = int(x.shape[0])
     for module in network.modules():
         if isinstance(module, Population) and module.is_fresh:

@@ -467,19 +467,18 @@ def test_example_feedback_network_matches_reference():
     assert out.sum() > 0
 
 
-def test_batch_check_hook_runs_once_per_reset():
-    """The batch-size pre-hook removes itself after the first step and reset_state re-arms it."""
+def test_batch_adoption_runs_once_per_reset():
+    """Fresh populations adopt the input's batch size on the first step after each reset."""
     net = _feedback_net(seed=6)
     x = _inputs(3, 5, 12, p=0.4, seed=2)
-    assert len(net._forward_pre_hooks) == 1
+    assert net._batch_pending and not net._forward_pre_hooks  # no hooks: fast call path
     net(x[0])
-    assert len(net._forward_pre_hooks) == 0  # later steps take the hook-free call path
+    assert not net._batch_pending and net.output.spikes.shape[0] == 5
     net(x[1])
     net.reset_state()
-    net.reset_state()  # armed once, not twice
-    assert len(net._forward_pre_hooks) == 1
+    assert net._batch_pending
     out = net(x[0, :2])  # a new batch size is adopted after the reset
-    assert out.shape[0] == 2 and len(net._forward_pre_hooks) == 0
+    assert out.shape[0] == 2 and not net._batch_pending
     clone = copy.deepcopy(net)
     clone.reset_state()
-    assert len(clone._forward_pre_hooks) == 1 and len(net._forward_pre_hooks) == 0
+    assert clone._batch_pending and not net._batch_pending
