@@ -260,8 +260,12 @@ def step(plan_: StepPlan, inputs: tuple[Any, ...]) -> Tensor | tuple[Tensor, ...
         for layer in projections:
             pre = layer.pre
             out, _ = layer.connection(pre.spikes, pre.trace)
-            if layer.synapse is not None:
-                out = layer.synapse(out)
+            synapse = layer.synapse
+            if synapse is not None:
+                if getattr(synapse, "needs_voltage", False):
+                    out = synapse(out, post.v_cell)  # voltage at the start of the step
+                else:
+                    out = synapse(out)
             currents.append(out)
         post(currents[0] if len(currents) == 1 else currents)
     spikes = tuple(p.spikes for p in plan_.outputs)

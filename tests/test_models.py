@@ -15,7 +15,7 @@ import torch
 from pysnn.connection import Linear
 from pysnn.network import SNNNetwork
 from pysnn.neuron import AdaptiveLIFNeuron, AdExNeuron, Input, IzhikevichNeuron, LIFNeuron
-from pysnn.synapse import ExponentialSynapse
+from pysnn.synapse import AlphaSynapse, ConductanceSynapse, ExponentialSynapse
 
 BG = dict(  # Brette & Gerstner (2005), fig. 2
     c_m=281.0,
@@ -224,3 +224,95 @@ def test_declared_signature_and_repr():
     assert "tau_v=10" in text and "integrator='exact'" in text
     with pytest.raises(TypeError, match="LIFNeuron"):
         LIFNeuron((4,), bogus=1.0)
+
+
+def test_alpha_synapse_samples_the_alpha_kernel():
+    tau, dt = 3.0, 0.25
+    syn = AlphaSynapse((2,), tau_syn=tau, dt=dt).double()
+    steps = 200
+    x = torch.zeros(steps, 1, 2, dtype=torch.float64)
+    x[0, 0, 0] = 1.0
+    x[40, 0, 0] = 0.5
+    x[10, 0, 1] = 2.0
+
+    def kernel(k):
+        return math.e / tau * k * dt * math.exp(-k * dt / tau) if k >= 0 else 0.0
+
+    peak_step = None
+    for t in range(steps):
+        out = syn(x[t])
+        assert out[0, 0].item() == pytest.approx(kernel(t) + 0.5 * kernel(t - 40), abs=1e-12)
+        assert out[0, 1].item() == pytest.approx(2.0 * kernel(t - 10), abs=1e-12)
+        if t < 40 and out[0, 0].item() == pytest.approx(1.0, abs=1e-12):
+            peak_step = t
+    assert peak_step == int(tau / dt)  # peak 1 at t = tau
+
+
+def test_conductance_synapses_drive_a_lif_like_an_independent_loop():
+    dt, tau_m, v_rest = 0.1, 20.0, -60.0
+    exc = ConductanceSynapse((3,), tau_syn=5.0, e_rev=0.0, dt=dt).double()
+    inh = ConductanceSynapse((3,), 10.0, -80.0, dt).double()  # positional order
+    lif = LIFNeuron(
+        (3,),
+        thresh=-50.0,
+        v_rest=v_rest,
+        dt=dt,
+        duration_refrac=0.0,
+        tau_v=tau_m,
+        tau_t=20.0,
+        integrator="exact",
+    ).double()
+    gen = torch.Generator().manual_seed(4)
+    steps = 3000
+    x_e = (torch.rand(steps, 2, 3, generator=gen) < 0.05).double() * 0.2
+    x_i = (torch.rand(steps, 2, 3, generator=gen) < 0.05).double() * 0.05
+    v = torch.full((2, 3), v_rest, dtype=torch.float64)
+    g_e = torch.zeros(2, 3, dtype=torch.float64)
+    g_i = torch.zeros(2, 3, dtype=torch.float64)
+    lam_e, lam_i, gain = math.exp(-dt / 5.0), math.exp(-dt / 10.0), 1 - math.exp(-dt / tau_m)
+    n_spikes = 0
+    lif.reset_state(2)  # the voltage is read before the neuron's first step
+    for t in range(steps):
+        v_start = lif.v_cell
+        spikes, _ = lif([exc(x_e[t], v_start), inh(x_i[t], v_start)])
+        g_e = g_e * lam_e + x_e[t]
+        g_i = g_i * lam_i + x_i[t]
+        current = g_e * (0.0 - v) + g_i * (-80.0 - v)
+        v = v + (v_rest + current - v) * gain
+        fired = v >= -50.0
+        v = torch.where(fired, torch.full_like(v, v_rest), v)
+        assert torch.equal(spikes.bool(), fired)
+        n_spikes += int(fired.sum())
+    torch.testing.assert_close(lif.v_cell, v, rtol=1e-12, atol=1e-10)
+    torch.testing.assert_close(exc.g, g_e, rtol=1e-12, atol=1e-12)
+    assert n_spikes > 10
+    with pytest.raises(ValueError, match=r"\bv\b"):
+        exc(x_e[0], torch.zeros(2, 4, dtype=torch.float64))
+
+
+def _izhikevich_spike_times(name, current=10.0, dt=0.25, duration=300.0):
+    with torch.random.fork_rng():
+        neuron = IzhikevichNeuron.preset(name, (1,), dt=dt).double()
+    times = []
+    for k in range(int(duration / dt)):
+        spikes, _ = neuron(torch.full((1, 1), current, dtype=torch.float64))
+        if spikes.item():
+            times.append(k * dt)
+    return np.array(times)
+
+
+def test_izhikevich_presets_fire_like_the_published_classes():
+    # step current I = 10 for 300 ms, as in Izhikevich (2003), fig. 2
+    rs = np.diff(_izhikevich_spike_times("RS"))
+    assert 4 <= len(rs) + 1 <= 10 and rs.min() > 10.0  # tonic, no bursts
+    assert rs[0] < 0.7 * rs[-1]  # spike-frequency adaptation
+    ib = np.diff(_izhikevich_spike_times("IB"))
+    assert ib[0] < 6.0 and np.all(ib[1:] > 20.0)  # an initial burst, then tonic spikes
+    ch = np.diff(_izhikevich_spike_times("CH"))
+    assert np.sum(ch > 20.0) >= 3 and np.mean(ch < 6.0) > 0.6  # repeated fast bursts
+    fs = np.diff(_izhikevich_spike_times("FS"))
+    assert len(fs) + 1 >= 30 and fs[-1] < 1.3 * fs[1]  # > 100 Hz, hardly adapting
+    lts = np.diff(_izhikevich_spike_times("LTS"))
+    assert len(lts) + 1 >= 15 and lts[0] < 5.0 and lts[-1] > 2.0 * lts[0]
+    with pytest.raises(ValueError, match="name"):
+        IzhikevichNeuron.preset("XX", (1,))

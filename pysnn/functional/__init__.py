@@ -59,7 +59,12 @@ from pysnn.functional.neuron import (
     spike_mask,
     thresh_update,
 )
-from pysnn.functional.synapse import exponential_current_update
+from pysnn.functional.synapse import (
+    alpha_current_update,
+    alpha_drive,
+    conductance_current,
+    exponential_current_update,
+)
 from pysnn.functional.trace import (
     exact_trace_update,
     exponential_trace_update,
@@ -99,6 +104,9 @@ __all__ = [
     "duration_to_steps",
     "refractory_update",
     "exponential_current_update",
+    "alpha_current_update",
+    "alpha_drive",
+    "conductance_current",
     "delay_write",
     "delay_read",
     "delay_read_per_synapse",

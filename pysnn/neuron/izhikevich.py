@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar, Sequence
 
 import torch
 
@@ -40,7 +40,40 @@ class IzhikevichNeuron(BaseNeuron):
     -----
     :math:`c` is the initial and reset voltage (also readable as ``v_rest``);
     :math:`u` starts at :math:`b c`.  Use ``dt <= 0.5`` ms for accuracy.
+
+    The published cell classes of Izhikevich (2003, fig. 2) are in
+    :attr:`PRESETS` and built with :meth:`preset`:
+
+    ======  =============================  =====  ====  ===  ===
+    name    firing pattern                 a      b     c    d
+    ======  =============================  =====  ====  ===  ===
+    ``RS``  regular spiking (adapting)     0.02   0.2   -65  8
+    ``IB``  intrinsically bursting         0.02   0.2   -55  4
+    ``CH``  chattering (repeated bursts)   0.02   0.2   -50  2
+    ``FS``  fast spiking (no adaptation)   0.1    0.2   -65  2
+    ``LTS`` low-threshold spiking          0.02   0.25  -65  2
+    ======  =============================  =====  ====  ===  ===
     """
+
+    #: published parameters (a, b, c, d) of Izhikevich (2003), fig. 2
+    PRESETS: ClassVar[dict[str, tuple[float, float, float, float]]] = {
+        "RS": (0.02, 0.2, -65.0, 8.0),
+        "IB": (0.02, 0.2, -55.0, 4.0),
+        "CH": (0.02, 0.2, -50.0, 2.0),
+        "FS": (0.1, 0.2, -65.0, 2.0),
+        "LTS": (0.02, 0.25, -65.0, 2.0),
+    }
+
+    @classmethod
+    def preset(cls, name: str, cells_shape: Sequence[int] | int, **kwargs: Any) -> IzhikevichNeuron:
+        """A population of the published cell class ``name`` (a key of :attr:`PRESETS`).
+
+        ``kwargs`` are the other constructor arguments (``dt``, ``thresh``...).
+        """
+        if name not in cls.PRESETS:
+            raise ValueError(f"name must be one of {tuple(cls.PRESETS)}, got {name!r}")
+        a, b, c, d = cls.PRESETS[name]
+        return cls(cells_shape, a=a, b=b, c=c, d=d, **kwargs)
 
     params: ClassVar[tuple[Param, ...]] = (
         Param("c", -65.0, doc="reset voltage (mV)"),

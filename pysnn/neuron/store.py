@@ -9,7 +9,7 @@ float64 master copy, from which the buffer is rebuilt when the dtype changes
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import torch
 
@@ -43,7 +43,7 @@ class ParameterStore:
         """Validate and register every declared parameter from the constructor's ``values``."""
         self._masters: dict[str, Tensor] = {}
         self._given_factors: dict[str, Tensor] = {}
-        self._factor_cache: dict[str, tuple[tuple, Tensor]] = {}
+        self._factor_cache: dict[tuple[str, Callable], tuple[tuple, Tensor]] = {}
         dtype = torch.get_default_dtype()
         for param in self.params:
             master, factor = parameter_tensor(param, values[param.name], self.dt, legacy_factor)
@@ -80,36 +80,41 @@ class ParameterStore:
         while the parameter is unchanged.  The cache follows in-place edits,
         ``.to()`` and ``.double()`` of the buffer.
         """
-        return self._factor(name, "decay")
+        return self.factor(name, sf.decay_factor)
 
     def gain(self, name: str) -> Tensor:
         r""":math:`1 - e^{-\Delta t/\tau}` of time constant ``name`` (exact integration), cached."""
-        return self._factor(name, "gain")
+        return self.factor(name, sf.exact_gain)
 
-    def _factor(self, name: str, kind: str) -> Tensor:
+    def factor(self, name: str, fn: Callable[[Tensor, float, Tensor], Tensor]) -> Tensor:
+        r"""``fn(tau, dt, like)`` for time constant ``name``, cached until the parameter changes.
+
+        Computed from the float64 master and rounded once to the module's
+        dtype (from the parameter itself after an in-place edit, and inside a
+        fused step, where it is one more op of the compiled kernel).  ``fn``
+        is e.g. :func:`pysnn.functional.decay_factor`.
+        """
         tau = self._buffers[name]
         if fusion.is_compiling():
-            # inside a fused step the factor is one more op of the kernel; a cache
-            # keyed on data pointers would only make the compiler recompile
-            return self._compute_factor(name, kind, tau)
+            # a cache keyed on data pointers would only make the compiler recompile
+            return fn(tau, self.dt, tau)
         signature = (tau._version, tau.data_ptr(), tau.dtype, tau.device)
-        key = name + kind
+        key = (name, fn)
         hit = self._factor_cache.get(key)
         if hit is not None and hit[0] == signature:
             return hit[1]
-        value = self._compute_factor(name, kind, tau)
+        value = self._compute_factor(name, fn, tau)
         self._factor_cache[key] = (signature, value)
         return value
 
-    def _compute_factor(self, name: str, kind: str, tau: Tensor) -> Tensor:
-        fn = sf.decay_factor if kind == "decay" else sf.exact_gain
-        if fusion.is_compiling() or not self._unedited(name, tau):
+    def _compute_factor(self, name: str, fn: Callable[..., Tensor], tau: Tensor) -> Tensor:
+        if not self._unedited(name, tau):
             return fn(tau, self.dt, tau)
-        # from the float64 master (or the PySNN 0.1 factor as given), rounded once
         given = self._given_factors.get(name)
-        if given is not None:
+        if given is not None and fn in (sf.decay_factor, sf.exact_gain):
+            # the PySNN 0.1 factor as given, rounded once
             lam = given.to(device=tau.device)
-            return (lam if kind == "decay" else 1 - lam).to(tau.dtype)
+            return (lam if fn is sf.decay_factor else 1 - lam).to(tau.dtype)
         return fn(self._masters[name].to(device=tau.device), self.dt, tau)
 
     def _unedited(self, name: str, buffer: Tensor) -> bool:
