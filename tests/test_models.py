@@ -14,7 +14,14 @@ import torch
 
 from pysnn.connection import Linear
 from pysnn.network import SNNNetwork
-from pysnn.neuron import AdaptiveLIFNeuron, AdExNeuron, Input, IzhikevichNeuron, LIFNeuron
+from pysnn.neuron import (
+    AdaptiveLIFNeuron,
+    AdExNeuron,
+    FedeNeuron,
+    Input,
+    IzhikevichNeuron,
+    LIFNeuron,
+)
 from pysnn.synapse import AlphaSynapse, ConductanceSynapse, ExponentialSynapse
 
 BG = dict(  # Brette & Gerstner (2005), fig. 2
@@ -316,3 +323,14 @@ def test_izhikevich_presets_fire_like_the_published_classes():
     assert len(lts) + 1 >= 15 and lts[0] < 5.0 and lts[-1] > 2.0 * lts[0]
     with pytest.raises(ValueError, match="name"):
         IzhikevichNeuron.preset("XX", (1,))
+
+
+def test_forward_euler_stability_is_checked_at_construction():
+    with pytest.raises(ValueError, match=r"unstable with dt/tau_v = 2.5"):
+        LIFNeuron((3,), dt=1.0, tau_v=0.4, tau_t=5.0, integrator="euler")
+    with pytest.warns(RuntimeWarning, match=r"oscillates with dt/tau_t = 1.25"):
+        Input((3,), dt=1.0, tau_t=0.8, integrator="euler")
+    with pytest.raises(ValueError, match="tau_v"):
+        FedeNeuron((3,), dt=1.0, tau_v=0.3)
+    # exact integration has no stability limit
+    LIFNeuron((3,), dt=1.0, tau_v=0.4, tau_t=0.4, integrator="exact")

@@ -9,6 +9,7 @@ float64 master copy, from which the buffer is rebuilt when the dtype changes
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Callable, ClassVar, Sequence
 
 import torch
@@ -19,7 +20,7 @@ from pysnn.neuron.parameters import Param, parameter_tensor
 
 Tensor = torch.Tensor
 
-__all__ = ["ParameterStore", "broadcasts_to"]
+__all__ = ["ParameterStore", "broadcasts_to", "check_euler_stability"]
 
 
 def broadcasts_to(shape: Sequence[int], features: Sequence[int]) -> bool:
@@ -28,6 +29,29 @@ def broadcasts_to(shape: Sequence[int], features: Sequence[int]) -> bool:
         return torch.broadcast_shapes(tuple(shape), tuple(features)) == torch.Size(features)
     except RuntimeError:
         return False
+
+
+def check_euler_stability(owner: str, name: str, tau: Tensor, dt: float) -> None:
+    r"""Forward Euler of :math:`\tau \dot y = -y` multiplies :math:`y` by :math:`1 - \Delta t/\tau`.
+
+    Raises a :class:`ValueError` when :math:`\Delta t/\tau > 2` (the solution
+    grows without bound) and warns (:class:`RuntimeWarning`) when
+    :math:`1 < \Delta t/\tau \le 2` (it oscillates around the steady state).
+    """
+    ratio = float((dt / tau).max())
+    if ratio > 2:
+        raise ValueError(
+            f"{owner}: forward Euler is unstable with dt/{name} = {ratio:g} (dt = {dt} ms, "
+            f"{name} = {float(tau.min()):g} ms); it needs dt/{name} <= 2, and <= 1 to decay "
+            f"without oscillating; use integrator='exact' or a smaller dt"
+        )
+    if ratio > 1:
+        warnings.warn(
+            f"{owner}: forward Euler oscillates with dt/{name} = {ratio:g} (stable but "
+            f"non-monotone for 1 < dt/{name} <= 2); use integrator='exact' or a smaller dt",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
 
 class ParameterStore:
@@ -52,6 +76,8 @@ class ParameterStore:
                 self._given_factors[param.name] = factor
             self.register_buffer(param.name, master.to(dtype))
             self._adopt_parameter_shape(master.shape)
+            if param.constraint == "time" and getattr(self, "integrator", None) == "euler":
+                check_euler_stability(type(self).__name__, param.name, master, self.dt)
 
     def _adopt_parameter_shape(self, shape: torch.Size) -> None:
         # A per-sample population such as (C, H, W) with per-channel parameters:
