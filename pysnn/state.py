@@ -9,6 +9,7 @@ of its first input; in the middle of a run a different batch size is an error.
 
 from __future__ import annotations
 
+import numbers
 from typing import Any
 
 import torch
@@ -64,6 +65,12 @@ class StatefulModule(nn.Module):
         """
         if batch_size is None:
             batch_size = self.batch_size or 1
+        elif (
+            isinstance(batch_size, bool)
+            or not isinstance(batch_size, numbers.Integral)
+            or batch_size < 1
+        ):
+            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
         self._init_state(int(batch_size))
         self._fresh = True
 

@@ -4,6 +4,7 @@ import copy
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -482,3 +483,17 @@ def test_batch_adoption_runs_once_per_reset():
     clone = copy.deepcopy(net)
     clone.reset_state()
     assert clone._batch_pending and not net._batch_pending
+
+
+@pytest.mark.parametrize("bad", [2.5, -1, 0, True, "2"])
+def test_reset_state_rejects_a_bad_batch_size_before_any_change(bad):
+    net = _feedback_net(seed=1)
+    x = _inputs(2, 3, 12, seed=1)
+    net(x[0])
+    before = {k: v.clone() for k, v in net.state_dict().items() if isinstance(v, torch.Tensor)}
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        net.reset_state(bad)
+    after = net.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    net.reset_state(np.int64(2))
+    assert net(x[1, :2]).shape[0] == 2
