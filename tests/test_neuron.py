@@ -852,6 +852,8 @@ NEURON_FACTORIES = {
 
 def good_input(name, batch=4):
     shape = (batch, 1, 10) if name == "lif_b1n" else (batch, 10)
+    if name == "input":  # inputs take spikes
+        return (torch.rand(shape) < 0.3).float()
     return torch.rand(shape) * 3.0
 
 
@@ -1009,3 +1011,24 @@ def test_device_mismatch():
     f = FedeNeuron((10,)).cuda()
     with pytest.raises(ValueError, match="pre_trace is on device"):
         f(torch.rand(2, 10, device="cuda"), torch.rand(2, 10))
+
+
+@pytest.mark.parametrize("fresh", [True, False], ids=["fresh", "mid-run"])
+@pytest.mark.parametrize(
+    "bad, pattern",
+    [
+        (lambda x: x * 0.5, r"\bx must hold spikes"),
+        (lambda x: x + float("nan"), r"\bx must hold spikes"),
+        (lambda x: [x, x * 2.0], r"x\[1\] must hold spikes"),
+    ],
+)
+def test_input_rejects_values_that_are_not_spikes(bad, pattern, fresh):
+    inp = NEURON_FACTORIES["input"]()
+    if not fresh:
+        inp(good_input("input"))
+    before = snapshot(inp)
+    with pytest.raises(ValueError, match=pattern):
+        inp(bad(good_input("input")))
+    assert_unchanged(inp, before)
+    spikes, _ = inp([good_input("input"), good_input("input")])  # summed into counts
+    assert spikes.max() <= 2.0

@@ -19,8 +19,22 @@ class BaseInput(Population):
     positional: ClassVar[tuple[str, ...]] = ("dt", "alpha_t", "tau_t", "update_type")
 
     def forward(self, x: InputLike) -> tuple[Tensor, Tensor]:
-        """Take the spikes of this step (bool or 0/1 floats) and return ``(spikes, trace)``."""
-        spikes = self._prepare_input(x, allow_bool=True)
+        """Take the spikes of this step (bool or 0/1 floats) and return ``(spikes, trace)``.
+
+        ``x`` may be a list of spike tensors, summed into spike counts.  Raises a
+        :class:`ValueError` for values other than 0 and 1 (graded inputs go to a
+        neuron as current instead).
+        """
+        spikes, features = self._sum_input(x, allow_bool=True)
+        for i, part in enumerate(x if isinstance(x, (list, tuple)) else [x]):
+            # x * x == x only for 0 and 1 (NaN fails too): two kernels, no copy
+            if part.dtype != torch.bool and bool(torch.ne(part * part, part).any()):
+                name = f"x[{i}]" if isinstance(x, (list, tuple)) else "x"
+                raise ValueError(
+                    f"{type(self).__name__}: {name} must hold spikes, bool or exactly 0.0/1.0; "
+                    f"got other values (a list of spike tensors is summed into counts)"
+                )
+        self._adopt_input(spikes, features)
         trace = self.update_trace(spikes)
         state = self._buffers
         state["spikes"] = spikes
