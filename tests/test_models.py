@@ -334,3 +334,19 @@ def test_forward_euler_stability_is_checked_at_construction():
         FedeNeuron((3,), dt=1.0, tau_v=0.3)
     # exact integration has no stability limit
     LIFNeuron((3,), dt=1.0, tau_v=0.4, tau_t=0.4, integrator="exact")
+
+
+def test_v_reset_defaults_to_v_rest_and_old_checkpoints_load():
+    lif = LIFNeuron((2,), thresh=-45.0, v_rest=-49.0, v_reset=-60.0, tau_v=20.0, integrator="exact")
+    assert inspect.signature(LIFNeuron).parameters["v_reset"].kind is inspect.Parameter.KEYWORD_ONLY
+    spikes, _ = lif(torch.tensor([[100.0, 0.0]]))  # the first neuron crosses -45 mV
+    assert spikes.tolist() == [[1.0, 0.0]]
+    assert lif.v_cell[0, 0].item() == -60.0  # reset below rest
+    plain = LIFNeuron((2,), v_rest=-65.0)
+    assert plain.v_reset.item() == -65.0
+    old = {k: v for k, v in plain.state_dict().items() if k != "v_reset"}  # before v_reset
+    fresh = LIFNeuron((2,), v_rest=-65.0)
+    fresh.load_state_dict(old)  # strict: a parameter newer than the checkpoint keeps its value
+    assert fresh.v_reset.item() == -65.0
+    with pytest.raises(RuntimeError, match="v_cell"):
+        fresh.load_state_dict({k: v for k, v in old.items() if k != "v_cell"})

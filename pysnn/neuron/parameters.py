@@ -41,8 +41,9 @@ class Param(NamedTuple):
     ----------
     name : str
         Argument and buffer name.
-    default : float
-        Default value (for time constants: in ms).
+    default : float or str
+        Default value (for time constants: in ms), or the name of an earlier
+        parameter whose value is the default (``v_reset`` defaults to ``v_rest``).
     constraint : {"any", "positive", "non_negative", "time"}
         Check applied at construction; ``"time"`` marks a time constant in ms
         (> 0, ``inf`` allowed), given as a decay factor in [0, 1] under the
@@ -54,7 +55,7 @@ class Param(NamedTuple):
     """
 
     name: str
-    default: float
+    default: float | str
     constraint: str = "any"
     legacy_default: float | None = None
     doc: str = ""
@@ -150,7 +151,9 @@ def parameter_tensor(
         if not bool((tau > 0).all()):
             raise ValueError(f"{name} is a time constant in ms and must be > 0, got {tau.tolist()}")
         return tau, None
-    master = as_parameter_tensor(name, param.default if value is None else value, torch.float64)
+    if value is None:
+        value = param.default
+    master = as_parameter_tensor(name, value, torch.float64)
     if param.constraint == "positive" and not bool((master > 0).all()):
         raise ValueError(f"{name} must be > 0, got {master.tolist()}")
     if param.constraint == "non_negative" and not bool((master >= 0).all()):

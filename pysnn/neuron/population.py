@@ -82,7 +82,8 @@ class Population(InputChecks, ParameterStore, StatefulModule):
     def _build_signature(cls) -> inspect.Signature:
         defaults: dict[str, Any] = {"dt": cls.default_dt}
         for param in cls.params:
-            defaults[param.name] = None if param.constraint == "time" else param.default
+            computed = param.constraint == "time" or isinstance(param.default, str)
+            defaults[param.name] = None if computed else param.default
         for option in cls.options:
             defaults[option.name] = option.default
         if cls.fixed_integrator is None:
@@ -178,6 +179,13 @@ class Population(InputChecks, ParameterStore, StatefulModule):
                 self._features = features
                 self._init_state(self.batch_size or 1)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+        # a parameter added after the checkpoint was written keeps its constructed value
+        missing_keys = (
+            args[2] if len(args) > 2 else kwargs.get("missing_keys", [])
+        )  # (metadata, strict, missing, ...)
+        for param in self.params:
+            if prefix + param.name not in state_dict and prefix + param.name in missing_keys:
+                missing_keys.remove(prefix + param.name)
         self._sync_masters()
 
     # -- state -----------------------------------------------------------------------

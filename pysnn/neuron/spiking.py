@@ -26,7 +26,8 @@ __all__ = ["BaseNeuron", "NEURON_PARAMS", "NEURON_STATE", "NEURON_OPTIONS"]
 
 #: parameters of every LIF-family neuron, in buffer order
 NEURON_PARAMS = (
-    Param("v_rest", 0.0, doc="resting and reset voltage"),
+    Param("v_rest", 0.0, doc="resting voltage"),
+    Param("v_reset", "v_rest", doc="reset voltage (default: v_rest)"),
     Param("thresh", 1.0, doc="firing threshold"),
     Param("alpha_v", 1.0, doc="input scaling"),
     Param("alpha_t", 1.0, doc="trace increment per spike"),
@@ -56,7 +57,9 @@ class BaseNeuron(Population):
     thresh : float or Tensor
         Firing threshold :math:`\theta` (same unit as the voltage).
     v_rest : float or Tensor
-        Resting and reset voltage.
+        Resting voltage (the leak's target and the initial voltage).
+    v_reset : float or Tensor, optional
+        Voltage after a spike (default: ``v_rest``); keyword only.
     alpha_v : float or Tensor
         Input scaling :math:`\alpha_v`.
     alpha_t : float or Tensor
@@ -76,7 +79,7 @@ class BaseNeuron(Population):
     store_trace : bool
         Keep the whole spike history, readable as :attr:`complete_trace`.
     reset : {"rest", "subtract"}
-        Reset to ``v_rest`` or subtract ``thresh - v_rest`` after a spike.
+        Set the voltage to ``v_reset`` or subtract ``thresh - v_reset`` after a spike.
     trace_mode : {"additive", "saturating"}
         Additive (all-to-all) or saturating (nearest-spike) trace.
     integrator : {"euler", "exact", "impulse"}, optional
@@ -120,8 +123,8 @@ class BaseNeuron(Population):
         return self._buffers["thresh"]
 
     def reset_potential(self) -> Tensor:
-        """Voltage after a spike (``reset="rest"``)."""
-        return self._buffers["v_rest"]
+        """Voltage after a spike (``reset="rest"``), ``v_reset``."""
+        return self._buffers["v_reset"]
 
     def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:
         """Apply the model's spike effects to ``new`` (e.g. threshold adaptation)."""

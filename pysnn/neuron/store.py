@@ -70,7 +70,10 @@ class ParameterStore:
         self._factor_cache: dict[tuple[str, Callable], tuple[tuple, Tensor]] = {}
         dtype = torch.get_default_dtype()
         for param in self.params:
-            master, factor = parameter_tensor(param, values[param.name], self.dt, legacy_factor)
+            value = values[param.name]
+            if value is None and isinstance(param.default, str):
+                value = self._masters[param.default]  # defaults to an earlier parameter
+            master, factor = parameter_tensor(param, value, self.dt, legacy_factor)
             self._masters[param.name] = master
             if factor is not None:
                 self._given_factors[param.name] = factor
