@@ -29,3 +29,56 @@ nitpicky = False
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
 html_static_path = ["_static"]
+
+
+def _write_parameter_tables() -> None:
+    """docs/_generated/params_<Model>.rst: each model's declared parameters (single source)."""
+    from pysnn.neuron import (
+        AdaptiveLIFNeuron,
+        AdExNeuron,
+        FedeNeuron,
+        IFNeuron,
+        Input,
+        IzhikevichNeuron,
+        LIFNeuron,
+    )
+    from pysnn.synapse import AlphaSynapse, ConductanceSynapse, ExponentialSynapse
+
+    out = os.path.join(os.path.dirname(__file__), "_generated")
+    os.makedirs(out, exist_ok=True)
+    models = (
+        Input,
+        IFNeuron,
+        LIFNeuron,
+        AdaptiveLIFNeuron,
+        FedeNeuron,
+        IzhikevichNeuron,
+        AdExNeuron,
+        ExponentialSynapse,
+        AlphaSynapse,
+        ConductanceSynapse,
+    )
+    for model in models:
+        rows = []
+        for param in model.params:
+            default = param.default
+            if param.constraint == "time" and param.legacy_default is not None:
+                default = f"{default} (0.1 ``linear``: factor {param.legacy_default})"
+            elif isinstance(default, str):
+                default = f"``{default}``"
+            rows.append((f"``{param.name}``", str(default), param.doc or ""))
+        widths = [max(len(r[i]) for r in rows + [("name", "default", "meaning")]) for i in range(3)]
+        rule = "  ".join("=" * w for w in widths)
+        lines = [
+            rule,
+            "  ".join(h.ljust(w) for h, w in zip(("name", "default", "meaning"), widths)),
+        ]
+        lines.append(rule)
+        lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+        lines.append(rule)
+        with open(os.path.join(out, f"params_{model.__name__}.rst"), "w") as handle:
+            handle.write("\n".join(lines) + "\n")
+
+
+_write_parameter_tables()
+exclude_patterns.append("_generated")

@@ -12,15 +12,12 @@ synapse works between any connection and any neuron:
 
 or in a network graph, ``net.add_layer("fc", fc, lif, pre, synapse=syn)``.
 
-=========================  ===================================================  ==============
-model                      update per step                                      state
-=========================  ===================================================  ==============
-delta (no module)          :math:`I = x`                                        --
-:class:`ExponentialSynapse`  :math:`I \leftarrow I e^{-\Delta t/\tau} + x`         ``current``
-:class:`AlphaSynapse`      alpha kernel :math:`\tfrac{e}{\tau} t e^{-t/\tau}`, exact  ``current``, ``rise``
-:class:`ConductanceSynapse`  :math:`g \leftarrow g e^{-\Delta t/\tau} + x`,         ``g``
-                           :math:`I = g (E_{rev} - v)`
-=========================  ===================================================  ==============
+* delta (no module): :math:`I = x`;
+* :class:`ExponentialSynapse`: :math:`I \leftarrow I e^{-\Delta t/\tau} + x` (state ``current``);
+* :class:`AlphaSynapse`: the alpha kernel :math:`\tfrac{e}{\tau} t e^{-t/\tau}`, exact
+  (state ``current``, ``rise``);
+* :class:`ConductanceSynapse`: :math:`g \leftarrow g e^{-\Delta t/\tau} + x`,
+  :math:`I = g (E_{rev} - v)` (state ``g``).
 
 A conductance synapse needs the postsynaptic voltage: it is called as
 ``syn(x, neuron.v_cell)`` (the network's default step passes it, reading the

@@ -95,3 +95,23 @@ def test_cartpole_reward_quick_runs_and_learns_weights():
     # --seed makes the run reproducible
     again = module.main(["--quick", "--seed", "0", "--no-progress"])
     assert again["lengths"] == result["lengths"]
+
+
+def test_model_responses_quick_shows_each_model_s_pattern():
+    result = _load("model_responses").main(["--quick"])
+    adex = result["AdEx (Brette & Gerstner)"]
+    assert adex["spikes"] >= 3 and adex["last_isi"] > adex["first_isi"]  # adaptation
+    fs = result["Izhikevich FS"]
+    assert fs["spikes"] > 5 * result["Izhikevich RS"]["spikes"] / 2
+    assert result["IF"]["first_isi"] == pytest.approx(result["IF"]["last_isi"])  # regular
+    assert Path("model_responses.png").is_file()
+
+
+@pytest.mark.parametrize("model", ["cuba", "coba"])
+def test_brette2007_quick_runs_the_balanced_network(model):
+    result = _load("brette2007").main(["--model", model, "--quick", "--seed", "0"])
+    assert result["synapses"] == pytest.approx(80 * 1000, rel=0.05)  # in-degree 80
+    # an asynchronous irregular state: a few Hz (CUBA) to tens of Hz (COBA), irregular ISIs
+    assert 1.0 < result["rate_hz"] < 60.0
+    assert result["cv_isi"] > 0.1  # 200 ms: few intervals per neuron
+    assert Path(f"brette_{model}.png").is_file()

@@ -44,15 +44,15 @@ class IzhikevichNeuron(BaseNeuron):
     The published cell classes of Izhikevich (2003, fig. 2) are in
     :attr:`PRESETS` and built with :meth:`preset`:
 
-    ======  =============================  =====  ====  ===  ===
-    name    firing pattern                 a      b     c    d
-    ======  =============================  =====  ====  ===  ===
-    ``RS``  regular spiking (adapting)     0.02   0.2   -65  8
-    ``IB``  intrinsically bursting         0.02   0.2   -55  4
-    ``CH``  chattering (repeated bursts)   0.02   0.2   -50  2
-    ``FS``  fast spiking (no adaptation)   0.1    0.2   -65  2
-    ``LTS`` low-threshold spiking          0.02   0.25  -65  2
-    ======  =============================  =====  ====  ===  ===
+    =======  =============================  =====  ====  ===  ===
+    name     firing pattern                 a      b     c    d
+    =======  =============================  =====  ====  ===  ===
+    ``RS``   regular spiking (adapting)     0.02   0.2   -65  8
+    ``IB``   intrinsically bursting         0.02   0.2   -55  4
+    ``CH``   chattering (repeated bursts)   0.02   0.2   -50  2
+    ``FS``   fast spiking (no adaptation)   0.1    0.2   -65  2
+    ``LTS``  low-threshold spiking          0.02   0.25  -65  2
+    =======  =============================  =====  ====  ===  ===
     """
 
     #: published parameters (a, b, c, d) of Izhikevich (2003), fig. 2
