@@ -33,7 +33,8 @@ def _gen(seed):
 def _state_snapshot(module):
     """Everything that defines a connection's state: buffers, weights and ring-buffer head."""
     snap = {k: v.clone() for k, v in module.state_dict().items() if isinstance(v, torch.Tensor)}
-    return snap, module._head, module.is_fresh, module._in_shape, module.batch_size
+    line = module.delay_line
+    return snap, line.head, module.is_fresh, line.in_shape, module.batch_size
 
 
 def _assert_same_state(module, snapshot):
@@ -42,7 +43,8 @@ def _assert_same_state(module, snapshot):
     assert now.keys() == tensors.keys()
     for key, value in tensors.items():
         assert torch.equal(now[key], value), key
-    assert (module._head, module.is_fresh, module._in_shape, module.batch_size) == (
+    line = module.delay_line
+    assert (line.head, module.is_fresh, line.in_shape, module.batch_size) == (
         head,
         fresh,
         in_shape,

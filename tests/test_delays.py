@@ -121,16 +121,20 @@ def test_scalar_delay_adds_no_per_synapse_memory():
     conn.reset_state()
     conn(torch.zeros(2, 1, 5), torch.zeros(2, 1, 5))
     assert conn.spike_history.shape == (4, 2, 1, 5)
-    assert conn._stack_cache is None
+    assert conn.delay_line.stack_cache is None
     buffers = dict(conn.named_buffers())
-    assert set(buffers) == {"spike_history", "trace_history", "delay_steps"}
-    assert buffers["delay_steps"].shape == ()
+    assert set(buffers) == {
+        "delay_line.spike_history",
+        "delay_line.trace_history",
+        "delay_line.delay_steps",
+    }
+    assert buffers["delay_line.delay_steps"].shape == ()
     assert sum(b.numel() for b in buffers.values()) == 2 * 4 * 2 * 5 + 1
 
     conv = Conv2d(2, 8, 3, delay=2)
     conv(torch.zeros(3, 2, 6, 6))
     assert conv.spike_history.shape == (3, 3, 2, 6, 6)
-    assert conv._stack_cache is None
+    assert conv.delay_line.stack_cache is None
 
     undelayed = Linear(5, 7)
     undelayed(torch.zeros(2, 5), torch.zeros(2, 5))
