@@ -52,6 +52,20 @@ def _same_bits(a: Tensor, b: Tensor) -> bool:
     return bool(np.array_equal(a.view(ints).numpy(), b.view(ints).numpy()))
 
 
+def _adopt_saved_delay(line: DelayLine, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+    """Load hook: a checkpoint's ``delay_steps`` (scalar or per synapse) decides the delay."""
+    saved = state_dict.get(prefix + "delay_steps")
+    own = line.delay_steps
+    if isinstance(saved, Tensor) and saved.shape != own.shape:
+        if saved.dim() == 0 or tuple(saved.shape) == line.synapse_shape:
+            line.delay_steps = torch.empty(saved.shape, dtype=own.dtype, device=own.device)
+
+
+def _derive_loaded_delay(line: DelayLine, _incompatible_keys: Any) -> None:
+    """Load hook: ``max_delay``/``per_synapse_delay`` follow the loaded ``delay_steps``."""
+    line._derive_delay()
+
+
 class DelayLine(StatefulModule):
     r"""Ring buffers of the last :math:`L = d_{max} + 1` presynaptic steps.
 
@@ -105,6 +119,8 @@ class DelayLine(StatefulModule):
         self.register_buffer("spike_history", torch.zeros(0))
         self.register_buffer("trace_history", torch.zeros(0))
         self.register_buffer("delay_steps", torch.zeros((), dtype=torch.int64))
+        self.register_load_state_dict_pre_hook(_adopt_saved_delay)
+        self.register_load_state_dict_post_hook(_derive_loaded_delay)
         self.set_delay(delay, dt)
 
     # -- configuration -------------------------------------------------------------
@@ -134,6 +150,11 @@ class DelayLine(StatefulModule):
         self.max_delay = int(steps.max()) if steps.numel() else 0
         self.per_synapse_delay = steps.dim() > 0
         self.stack_cache = None
+
+    def extra_repr(self) -> str:
+        if self.per_synapse_delay:
+            return f"per-synapse delays, max {self.max_delay} steps"
+        return f"delay={self.max_delay} steps"
 
     @property
     def history_length(self) -> int:
@@ -292,27 +313,3 @@ class DelayLine(StatefulModule):
     def _apply(self, fn, recurse=True):  # type: ignore[override]
         self.stack_cache = None
         return super()._apply(fn, recurse)
-
-    # -- checkpoints -----------------------------------------------------------------
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        # The loaded ``delay_steps`` decides the delay: adopt a scalar or
-        # per-synapse delay saved from another configuration, then derive
-        # ``max_delay``/``per_synapse_delay`` from it (they are not buffers).
-        saved = state_dict.get(prefix + "delay_steps")
-        own = self.delay_steps
-        if isinstance(saved, Tensor) and saved.shape != own.shape:
-            if saved.dim() == 0 or tuple(saved.shape) == self.synapse_shape:
-                self.delay_steps = torch.empty(saved.shape, dtype=own.dtype, device=own.device)
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
-        self._derive_delay()

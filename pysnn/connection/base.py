@@ -116,6 +116,21 @@ def steps_by_loop(
     return xs, torch.stack(traces) if traces and traces[0] is not None else None
 
 
+def _move_legacy_delay_keys(
+    module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any
+) -> None:
+    """Load hook: move a pre-``DelayLine`` checkpoint's delay state to ``delay_line.``."""
+    line = prefix + "delay_line."
+    for name in ("spike_history", "trace_history", "delay_steps"):
+        if prefix + name in state_dict:
+            state_dict.setdefault(line + name, state_dict.pop(prefix + name))
+    old = state_dict.pop(prefix + "_extra_state", None)
+    if isinstance(old, dict):  # {"fresh", "_head", "_in_shape", "_batch"}
+        renamed = {"_head": "head", "_in_shape": "in_shape", "_batch": "_batch"}
+        extra = {new: old[name] for name, new in renamed.items() if name in old}
+        state_dict.setdefault(line + "_extra_state", {"fresh": old.get("fresh", False), **extra})
+
+
 class Correlations:
     """The learning API of a weighted connection (mixed into :class:`Connection`).
 
@@ -315,6 +330,7 @@ class Connection(Correlations, StatefulModule):
         self.pre_spikes: Tensor | None = None
         self.pre_trace: Tensor | None = None
         self.delay_line = DelayLine(weight_shape, delay, self.dt, type(self).__name__)
+        self.register_load_state_dict_pre_hook(_move_legacy_delay_keys)
         # direct reference for the step (no nn.Module.__getattr__ per access)
         self.__dict__["_line"] = self.delay_line
 
@@ -525,31 +541,3 @@ class Connection(Correlations, StatefulModule):
                 f"'constant'), got {distribution!r}"
             )
         self.after_reset_weights()
-
-    # -- checkpoints ---------------------------------------------------------------
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        # checkpoints from before the delay line kept its buffers and ring-buffer
-        # position on the connection: move them to ``delay_line.``
-        line = prefix + "delay_line."
-        for name in ("spike_history", "trace_history", "delay_steps"):
-            if prefix + name in state_dict:
-                state_dict.setdefault(line + name, state_dict.pop(prefix + name))
-        old = state_dict.pop(prefix + "_extra_state", None)
-        if isinstance(old, dict):
-            renamed = {"_head": "head", "_in_shape": "in_shape", "_batch": "_batch"}
-            extra = {new: old[name] for name, new in renamed.items() if name in old}
-            state_dict.setdefault(
-                line + "_extra_state", {"fresh": old.get("fresh", False), **extra}
-            )
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )

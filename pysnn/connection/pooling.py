@@ -21,6 +21,14 @@ Tensor = torch.Tensor
 __all__ = ["Pool2d", "MaxPool2d", "AdaptiveMaxPool2d", "AvgPool2d"]
 
 
+def _drop_legacy_delay_keys(
+    module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any
+) -> None:
+    """Load hook: checkpoints from when pools were connections carry an empty delay line."""
+    for name in ("spike_history", "trace_history", "delay_steps", "_extra_state"):
+        state_dict.pop(prefix + name, None)
+
+
 class Pool2d(nn.Module):
     """Base of the weightless pooling connections over ``(batch, C, H, W)`` inputs.
 
@@ -45,6 +53,7 @@ class Pool2d(nn.Module):
         self.register_buffer("_like", torch.zeros(0), persistent=False)
         self.pre_spikes: Tensor | None = None
         self.pre_trace: Tensor | None = None
+        self.register_load_state_dict_pre_hook(_drop_legacy_delay_keys)
 
     @property
     def is_fresh(self) -> bool:
@@ -94,23 +103,6 @@ class Pool2d(nn.Module):
         """``T`` steps ``[T, batch, C, H, W]`` one after the other, outputs stacked."""
         check_steps_input(self, spikes, trace)
         return steps_by_loop(self.forward, spikes, trace)
-
-    def _load_from_state_dict(
-        self,
-        state_dict: dict[str, Any],
-        prefix: str,
-        local_metadata: dict[str, Any],
-        strict: bool,
-        missing_keys: list[str],
-        unexpected_keys: list[str],
-        error_msgs: list[str],
-    ) -> None:
-        # checkpoints from when pools were connections carry an (empty) delay line
-        for name in ("spike_history", "trace_history", "delay_steps", "_extra_state"):
-            state_dict.pop(prefix + name, None)
-        super()._load_from_state_dict(
-            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
-        )
 
 
 class MaxPool2d(Pool2d):

@@ -32,30 +32,6 @@ Tensor = torch.Tensor
 Pair = Sequence[int]
 PreMap = Optional[Callable[[Tensor], Tensor]]
 
-__all__ = [
-    "event_matmul",
-    "dense_propagate",
-    "dense_stack_weight",
-    "dense_propagate_delayed",
-    "dense_correlate",
-    "dense_correlate_delayed",
-    "dense_synapse_trace",
-    "dense_receptive_field_sum",
-    "conv2d_output_shape",
-    "conv2d_propagate",
-    "conv2d_stack_weight",
-    "conv2d_propagate_delayed",
-    "conv2d_unfold",
-    "conv2d_correlate",
-    "conv2d_correlate_delayed",
-    "conv2d_synapse_trace",
-    "conv2d_receptive_field_sum",
-    "max_pool2d_winner",
-    "adaptive_max_pool2d_winner",
-    "avg_pool2d",
-    "avg_pool2d_window_sum",
-]
-
 
 # ---------------------------------------------------------------------------
 # dense (Linear, Recurrent)
