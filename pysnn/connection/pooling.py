@@ -69,7 +69,17 @@ class Pool2d(nn.Module):
         """Forget the last step (pools keep no other state; ``batch_size`` is accepted and unused)."""
         self.pre_spikes = self.pre_trace = None
 
+    def _set_window(
+        self, kernel_size: IntPair, stride: IntPair | None, padding: IntPair, ceil_mode: bool
+    ) -> None:
+        """Window geometry of a fixed-size pool (``stride`` defaults to ``kernel_size``)."""
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride")
+        self.padding = pair(padding, "padding")
+        self.ceil_mode = bool(ceil_mode)
+
     def check_input_shape(self, shape: torch.Size) -> None:
+        """Raise :class:`ValueError` unless ``shape`` is ``(batch, C, H, W)``."""
         if len(shape) != 4:
             raise ValueError(
                 f"{type(self).__name__}: spikes must have shape (batch, C, H, W), got {tuple(shape)}"
@@ -123,11 +133,8 @@ class MaxPool2d(Pool2d):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else pair(stride, "stride")
-        self.padding = pair(padding, "padding")
+        self._set_window(kernel_size, stride, padding, ceil_mode)
         self.dilation = pair(dilation, "dilation")
-        self.ceil_mode = bool(ceil_mode)
 
     def pool(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:
         return sf.max_pool2d_winner(
@@ -167,10 +174,7 @@ class AvgPool2d(Pool2d):
         count_include_pad: bool = True,
     ) -> None:
         super().__init__()
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else pair(stride, "stride")
-        self.padding = pair(padding, "padding")
-        self.ceil_mode = bool(ceil_mode)
+        self._set_window(kernel_size, stride, padding, ceil_mode)
         self.count_include_pad = bool(count_include_pad)
 
     def pool(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:
