@@ -186,7 +186,10 @@ class DelayLine(StatefulModule):
                 )
             self.__dict__["in_shape"] = in_shape
             self._init_state(batch)
-        self._begin_step(batch)
+        try:
+            self._begin_step(batch)
+        except ValueError as err:  # name the connection, not its delay line
+            raise ValueError(str(err).replace(type(self).__name__, self.owner, 1)) from None
 
     @property
     def has_history(self) -> bool:
