@@ -4,6 +4,7 @@ Every result is compared with an independent reference written here: ``x @ W.T``
 ``torch.nn.functional`` convolutions/poolings, or explicit Python loops.
 """
 
+import copy
 import itertools
 import math
 
@@ -14,6 +15,7 @@ import torch.nn.functional as F
 from pysnn.connection import (
     AdaptiveMaxPool2d,
     AvgPool2d,
+    Connection,
     Conv2d,
     Linear,
     MaxPool2d,
@@ -33,7 +35,8 @@ def _gen(seed):
 def _state_snapshot(module):
     """Everything that defines a connection's state: buffers, weights and ring-buffer head."""
     snap = {k: v.clone() for k, v in module.state_dict().items() if isinstance(v, torch.Tensor)}
-    return snap, module._head, module.is_fresh, module._in_shape, module.batch_size
+    line = module.delay_line
+    return snap, line.head, module.is_fresh, line.in_shape, module.batch_size
 
 
 def _assert_same_state(module, snapshot):
@@ -42,7 +45,8 @@ def _assert_same_state(module, snapshot):
     assert now.keys() == tensors.keys()
     for key, value in tensors.items():
         assert torch.equal(now[key], value), key
-    assert (module._head, module.is_fresh, module._in_shape, module.batch_size) == (
+    line = module.delay_line
+    assert (line.head, module.is_fresh, line.in_shape, module.batch_size) == (
         head,
         fresh,
         in_shape,
@@ -701,3 +705,47 @@ def test_linear_event_driven_argument_checks():
         Linear(3, 2, event_driven="yes")
     with pytest.raises(ValueError, match="event_threshold"):
         Linear(3, 2, event_threshold=1.5)
+
+
+# ---------------------------------------------------------------------------
+# The protocol: a new connection type implements a few hooks
+# ---------------------------------------------------------------------------
+class _OneToOne(Connection):
+    """Neuron j drives neuron j with weight w_j: three hooks and a kind."""
+
+    kind = "one-to-one"
+
+    def __init__(self, features, dt=1.0, delay=0):
+        super().__init__((features,), dt, delay)
+        self.reset_weights("uniform", a=0.5, b=1.5)
+
+    def check_input_shape(self, shape):
+        if shape[-1] != self.weight.shape[0]:
+            raise ValueError(f"spikes must end with {self.weight.shape[0]}, got {tuple(shape)}")
+
+    def propagate(self, spikes):
+        return spikes * self.weight
+
+    def correlate_arriving(self, post, pre, per_batch, pre_map):
+        product = post * pre
+        return product if per_batch else product.sum(0)
+
+
+def test_new_connection_type_gets_delays_multistep_and_learning_api():
+    conn = _OneToOne(3, delay=2).double()
+    spikes = _spikes(6, 2, 3, generator=_gen(3), dtype=torch.float64)
+    traces = torch.rand(6, 2, 3, generator=_gen(4), dtype=torch.float64)
+    twin = copy.deepcopy(conn)
+    outs = [conn(spikes[t], traces[t]) for t in range(6)]
+    for t, (out, trace) in enumerate(outs):
+        arrived = spikes[t - 2] if t >= 2 else torch.zeros(2, 3, dtype=torch.float64)
+        torch.testing.assert_close(out, arrived * conn.weight)
+        if t >= 2:
+            assert torch.equal(trace, traces[t - 2])
+    post = torch.rand(2, 3, generator=_gen(5), dtype=torch.float64)
+    torch.testing.assert_close(conn.correlate(post, "trace"), (post * traces[3]).sum(0))
+    torch.testing.assert_close(conn.post_sum(post), post.sum(0))
+    x, _ = twin.forward_steps(spikes, traces)
+    torch.testing.assert_close(x, torch.stack([o[0] for o in outs]))
+    with pytest.raises(NotImplementedError, match="per-synapse"):
+        _OneToOne(3, delay=torch.tensor([0.0, 1.0, 2.0]))(torch.ones(1, 3))

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pysnn.connection import Conv2d, Linear, Recurrent
+from pysnn.connection import Conv2d, Linear, MaxPool2d, Recurrent
 from pysnn.network import SNNNetwork
 from pysnn.neuron import Input, LIFNeuron
 
@@ -121,16 +121,20 @@ def test_scalar_delay_adds_no_per_synapse_memory():
     conn.reset_state()
     conn(torch.zeros(2, 1, 5), torch.zeros(2, 1, 5))
     assert conn.spike_history.shape == (4, 2, 1, 5)
-    assert conn._stack_cache is None
+    assert conn.delay_line.stack_cache is None
     buffers = dict(conn.named_buffers())
-    assert set(buffers) == {"spike_history", "trace_history", "delay_steps"}
-    assert buffers["delay_steps"].shape == ()
+    assert set(buffers) == {
+        "delay_line.spike_history",
+        "delay_line.trace_history",
+        "delay_line.delay_steps",
+    }
+    assert buffers["delay_line.delay_steps"].shape == ()
     assert sum(b.numel() for b in buffers.values()) == 2 * 4 * 2 * 5 + 1
 
     conv = Conv2d(2, 8, 3, delay=2)
     conv(torch.zeros(3, 2, 6, 6))
     assert conv.spike_history.shape == (3, 3, 2, 6, 6)
-    assert conv._stack_cache is None
+    assert conv.delay_line.stack_cache is None
 
     undelayed = Linear(5, 7)
     undelayed(torch.zeros(2, 5), torch.zeros(2, 5))
@@ -533,6 +537,51 @@ def test_state_dict_mid_run_resumes_identically(make):
         b, tb = fresh(spikes[t], traces[t])
         assert torch.equal(a, b), t
         assert (ta is None and tb is None) or torch.equal(ta, tb)
+
+
+def _legacy_state_dict(state):
+    """A state dict in the layout of PySNN before the DelayLine (delay state on the connection)."""
+    old = {}
+    for key, value in state.items():
+        if key.startswith("delay_line."):
+            name = key[len("delay_line.") :]
+            if name == "_extra_state":
+                renamed = {"head": "_head", "in_shape": "_in_shape", "_batch": "_batch"}
+                value = {"fresh": value["fresh"], **{renamed[k]: value[k] for k in renamed}}
+            old[name] = value
+        else:
+            old[key] = value
+    return old
+
+
+@pytest.mark.parametrize("delay", [3, torch.tensor([[0, 1, 2, 3, 1]] * 4)])
+def test_legacy_checkpoint_with_connection_level_delay_keys_loads(delay):
+    torch.manual_seed(0)
+    conn = Linear(5, 4, delay=delay)
+    spikes = _spike_train(10, 3, 5, p=0.4, seed=2, dtype=torch.float32)
+    traces = torch.rand(10, 3, 5)
+    for t in range(4):
+        conn(spikes[t], traces[t])
+    legacy = _legacy_state_dict(copy.deepcopy(conn.state_dict()))
+    assert {"spike_history", "trace_history", "delay_steps", "_extra_state"} <= set(legacy)
+    fresh = Linear(5, 4, delay=0)
+    fresh.load_state_dict(legacy)  # strict: every key is used
+    assert not fresh.is_fresh and fresh.delay_line.head == conn.delay_line.head
+    assert torch.equal(fresh.delay_steps, conn.delay_steps)
+    for t in range(4, 10):
+        a, ta = conn(spikes[t], traces[t])
+        b, tb = fresh(spikes[t], traces[t])
+        assert torch.equal(a, b), t
+        assert (ta is None and tb is None) or torch.equal(ta, tb)
+    pool = MaxPool2d(2)  # pools were connections with an (empty) delay line
+    pool.load_state_dict(
+        {
+            "spike_history": torch.zeros(0),
+            "trace_history": torch.zeros(0),
+            "delay_steps": torch.zeros((), dtype=torch.int64),
+            "_extra_state": {"fresh": True},
+        }
+    )
 
 
 @pytest.mark.parametrize(

@@ -139,7 +139,7 @@ def test_correlate_per_synapse_delay_linear():
     for _ in range(6):
         x = torch.rand(2, 5, dtype=torch.float64)
         conn((x > 0.5).double(), x)
-    seen = sf.delay_read_per_synapse(conn.trace_history, conn._head, conn.delay_steps)
+    seen = sf.delay_read_per_synapse(conn.trace_history, conn.delay_line.head, conn.delay_steps)
     y = torch.rand(2, 3, dtype=torch.float64)
     ref = y.unsqueeze(-1) * seen  # (B, out, in)
     torch.testing.assert_close(conn.correlate(y, "trace"), ref.sum(0))

@@ -65,9 +65,12 @@ def _step_loop(conn, spikes, trace):
 
 
 def _same_state(a, b):
-    for name in ("spike_history", "trace_history"):
-        assert torch.equal(getattr(a, name), getattr(b, name)), name
-    assert a._head == b._head
+    line_a, line_b = getattr(a, "delay_line", None), getattr(b, "delay_line", None)
+    assert (line_a is None) == (line_b is None)  # pools have no delay line
+    if line_a is not None:
+        for name in ("spike_history", "trace_history"):
+            assert torch.equal(getattr(line_a, name), getattr(line_b, name)), name
+        assert line_a.head == line_b.head
     for name in ("pre_spikes", "pre_trace"):
         x, y = getattr(a, name), getattr(b, name)
         assert (x is None) == (y is None), name
@@ -128,7 +131,7 @@ def test_forward_steps_hand_computed_delay():
 def test_forward_steps_bad_input_raises_before_state_changes():
     conn = _linear(2)
     conn(_train(1, B, 6)[0])
-    head, history = conn._head, conn.spike_history.clone()
+    head, history = conn.delay_line.head, conn.spike_history.clone()
     with pytest.raises(ValueError, match=r"\[T, batch"):
         conn.forward_steps(torch.ones(6))
     with pytest.raises(ValueError, match="in_features=6"):
@@ -139,7 +142,7 @@ def test_forward_steps_bad_input_raises_before_state_changes():
         conn.forward_steps(torch.ones(T, B, 6, dtype=torch.float64), torch.ones(T, B, 5))
     with pytest.raises(ValueError, match="batch size"):
         conn.forward_steps(torch.ones(T, B + 1, 6, dtype=torch.float64))
-    assert conn._head == head and torch.equal(conn.spike_history, history)
+    assert conn.delay_line.head == head and torch.equal(conn.spike_history, history)
 
 
 def test_forward_steps_on_device(device):

@@ -188,7 +188,8 @@ def test_add_layer_registers_unassigned_modules():
 
     net = Net()
     names = [name for name, _ in net.named_modules()]
-    assert names == ["", "conn", "lif"]  # assigned modules are not registered twice
+    # assigned modules are not registered twice (the delay line is the connection's own)
+    assert names == ["", "conn", "conn.delay_line", "lif"]
 
 
 def test_layers_registry_is_live_after_conversion():

@@ -1,0 +1,41 @@
+r"""Connection modules: weights, synaptic delays and pooling.
+
+A connection is called once per timestep with the presynaptic spikes and trace
+and returns ``(input for the postsynaptic neurons, presynaptic trace as it
+arrives at the synapses)``:
+
+.. code-block:: python
+
+    x, trace = connection(pre_spikes, pre_trace)   # pre_trace may be None
+
+* :mod:`pysnn.connection.base`: :class:`Connection`, the weighted base (weights,
+  a :class:`~pysnn.delay.DelayLine`, the learning API) and the protocol a new
+  connection type implements,
+* :mod:`pysnn.connection.linear`: :class:`Linear`, :class:`Recurrent`,
+* :mod:`pysnn.connection.conv`: :class:`Conv2d`,
+* :mod:`pysnn.connection.pooling`: the weightless pools.
+
+Delays
+------
+``delay`` (ms, a whole number of timesteps) is either one number for the whole
+connection or an integer tensor shaped like the weight, one delay per synapse;
+see :mod:`pysnn.delay`.  The postsynaptic input is
+
+.. math:: I_i(t) = \sum_j W_{ij}\, s_j(t - d_{ij})
+"""
+
+from pysnn.connection.base import Connection
+from pysnn.connection.conv import Conv2d
+from pysnn.connection.linear import Linear, Recurrent
+from pysnn.connection.pooling import AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, Pool2d
+
+__all__ = [
+    "Connection",
+    "Linear",
+    "Recurrent",
+    "Conv2d",
+    "Pool2d",
+    "MaxPool2d",
+    "AdaptiveMaxPool2d",
+    "AvgPool2d",
+]

@@ -1,0 +1,543 @@
+r"""The weighted connection base: weights, a delay line and the correlation protocol.
+
+A connection is called once per timestep with the presynaptic spikes and trace
+and returns ``(input for the postsynaptic neurons, presynaptic trace as it
+arrives at the synapses)``:
+
+.. code-block:: python
+
+    x, trace = connection(pre_spikes, pre_trace)   # pre_trace may be None
+
+Its delays live in a :class:`~pysnn.delay.DelayLine` (``connection.delay_line``);
+its arithmetic in pure functions of :mod:`pysnn.functional.topology`.
+
+Writing a new connection type
+-----------------------------
+A subclass of :class:`Connection` passes its weight shape to
+``Connection.__init__`` and implements
+
+* ``kind`` (class attribute): what graphs and learning rules call the topology;
+* ``check_input_shape(shape)``: raise :class:`ValueError` for a wrong
+  ``(batch, *in_shape)`` input;
+* ``propagate(spikes)``: ``(N, *in_shape)`` to ``(N, *out_shape)``, the
+  postsynaptic input :math:`I = W s` (``N`` may fold ``T`` steps and the batch);
+* ``correlate_arriving(post, pre, per_batch, pre_map)``: the weight-shaped
+  correlation :math:`C_{ij} = \sum_{b,p} y_{b,p,i} x_{b,p,j}` (one call of a
+  topology function).
+
+and, only for the features it supports:
+
+* ``propagate_delayed(history_by_delay)`` and ``correlate_history(post,
+  history, per_batch)``: the same with per-synapse delays, the presynaptic side
+  ``(L, N, *in_shape)`` ordered by delay (``self.stacked_weight(build)`` caches
+  the per-delay stacked weight);
+* ``synapse_trace(trace)`` (and ``synapse_layout(values)`` when the synapse
+  dimensions of its output are not the weight's trailing dimensions):
+  ``trace_per_synapse=True``;
+* ``receptive_field_sum(trace)``, ``unit_dim`` (where the output unit is in
+  ``post``, default last) and ``after_reset_weights()`` (weight constraints).
+
+The base class does the rest: input validation (dtype, device, shape), adoption
+of the batch size and per-sample shape on a fresh state, the delay line (write,
+read, history, multi-step windows, state and checkpoints), :meth:`forward` and
+:meth:`forward_steps` for no, scalar and per-synapse delays, the arriving
+presynaptic values, and the learning API (:meth:`correlate` dispatching between
+scalar and per-synapse delays, :meth:`post_sum`, :meth:`accumulate_correlation`...).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Sequence, Union
+
+import torch
+from torch import nn
+
+from pysnn.delay import DelayLike, DelayLine
+from pysnn.state import StatefulModule
+from pysnn.validation import check_dt, check_tensor
+
+Tensor = torch.Tensor
+IntPair = Union[int, Sequence[int]]
+
+__all__ = ["Connection", "check_step_inputs", "steps_by_loop", "check_steps_input", "pair"]
+
+
+def pair(value: IntPair, name: str) -> tuple[int, int]:
+    """``value`` as a pair of ints (an int is repeated); :class:`TypeError` otherwise."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return (value, value)
+    if isinstance(value, (tuple, list)) and len(value) == 2:
+        if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            return (int(value[0]), int(value[1]))
+    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+
+
+def check_step_inputs(
+    module: nn.Module, spikes: Tensor, trace: Tensor | None, like: Tensor
+) -> tuple[Tensor, Tensor | None]:
+    """Check one step's spikes and trace against ``like``'s dtype/device and ``module``'s shape."""
+    spikes = check_tensor("spikes", spikes, like.dtype, like.device, allow_bool=True)
+    module.check_input_shape(spikes.shape)
+    if trace is not None:
+        trace = check_tensor("trace", trace, like.dtype, like.device)
+        if trace.shape != spikes.shape:
+            raise ValueError(
+                f"{type(module).__name__}: trace must have the shape of spikes "
+                f"{tuple(spikes.shape)}, got {tuple(trace.shape)}"
+            )
+    return spikes, trace
+
+
+def check_steps_input(module: nn.Module, spikes: Tensor, trace: Tensor | None) -> None:
+    """Check the ``[T, batch, ...]`` layout of a multi-step input (before any state change)."""
+    if not isinstance(spikes, Tensor) or spikes.dim() < 2:
+        raise ValueError(
+            f"{type(module).__name__}.forward_steps: spikes must be a tensor [T, batch, ...], "
+            f"got {tuple(spikes.shape) if isinstance(spikes, Tensor) else type(spikes).__name__}"
+        )
+    if trace is not None and (not isinstance(trace, Tensor) or trace.shape != spikes.shape):
+        raise ValueError(
+            f"{type(module).__name__}.forward_steps: trace must have the shape of spikes "
+            f"{tuple(spikes.shape)}, got "
+            f"{tuple(trace.shape) if isinstance(trace, Tensor) else type(trace).__name__}"
+        )
+
+
+def steps_by_loop(
+    step: Callable[[Tensor, Tensor | None], tuple[Tensor, Tensor | None]],
+    spikes: Tensor,
+    trace: Tensor | None,
+) -> tuple[Tensor, Tensor | None]:
+    """``T`` calls of ``step`` on ``spikes[t]`` (and ``trace[t]``), outputs stacked."""
+    outs = [step(spikes[t], None if trace is None else trace[t]) for t in range(spikes.shape[0])]
+    xs = torch.stack([o[0] for o in outs]) if outs else spikes.new_zeros(0)
+    traces = [o[1] for o in outs]
+    return xs, torch.stack(traces) if traces and traces[0] is not None else None
+
+
+def _move_legacy_delay_keys(
+    module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any
+) -> None:
+    """Load hook: move a pre-``DelayLine`` checkpoint's delay state to ``delay_line.``."""
+    line = prefix + "delay_line."
+    for name in ("spike_history", "trace_history", "delay_steps"):
+        if prefix + name in state_dict:
+            state_dict.setdefault(line + name, state_dict.pop(prefix + name))
+    old = state_dict.pop(prefix + "_extra_state", None)
+    if isinstance(old, dict):  # {"fresh", "_head", "_in_shape", "_batch"}
+        renamed = {"_head": "head", "_in_shape": "in_shape", "_batch": "_batch"}
+        extra = {new: old[name] for name, new in renamed.items() if name in old}
+        state_dict.setdefault(line + "_extra_state", {"fresh": old.get("fresh", False), **extra})
+
+
+class Correlations:
+    """The learning API of a weighted connection (mixed into :class:`Connection`).
+
+    Learning rules (:mod:`pysnn.learning`) read the presynaptic activity that
+    arrived at the synapses and correlate it with postsynaptic quantities;
+    subclasses provide ``correlate_arriving`` (and ``correlate_history`` for
+    per-synapse delays) through the functions of :mod:`pysnn.functional.topology`.
+    """
+
+    weight: nn.Parameter
+    pre_spikes: Tensor | None
+    pre_trace: Tensor | None
+    _line: DelayLine
+    #: dimension of the output unit in a postsynaptic tensor (see :meth:`post_sum`)
+    unit_dim = -1
+
+    def arriving(self, pre: str | Tensor) -> Tensor:
+        """Presynaptic ``"spikes"``/``"trace"`` as they arrived at the synapses in the last step.
+
+        A tensor ``pre`` is returned in the weight's dtype.  Not defined for
+        per-synapse delays, where the arriving value differs per synapse (see
+        :meth:`arriving_history`).
+        """
+        dtype = self.weight.dtype
+        if isinstance(pre, Tensor):
+            return pre if pre.dtype == dtype else pre.to(dtype)
+        if pre not in ("spikes", "trace"):
+            raise ValueError(f'pre must be "spikes", "trace" or a tensor, got {pre!r}')
+        value = self.pre_spikes if pre == "spikes" else self.pre_trace
+        if value is None:
+            if self.pre_spikes is None:
+                raise RuntimeError(f"{type(self).__name__}: no step was run since the last reset")
+            raise RuntimeError(
+                f"{type(self).__name__} was called without the presynaptic trace; "
+                "pass it as connection(spikes, trace) to learn from it"
+            )
+        return value if value.dtype == dtype else value.to(dtype)
+
+    def arriving_history(self, pre: str | Tensor) -> Tensor:
+        """History ``(L, B, ...)`` of presynaptic ``"spikes"``/``"trace"``, entry ``k`` = ``k`` steps ago."""
+        if isinstance(pre, Tensor) or pre not in ("spikes", "trace"):
+            raise ValueError(
+                f'{type(self).__name__}: with per-synapse delays pre must be "spikes" or '
+                f'"trace", got {pre!r}'
+            )
+        line = self._line
+        history = line.spike_history if pre == "spikes" else line.trace_history
+        if history.numel() == 0 or line.is_fresh:
+            raise RuntimeError(
+                f"{type(self).__name__}: no presynaptic {pre} history (no step was run, or "
+                "the connection was called without the trace)"
+            )
+        return line.history_by_delay(pre).to(self.weight.dtype)
+
+    @property
+    def has_pre_activity(self) -> bool:
+        """True when a step has been run since the last reset (something to learn from)."""
+        if self._line.per_synapse_delay:
+            return self._line.has_history
+        return self.pre_spikes is not None
+
+    def correlate(
+        self,
+        post: Tensor,
+        pre: str | Tensor = "spikes",
+        per_batch: bool = False,
+        pre_map: Callable[[Tensor], Tensor] | None = None,
+    ) -> Tensor:
+        r"""Correlate a postsynaptic and a presynaptic quantity at every synapse.
+
+        .. math:: C_{ij} = \sum_{b,\,p} y_{b,p,i}\; x_{b,p,j}(t - d_{ij})
+
+        summed over the batch :math:`b` and every position :math:`p` where the
+        synapse is used (extra leading dimensions of ``Linear``, output positions
+        of ``Conv2d``, whose kernel is shared).  The presynaptic value is the one
+        *arriving* at the synapse in the last step, so delayed connections pair
+        each postsynaptic value with the delayed presynaptic activity.
+
+        Parameters
+        ----------
+        post : Tensor
+            Postsynaptic quantity shaped like the connection's output, e.g. the
+            postsynaptic spikes or trace ``(batch, ...)``.
+        pre : {"spikes", "trace"} or Tensor
+            Presynaptic quantity: the arriving spikes or trace, or a tensor
+            shaped like the (arriving) input (not with per-synapse delays).
+        per_batch : bool
+            Keep the batch dimension: return ``(batch, *weight.shape)``.
+        pre_map : callable, optional
+            Applied to the presynaptic values arranged by receptive field,
+            ``(..., n_synapses_per_receptive_field, n_positions)``, before the
+            correlation (e.g. a normalisation by the maximum in each receptive
+            field).  Not supported with per-synapse delays.
+
+        Returns
+        -------
+        Tensor
+            Shaped like ``weight``, or ``(batch, *weight.shape)`` when ``per_batch``.
+        """
+        post = post.to(self.weight.dtype)
+        if self._line.per_synapse_delay:
+            if pre_map is not None:
+                raise NotImplementedError("pre_map is not supported with per-synapse delays")
+            return self.correlate_history(post, self.arriving_history(pre), per_batch)
+        return self.correlate_arriving(post, self.arriving(pre), per_batch, pre_map)
+
+    def correlate_arriving(
+        self, post: Tensor, pre: Tensor, per_batch: bool, pre_map: Callable | None
+    ) -> Tensor:
+        """Hook: :meth:`correlate` of ``post`` with an arriving presynaptic tensor ``pre``."""
+        raise NotImplementedError(f"{type(self).__name__} does not provide correlations")
+
+    def correlate_history(self, post: Tensor, history: Tensor, per_batch: bool) -> Tensor:
+        """Hook: :meth:`correlate` with per-synapse delays, ``history`` ``(L, B, ...)`` by delay."""
+        raise NotImplementedError(f"{type(self).__name__} does not provide correlations")
+
+    def post_sum(self, post: Tensor, per_batch: bool = False) -> Tensor:
+        r"""Sum a postsynaptic quantity per output unit, shaped to broadcast with ``weight``.
+
+        .. math:: S_i = \sum_{b,\,p} y_{b,p,i}
+
+        Returns ``(out, 1, ...)`` (or ``(batch, out, 1, ...)`` when ``per_batch``).
+        """
+        units = post.to(self.weight.dtype).movedim(self.unit_dim, -1)
+        n_out = self.weight.shape[0]
+        tail = (1,) * (self.weight.dim() - 1)
+        batch = post.shape[0]
+        if per_batch:
+            return units.reshape(batch, -1, n_out).sum(1).view(batch, n_out, *tail)
+        return units.reshape(-1, n_out).sum(0).view(n_out, *tail)
+
+    def accumulate_correlation(
+        self, target: Tensor, post: Tensor, pre: str | Tensor = "spikes", alpha: float = 1.0
+    ) -> Tensor:
+        """In place ``target += alpha * correlate(post, pre)``; returns ``target``.
+
+        ``Linear`` does it with one ``addmm_`` (no temporary of the weight's size).
+        """
+        return target.add_(self.correlate(post, pre), alpha=alpha)
+
+    def accumulate_correlations(
+        self, target: Tensor, terms: Sequence[tuple[Tensor, str | Tensor, float]]
+    ) -> Tensor:
+        r"""In place ``target += sum(alpha * correlate(post, pre) for post, pre, alpha in terms)``.
+
+        .. math:: W \mathrel{+}= \sum_k \alpha_k\, C(y_k, x_k)
+
+        ``Linear`` sums all terms with one ``addmm_`` (the terms' batches
+        stacked), so the weight is read and written once; other connections
+        add them one by one.  Returns ``target``.
+        """
+        for post, pre, alpha in terms:
+            self.accumulate_correlation(target, post, pre, alpha)
+        return target
+
+    @property
+    def supports_event_driven(self) -> bool:
+        """Whether :meth:`correlate_rows`/:meth:`correlate_cols` exist (sparse updates)."""
+        return False
+
+
+class Connection(Correlations, StatefulModule):
+    """Base class of weighted connections: weights, a delay line, input checks.
+
+    See the module docstring for what a subclass implements.
+
+    Attributes
+    ----------
+    weight : torch.nn.Parameter
+        Synaptic weights (``requires_grad=False``; learning uses no autograd).
+    delay_line : pysnn.delay.DelayLine
+        Delays and the ring buffers of presynaptic spikes and traces.
+    pre_spikes, pre_trace : Tensor or None
+        Presynaptic spikes and trace as they arrived at the synapses in the
+        last step (``None`` for per-synapse delays, where they differ per
+        synapse and are read from the history instead).
+    """
+
+    #: what the graph and learning rules call this topology (see ``Layer.type``)
+    kind = "custom"
+
+    # the delay line saves the state; the connection itself has no extra state
+    get_extra_state = nn.Module.get_extra_state
+    set_extra_state = nn.Module.set_extra_state
+
+    def __init__(
+        self,
+        weight_shape: tuple[int, ...],
+        dt: float,
+        delay: DelayLike,
+        trace_per_synapse: bool = False,
+    ) -> None:
+        super().__init__()
+        self.dt = check_dt(dt)
+        self.trace_per_synapse = bool(trace_per_synapse)
+        self.weight = nn.Parameter(torch.empty(weight_shape), requires_grad=False)
+        self.pre_spikes: Tensor | None = None
+        self.pre_trace: Tensor | None = None
+        self.delay_line = DelayLine(weight_shape, delay, self.dt, type(self).__name__)
+        self.register_load_state_dict_pre_hook(_move_legacy_delay_keys)
+        # direct reference for the step (no nn.Module.__getattr__ per access)
+        self.__dict__["_line"] = self.delay_line
+
+    # -- delays and state (delegated to the delay line) --------------------------
+    def set_delay(self, delay: DelayLike) -> None:
+        """Set the delay in ms: a number, or a tensor shaped like ``weight`` (per synapse).
+
+        Raises :class:`ValueError` for negative, NaN or non-whole-step delays
+        and for a per-synapse tensor of the wrong shape.  Resets the state.
+        """
+        self._line.set_delay(delay, self.dt)
+        self.reset_state()
+
+    delay_steps = property(lambda self: self._line.delay_steps, doc="Delay in steps (tensor).")
+    max_delay = property(lambda self: self._line.max_delay, doc="Largest delay in steps.")
+    per_synapse_delay = property(
+        lambda self: self._line.per_synapse_delay, doc="Whether each synapse has its own delay."
+    )
+    history_length = property(
+        lambda self: self._line.history_length, doc="Steps in the ring buffer, d_max + 1."
+    )
+    spike_history = property(
+        lambda self: self._line.spike_history, doc="Ring buffer of presynaptic spikes."
+    )
+    trace_history = property(
+        lambda self: self._line.trace_history, doc="Ring buffer of presynaptic traces."
+    )
+    is_fresh = property(lambda self: self._line._fresh, doc=StatefulModule.is_fresh.__doc__)
+    batch_size = property(lambda self: self._line.batch_size, doc="Batch size of the state.")
+
+    def reset_state(self, batch_size: int | None = None) -> None:
+        """Reset the delay line and the arriving values; see :class:`~pysnn.state.StatefulModule`."""
+        self._line.reset_state(batch_size)
+        self.pre_spikes = self.pre_trace = None
+
+    def stacked_weight(self, build: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+        """``build(weight, onehot(delay_steps))``, cached (see :meth:`DelayLine.stacked_weight`)."""
+        return self._line.stacked_weight(self._parameters["weight"], build)
+
+    # -- the step ------------------------------------------------------------------
+    def forward(self, spikes: Tensor, trace: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Propagate one timestep.
+
+        Parameters
+        ----------
+        spikes : Tensor
+            Presynaptic spikes ``(batch, ...)`` (bool or 0/1 in the weight's dtype).
+        trace : Tensor, optional
+            Presynaptic trace, same shape as ``spikes``.
+
+        Returns
+        -------
+        tuple
+            ``(x, trace)``: the input of the postsynaptic neurons and the
+            presynaptic trace as it arrives (delayed with the spikes; one value
+            per synapse when ``trace_per_synapse=True``; ``None`` for per-synapse
+            delays unless ``trace_per_synapse=True``).
+        """
+        spikes, trace = check_step_inputs(self, spikes, trace, self._parameters["weight"])
+        line = self._line
+        line.start(int(spikes.shape[0]), tuple(spikes.shape[1:]))
+        # plain attributes are written through __dict__: nn.Module.__setattr__
+        # costs microseconds per call in this per-step path
+        attrs = self.__dict__
+        if line.max_delay > 0:
+            line.push(spikes, trace)
+            if line.per_synapse_delay:
+                attrs["pre_spikes"] = attrs["pre_trace"] = None
+                out = self.propagate_delayed(line.history_by_delay("spikes"))
+                if trace is None or not self.trace_per_synapse:
+                    return out, None
+                return out, line.synapse_read(self.synapse_trace, self.synapse_layout)
+            spikes, trace = line.arriving(trace is not None)
+        attrs["pre_spikes"], attrs["pre_trace"] = spikes, trace
+        out = self.propagate(spikes)
+        if trace is not None and self.trace_per_synapse:
+            trace = self.synapse_trace(trace)
+        return out, trace
+
+    def forward_steps(
+        self, spikes: Tensor, trace: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        r"""Propagate ``T`` timesteps at once (multi-step execution).
+
+        Equivalent to calling :meth:`forward` on ``spikes[t]`` (and ``trace[t]``)
+        for ``t = 0 .. T-1`` and stacking the results, and leaves the same state
+        behind (delay buffers, arriving spikes and traces), so step-by-step calls
+        can follow.  The ``T`` steps become one :meth:`propagate` over ``T * batch``
+        inputs:
+
+        .. math:: I_{t} = W\, s_{t - d}\quad(\text{one delay}),\qquad
+                  I_{t,i} = \sum_j W_{ij}\, s_{t - d_{ij},j}\quad(\text{per synapse}),
+
+        where the steps before the window come from the delay buffer.  Use it when
+        the whole input sequence is known in advance (a feedforward connection fed
+        by encoded data) and **no learning rule changes the weights during the
+        window**: the weights are read once.
+
+        Parameters
+        ----------
+        spikes : Tensor
+            ``[T, batch, ...]`` presynaptic spikes (bool or 0/1 in the weight's dtype).
+        trace : Tensor, optional
+            ``[T, batch, ...]`` presynaptic trace.
+
+        Returns
+        -------
+        tuple
+            ``(x, trace)`` with a leading time dimension, as :meth:`forward`
+            returns them per step.
+        """
+        check_steps_input(self, spikes, trace)
+        steps = int(spikes.shape[0])
+        if (
+            type(self).forward is not Connection.forward
+            or steps == 0
+            or (self.trace_per_synapse and trace is not None)
+        ):
+            return steps_by_loop(self.forward, spikes, trace)
+        # validate as the first step would (every step shares the dtype, device and
+        # shape), before any state changes; bool spikes become the weight's dtype
+        weight = self._parameters["weight"]
+        check_step_inputs(self, spikes[0], None if trace is None else trace[0], weight)
+        spikes = spikes.to(weight.dtype)
+        batch = int(spikes.shape[1])
+        line = self._line
+        line.start(batch, tuple(spikes.shape[2:]))
+        attrs = self.__dict__
+        if line.max_delay == 0:
+            arriving, arriving_trace = spikes, trace
+        else:
+            full, full_trace = line.window(spikes, trace)
+            if line.per_synapse_delay:
+                out = self.propagate_delayed(line.windows_by_delay(full))
+                attrs["pre_spikes"] = attrs["pre_trace"] = None
+                return out.reshape(steps, batch, *out.shape[1:]), None
+            arriving = full[:steps]
+            arriving_trace = None if full_trace is None else full_trace[:steps]
+        out = self.propagate(arriving.reshape(-1, *arriving.shape[2:]))
+        attrs["pre_spikes"] = arriving[-1].clone()
+        attrs["pre_trace"] = None if arriving_trace is None else arriving_trace[-1].clone()
+        return out.reshape(steps, batch, *out.shape[1:]), arriving_trace
+
+    # -- hooks of a connection type (see the module docstring) ---------------------
+    def check_input_shape(self, shape: torch.Size) -> None:
+        """Raise :class:`ValueError` unless ``shape`` is a valid ``(batch, *in_shape)``."""
+        raise NotImplementedError
+
+    def propagate(self, spikes: Tensor) -> Tensor:
+        """Postsynaptic input ``(N, *out_shape)`` of arriving spikes ``(N, *in_shape)``."""
+        raise NotImplementedError
+
+    def propagate_delayed(self, history_by_delay: Tensor) -> Tensor:
+        """Postsynaptic input from the spike history ``(L, N, *in_shape)`` (per-synapse delays)."""
+        raise NotImplementedError(f"{type(self).__name__} does not support per-synapse delays")
+
+    def synapse_trace(self, trace: Tensor) -> Tensor:
+        """Expand a presynaptic trace ``(N, *in_shape)`` to one value per synapse."""
+        raise NotImplementedError(f"{type(self).__name__} does not support trace_per_synapse")
+
+    def synapse_layout(self, values: Tensor) -> Tensor:
+        """Weight-shaped ``values`` arranged to broadcast against :meth:`synapse_trace`."""
+        return values
+
+    def receptive_field_sum(self, trace: Tensor) -> Tensor:
+        r"""Sum of presynaptic values over each postsynaptic neuron's receptive field.
+
+        .. math:: X_i = \sum_{j \in \mathrm{RF}(i)} x_j
+
+        Used by :class:`pysnn.neuron.FedeNeuron`.
+        """
+        raise NotImplementedError
+
+    def after_reset_weights(self) -> None:
+        """Enforce structural constraints after (re)initialisation (e.g. no self-connections)."""
+
+    # -- weights -------------------------------------------------------------------
+    @torch.no_grad()
+    def reset_weights(
+        self,
+        distribution: str = "kaiming_uniform",
+        gain: float = 1.0,
+        a: float = 0.0,
+        b: float = 1.0,
+    ) -> None:
+        """Re-initialise the weights.
+
+        Parameters
+        ----------
+        distribution : {"kaiming_uniform", "uniform", "normal", "constant"}
+            ``kaiming_uniform``: :math:`U(-1/\\sqrt{n_{in}}, 1/\\sqrt{n_{in}})`
+            times ``gain`` (PyTorch's default); ``uniform``: :math:`U(a, b)`;
+            ``normal``: :math:`N(a, b^2)`; ``constant``: ``gain``.
+        """
+        weight = self.weight
+        if distribution == "kaiming_uniform":
+            bound = gain / math.sqrt(weight[0].numel())
+            weight.uniform_(-bound, bound)
+        elif distribution == "uniform":
+            weight.uniform_(a, b)
+        elif distribution == "normal":
+            weight.normal_(a, b)
+        elif distribution == "constant":
+            weight.fill_(gain)
+        else:
+            raise ValueError(
+                "distribution must be one of ('kaiming_uniform', 'uniform', 'normal', "
+                f"'constant'), got {distribution!r}"
+            )
+        self.after_reset_weights()

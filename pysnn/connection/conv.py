@@ -1,0 +1,149 @@
+"""2-D convolution connection: :class:`Conv2d`."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+
+from pysnn import functional as sf
+from pysnn.connection.base import Connection, IntPair, pair
+from pysnn.delay import DelayLike
+
+Tensor = torch.Tensor
+
+__all__ = ["Conv2d"]
+
+
+class Conv2d(Connection):
+    r"""2-D convolution connection, equal to :func:`torch.nn.functional.conv2d`.
+
+    .. math:: I_{b,o}(t) = \sum_{c, k} W_{o,c,k}\, s_{b,c}(t - d_{o,c,k})[\text{window}]
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Channels of the presynaptic and postsynaptic populations.
+    kernel_size : int or (int, int)
+        Kernel size.
+    im_dims : (int, int), optional
+        Input height and width; checked when given, not needed.
+    batch_size : int, optional
+        Ignored (PySNN 0.1 compatibility); the batch comes from the input.
+    dt : float
+        Timestep in ms.
+    delay : float or Tensor
+        Delay in ms: a number, or a tensor shaped like the weight
+        ``(out_channels, in_channels // groups, kh, kw)``.
+    stride, padding, dilation, groups
+        As in :class:`torch.nn.Conv2d`.
+    trace_per_synapse : bool
+        Return the presynaptic trace per synapse,
+        ``(batch, out_channels, H_out, W_out, in_channels // groups * kh * kw)``.
+    """
+
+    kind = "conv2d"
+    unit_dim = 1
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: IntPair,
+        im_dims: IntPair | None = None,
+        batch_size: int | None = None,
+        dt: float = 1.0,
+        delay: DelayLike = 0,
+        stride: IntPair = 1,
+        padding: IntPair = 0,
+        dilation: IntPair = 1,
+        groups: int = 1,
+        *,
+        trace_per_synapse: bool = False,
+    ) -> None:
+        for name, value in (
+            ("in_channels", in_channels),
+            ("out_channels", out_channels),
+            ("groups", groups),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if in_channels % groups or out_channels % groups:
+            raise ValueError(
+                f"in_channels ({in_channels}) and out_channels ({out_channels}) must be "
+                f"divisible by groups ({groups})"
+            )
+        self.in_channels = in_channels
+        self.out_channels = out_channels
+        self.kernel_size = pair(kernel_size, "kernel_size")
+        self.stride = pair(stride, "stride")
+        self.padding = pair(padding, "padding")
+        self.dilation = pair(dilation, "dilation")
+        self.groups = groups
+        self.im_dims = None if im_dims is None else pair(im_dims, "im_dims")
+        weight_shape = (out_channels, in_channels // groups, *self.kernel_size)
+        super().__init__(weight_shape, dt, delay, trace_per_synapse)
+        self.reset_weights()
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
+            f"groups={self.groups}"
+        )
+
+    def output_shape(self, im_dims: IntPair) -> tuple[int, int]:
+        """Output height and width for an input of ``im_dims``."""
+        return sf.conv2d_output_shape(
+            pair(im_dims, "im_dims"), self.kernel_size, self.stride, self.padding, self.dilation
+        )
+
+    def _geometry(self) -> tuple:
+        return (self.stride, self.padding, self.dilation, self.groups)
+
+    def _unfold(self, x: Tensor) -> Tensor:
+        """Patches ``(N, groups, C/groups * kh * kw, H_out, W_out)``."""
+        return sf.conv2d_unfold(x, self.kernel_size, *self._geometry())
+
+    def _unfold_history(self, history: Tensor) -> Tensor:
+        """Patches ``(L, B, groups, M, H_out, W_out)`` of a history ``(L, B, C, H, W)``."""
+        patches = self._unfold(history.flatten(0, 1))
+        return patches.view(history.shape[0], history.shape[1], *patches.shape[1:])
+
+    # -- the connection protocol -----------------------------------------------------
+    def check_input_shape(self, shape: torch.Size) -> None:
+        ok = len(shape) == 4 and shape[1] == self.in_channels
+        if ok and self.im_dims is not None:
+            ok = tuple(shape[2:]) == self.im_dims
+        if not ok:
+            hw = "H, W" if self.im_dims is None else f"{self.im_dims[0]}, {self.im_dims[1]}"
+            raise ValueError(
+                f"Conv2d: spikes must have shape (batch, in_channels={self.in_channels}, {hw}), "
+                f"got {tuple(shape)}"
+            )
+
+    def propagate(self, spikes: Tensor) -> Tensor:
+        return sf.conv2d_propagate(spikes, self._parameters["weight"], *self._geometry())
+
+    def propagate_delayed(self, history_by_delay: Tensor) -> Tensor:
+        stacked = self.stacked_weight(sf.conv2d_stack_weight)
+        return sf.conv2d_propagate_delayed(history_by_delay, stacked, *self._geometry())
+
+    def synapse_trace(self, trace: Tensor) -> Tensor:
+        return sf.conv2d_synapse_trace(self._unfold(trace), self.out_channels)
+
+    def synapse_layout(self, values: Tensor) -> Tensor:
+        # synapse_trace is (N, O, H_out, W_out, M): the kernel's synapses come last
+        return values.reshape(self.out_channels, 1, 1, -1)
+
+    def receptive_field_sum(self, trace: Tensor) -> Tensor:
+        return sf.conv2d_receptive_field_sum(trace, self.weight.shape, *self._geometry())
+
+    def correlate_arriving(
+        self, post: Tensor, pre: Tensor, per_batch: bool, pre_map: Callable | None
+    ) -> Tensor:
+        return sf.conv2d_correlate(post, self._unfold(pre), self.weight.shape, per_batch, pre_map)
+
+    def correlate_history(self, post: Tensor, history: Tensor, per_batch: bool) -> Tensor:
+        patches = self._unfold_history(history)
+        return sf.conv2d_correlate_delayed(post, patches, self.delay_steps, per_batch)

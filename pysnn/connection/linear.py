@@ -1,0 +1,248 @@
+"""Fully connected connections: :class:`Linear` and :class:`Recurrent`."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+
+from pysnn import functional as sf
+from pysnn.connection.base import Connection
+from pysnn.delay import DelayLike
+
+Tensor = torch.Tensor
+
+__all__ = ["Linear", "Recurrent"]
+
+
+class Linear(Connection):
+    r"""Fully connected connection, one matmul per step.
+
+    .. math:: I_{b\ldots i} = \sum_j W_{ij}\, s_{b\ldots j}(t - d_{ij})
+
+    Parameters
+    ----------
+    in_features, out_features : int
+        Number of presynaptic and postsynaptic neurons.
+    batch_size : int, optional
+        Ignored; kept so that PySNN 0.1 positional calls work.  The batch size
+        comes from the input.
+    dt : float
+        Timestep in ms.
+    delay : float or Tensor
+        Delay in ms (a whole number of steps): a number, or a tensor
+        ``(out_features, in_features)`` with one delay per synapse.
+    trace_per_synapse : bool
+        Return the presynaptic trace per synapse, ``(batch, ..., out, in)``.
+    event_driven : bool or None
+        Propagate by gathering the weights of the active inputs (``True``),
+        always by a dense matmul (``False``), or choose per step (``None``,
+        default: event-driven on CPU for layers of at least
+        ``EVENT_MIN_SYNAPSES`` weights when at most ``event_threshold`` of the
+        inputs spike, on average over the batch).  Event-driven propagation
+        sums, per sample, the weight rows of that sample's active inputs.  With
+        per-synapse delays the inputs are the (delay, input) pairs of the spike
+        history, gathered from the per-delay stacked weight.  The weight is
+        stored input-major (``weight`` is the transpose of a contiguous
+        ``(in, out)`` tensor) so that the weights of one presynaptic neuron are
+        contiguous.  See :func:`pysnn.functional.event_matmul`.
+    event_threshold : float
+        Fraction of active inputs up to which auto mode is event-driven.
+
+    Notes
+    -----
+    Inputs are ``(batch, ..., in_features)`` (e.g. ``(B, 1, N)`` as in PySNN
+    0.1); outputs are ``(batch, ..., out_features)``, ready for a neuron of
+    shape ``(..., out_features)``.
+    """
+
+    kind = "linear"
+
+    #: auto mode gathers weight columns only for layers at least this large
+    EVENT_MIN_SYNAPSES = 2**18
+
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        batch_size: int | None = None,
+        dt: float = 1.0,
+        delay: DelayLike = 0,
+        *,
+        trace_per_synapse: bool = False,
+        event_driven: bool | None = None,
+        event_threshold: float = 0.05,
+    ) -> None:
+        for name, value in (("in_features", in_features), ("out_features", out_features)):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if event_driven not in (None, True, False):
+            raise TypeError(f"event_driven must be None, True or False, got {event_driven!r}")
+        if not 0.0 <= float(event_threshold) <= 1.0:
+            raise ValueError(f"event_threshold must lie in [0, 1], got {event_threshold}")
+        self.in_features = in_features
+        self.out_features = out_features
+        self.event_driven = event_driven
+        self.event_threshold = float(event_threshold)
+        super().__init__((out_features, in_features), dt, delay, trace_per_synapse)
+        # Stored input-major: weight is the (out, in) transpose of a contiguous
+        # (in, out) tensor, so the weights of one presynaptic neuron are contiguous
+        # (fast event-driven gathers) and the dense step is x @ storage.
+        self.weight = nn.Parameter(torch.empty(in_features, out_features).t(), requires_grad=False)
+        self.reset_weights()
+
+    def extra_repr(self) -> str:
+        delay = "per-synapse" if self.per_synapse_delay else str(self.max_delay)
+        return f"in_features={self.in_features}, out_features={self.out_features}, delay={delay}"
+
+    # -- the connection protocol -----------------------------------------------------
+    def check_input_shape(self, shape: torch.Size) -> None:
+        if len(shape) < 2 or shape[-1] != self.in_features:
+            raise ValueError(
+                f"{type(self).__name__}: spikes must have shape (batch, ..., in_features="
+                f"{self.in_features}), got {tuple(shape)}"
+            )
+
+    def propagate(self, spikes: Tensor) -> Tensor:
+        rows = self._parameters["weight"].t()  # (in, out), contiguous
+        return sf.dense_propagate(
+            spikes, rows, self.event_driven, self.event_threshold, self.EVENT_MIN_SYNAPSES
+        )
+
+    def propagate_delayed(self, history_by_delay: Tensor) -> Tensor:
+        stacked = self.stacked_weight(sf.dense_stack_weight)
+        return sf.dense_propagate_delayed(
+            history_by_delay,
+            stacked,
+            self.event_driven,
+            self.event_threshold,
+            self.EVENT_MIN_SYNAPSES,
+        )
+
+    def synapse_trace(self, trace: Tensor) -> Tensor:
+        return sf.dense_synapse_trace(trace, self.out_features)
+
+    def receptive_field_sum(self, trace: Tensor) -> Tensor:
+        return sf.dense_receptive_field_sum(trace, self.out_features)
+
+    def correlate_arriving(
+        self, post: Tensor, pre: Tensor, per_batch: bool, pre_map: Callable | None
+    ) -> Tensor:
+        return sf.dense_correlate(post, pre, per_batch, pre_map)
+
+    def correlate_history(self, post: Tensor, history: Tensor, per_batch: bool) -> Tensor:
+        return sf.dense_correlate_delayed(post, history, self.delay_steps, per_batch)
+
+    # -- sparse and fused updates for learning rules ---------------------------------
+    @property
+    def supports_event_driven(self) -> bool:
+        return not self.per_synapse_delay
+
+    def _flat(self, post: Tensor, pre: str | Tensor) -> tuple[Tensor, Tensor]:
+        """Arriving ``pre`` ``(N, in)`` and ``post`` ``(N, out)`` in the weight's dtype."""
+        x = self.arriving(pre).reshape(-1, self.in_features)
+        return post.to(self.weight.dtype).reshape(-1, self.out_features), x
+
+    def accumulate_correlation(
+        self, target: Tensor, post: Tensor, pre: str | Tensor = "spikes", alpha: float = 1.0
+    ) -> Tensor:
+        if self.per_synapse_delay:
+            return super().accumulate_correlation(target, post, pre, alpha)
+        y, x = self._flat(post, pre)
+        return target.addmm_(y.t(), x, alpha=alpha)
+
+    def accumulate_correlations(
+        self, target: Tensor, terms: Sequence[tuple[Tensor, str | Tensor, float]]
+    ) -> Tensor:
+        if self.per_synapse_delay or len(terms) < 2:
+            return super().accumulate_correlations(target, terms)
+        dtype = self.weight.dtype
+        x = torch.cat([self.arriving(pre).reshape(-1, self.in_features) for _, pre, _ in terms])
+        y = torch.cat(
+            [(post.to(dtype) * alpha).reshape(-1, self.out_features) for post, _, alpha in terms]
+        )
+        return target.addmm_(y.t(), x)
+
+    def correlate_rows(self, post: Tensor, pre: str | Tensor, rows: Tensor) -> Tensor:
+        r"""Rows ``rows`` of :meth:`correlate`: ``(len(rows), in_features)``.
+
+        Costs :math:`O(N \cdot |rows| \cdot N_{in})` instead of
+        :math:`O(N \cdot N_{out} \cdot N_{in})` (used for event-driven learning).
+        """
+        y, x = self._flat(post, pre)
+        return y.index_select(1, rows).t().mm(x)
+
+    def correlate_cols(self, post: Tensor, pre: str | Tensor, cols: Tensor) -> Tensor:
+        """Columns ``cols`` of :meth:`correlate`: ``(out_features, len(cols))``."""
+        y, x = self._flat(post, pre)
+        return y.t().mm(x.index_select(1, cols))
+
+
+class Recurrent(Linear):
+    r"""Recurrent/lateral connection within one population of ``features`` neurons.
+
+    Called with the population's own spikes and trace of the previous step.
+    With ``zero_diagonal=True`` (default) no neuron connects to itself: the
+    diagonal is zeroed at initialisation, ignored in the propagation (even if
+    set by hand) and excluded from learning through :attr:`plastic_mask`.
+
+    .. math:: I_i = \sum_{j \ne i} W_{ij}\, s_j(t - d_{ij})
+
+    Parameters
+    ----------
+    features : int
+        Number of neurons.
+    dt, delay, trace_per_synapse, event_driven
+        As in :class:`Linear`.
+    zero_diagonal : bool
+        Forbid self-connections.
+    """
+
+    kind = "recurrent"
+
+    def __init__(
+        self,
+        features: int,
+        dt: float = 1.0,
+        delay: DelayLike = 0,
+        zero_diagonal: bool = True,
+        *,
+        trace_per_synapse: bool = False,
+        event_driven: bool | None = None,
+    ) -> None:
+        self.zero_diagonal = bool(zero_diagonal)
+        super().__init__(
+            features,
+            features,
+            None,
+            dt,
+            delay,
+            trace_per_synapse=trace_per_synapse,
+            event_driven=event_driven,
+        )
+        mask = torch.ones(features, features, dtype=torch.bool)
+        if self.zero_diagonal:
+            mask.fill_diagonal_(False)
+        self.register_buffer("plastic_mask", mask)
+        self.after_reset_weights()
+
+    @torch.no_grad()
+    def after_reset_weights(self) -> None:
+        if getattr(self, "zero_diagonal", False):
+            self.weight.fill_diagonal_(0.0)
+
+    def propagate(self, spikes: Tensor) -> Tensor:
+        out = super().propagate(spikes)
+        if self.zero_diagonal:
+            out = out - spikes * torch.diagonal(self.weight)
+        return out
+
+    def propagate_delayed(self, history_by_delay: Tensor) -> Tensor:
+        out = super().propagate_delayed(history_by_delay)
+        if self.zero_diagonal:
+            diag_delay = torch.diagonal(self.delay_steps)  # (features,)
+            idx = diag_delay.view(1, *([1] * (history_by_delay.dim() - 2)), -1)
+            seen = history_by_delay.gather(0, idx.expand(1, *history_by_delay.shape[1:]))[0]
+            out = out - seen * torch.diagonal(self.weight)
+        return out

@@ -1,0 +1,318 @@
+r"""The delay line of a connection: ring buffers of presynaptic spikes and traces.
+
+``delay`` (ms, a whole number of timesteps) is either one number for the whole
+connection or an integer tensor shaped like the weight, one delay per synapse.
+The line keeps the last :math:`L = d_{max} + 1` steps of presynaptic spikes and
+traces, so any number of spikes can be in flight: a spike of presynaptic neuron
+:math:`j` at step :math:`t` reaches synapse :math:`(i, j)` exactly once, at step
+:math:`t + d_{ij}`, together with the trace :math:`x_j(t)`.
+
+Memory and time: a scalar delay costs :math:`2 L \cdot B \cdot N_{in}` values of
+history and no extra time per step.  Per-synapse delays add a cached stacked
+weight (:meth:`DelayLine.stacked_weight`) of :math:`L` times the weight, rebuilt
+(:math:`L N_{out} N_{in}` operations) only when the weights or delays change; a
+snapshot of the weights is compared each step so that any edit, also through
+``weight.data``, is seen.
+
+Every method called per step is a plain method (no ``nn.Module.__call__``) that
+reads the buffers through ``_buffers`` and writes attributes through
+``__dict__``: the line adds no measurable Python overhead to a connection's step.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from pysnn import functional as sf
+from pysnn.state import StatefulModule
+
+Tensor = torch.Tensor
+DelayLike = Union[int, float, Tensor]
+
+__all__ = ["DelayLine", "DelayLike"]
+
+_INT_OF_SIZE = {1: torch.int8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
+
+
+def _same_bits(a: Tensor, b: Tensor) -> bool:
+    """Bitwise equality of two tensors of one shape, dtype and layout.
+
+    On CPU the bits are compared by numpy, about five times faster than
+    ``torch.equal`` (which matters for a check that runs every step).
+    """
+    if a.shape != b.shape or a.dtype != b.dtype or a.stride() != b.stride():
+        return False
+    if a.device.type != "cpu" or a.element_size() not in _INT_OF_SIZE:
+        return torch.equal(a, b)
+    ints = _INT_OF_SIZE[a.element_size()]
+    return bool(np.array_equal(a.view(ints).numpy(), b.view(ints).numpy()))
+
+
+def _adopt_saved_delay(line: DelayLine, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+    """Load hook: a checkpoint's ``delay_steps`` (scalar or per synapse) decides the delay."""
+    saved = state_dict.get(prefix + "delay_steps")
+    own = line.delay_steps
+    if isinstance(saved, Tensor) and saved.shape != own.shape:
+        if saved.dim() == 0 or tuple(saved.shape) == line.synapse_shape:
+            line.delay_steps = torch.empty(saved.shape, dtype=own.dtype, device=own.device)
+
+
+def _derive_loaded_delay(line: DelayLine, _incompatible_keys: Any) -> None:
+    """Load hook: ``max_delay``/``per_synapse_delay`` follow the loaded ``delay_steps``."""
+    line._derive_delay()
+
+
+class DelayLine(StatefulModule):
+    r"""Ring buffers of the last :math:`L = d_{max} + 1` presynaptic steps.
+
+    Parameters
+    ----------
+    synapse_shape : tuple of int or None
+        Shape of a per-synapse delay tensor (the weight's shape); ``None`` for
+        a weightless owner, which only accepts scalar delays.
+    delay : float or Tensor
+        Delay in ms, see :meth:`set_delay`.
+    dt : float
+        Timestep in ms.
+    owner : str
+        Name of the owning connection, used in error messages.
+
+    Attributes
+    ----------
+    delay_steps : Tensor
+        Delay in timesteps: 0-dim, or shaped like ``synapse_shape``.
+    max_delay : int
+        :math:`d_{max}` in timesteps.
+    per_synapse_delay : bool
+        Whether ``delay_steps`` holds one delay per synapse.
+    head : int
+        Slot of the newest step in the ring buffers.
+    in_shape : tuple of int or None
+        Per-sample shape of the presynaptic input (adopted from the first step).
+    spike_history, trace_history : Tensor
+        ``(L, batch, *in_shape)`` ring buffers (empty without delay).
+    stack_cache : tuple or None
+        Cache of :meth:`stacked_weight` (``None`` until per-synapse delays build it).
+    """
+
+    _state_names = ("spike_history", "trace_history")
+    _extra_state_attrs = ("head", "in_shape", "_batch")
+
+    def __init__(
+        self,
+        synapse_shape: tuple[int, ...] | None,
+        delay: DelayLike = 0,
+        dt: float = 1.0,
+        owner: str = "connection",
+    ) -> None:
+        super().__init__()
+        self.synapse_shape = None if synapse_shape is None else tuple(synapse_shape)
+        self.owner = owner
+        self.head = 0
+        self.in_shape: tuple[int, ...] | None = None
+        self._batch: int | None = None
+        self.stack_cache: tuple[tuple, Tensor, Tensor] | None = None
+        self.register_buffer("spike_history", torch.zeros(0))
+        self.register_buffer("trace_history", torch.zeros(0))
+        self.register_buffer("delay_steps", torch.zeros((), dtype=torch.int64))
+        self.register_load_state_dict_pre_hook(_adopt_saved_delay)
+        self.register_load_state_dict_post_hook(_derive_loaded_delay)
+        self.set_delay(delay, dt)
+
+    # -- configuration -------------------------------------------------------------
+    def set_delay(self, delay: DelayLike, dt: float) -> None:
+        """Set the delay in ms: a number, or a tensor of ``synapse_shape`` (per synapse).
+
+        Raises :class:`ValueError` for negative, NaN or non-whole-step delays
+        and for a per-synapse tensor of the wrong shape.  Resets the state.
+        """
+        if isinstance(delay, bool) or not isinstance(delay, (int, float, Tensor)):
+            raise TypeError(f"delay must be a number or a tensor (ms), got {type(delay).__name__}")
+        if isinstance(delay, Tensor) and delay.dim() > 0:
+            if self.synapse_shape is None or tuple(delay.shape) != self.synapse_shape:
+                raise ValueError(
+                    f"delay per synapse must have the weight's shape {self.synapse_shape}, "
+                    f"got {tuple(delay.shape)}"
+                )
+        steps = sf.duration_to_steps(
+            delay.detach().cpu() if isinstance(delay, Tensor) else delay, dt, "delay"
+        )
+        self.delay_steps = steps.to(self.delay_steps.device)
+        self._derive_delay()
+        self.reset_state()
+
+    def _derive_delay(self) -> None:
+        steps = self.delay_steps
+        self.max_delay = int(steps.max()) if steps.numel() else 0
+        self.per_synapse_delay = steps.dim() > 0
+        self.stack_cache = None
+
+    def extra_repr(self) -> str:
+        if self.per_synapse_delay:
+            return f"per-synapse delays, max {self.max_delay} steps"
+        return f"delay={self.max_delay} steps"
+
+    @property
+    def history_length(self) -> int:
+        """Number of steps kept in the ring buffers, :math:`L = d_{max} + 1`."""
+        return self.max_delay + 1
+
+    # -- state ---------------------------------------------------------------------
+    @property
+    def batch_size(self) -> int | None:
+        return self._batch
+
+    def _init_state(self, batch_size: int) -> None:
+        self._batch = batch_size
+        self.head = 0
+        like = self._buffers["spike_history"]
+        shape: tuple[int, ...] = (0,)
+        if self.max_delay > 0 and self.in_shape is not None:
+            shape = (self.history_length, batch_size, *self.in_shape)
+        for name in self._state_names:
+            self._buffers[name] = torch.zeros(shape, dtype=like.dtype, device=like.device)
+
+    def start(self, batch: int, in_shape: tuple[int, ...]) -> None:
+        """Adopt the input's per-sample shape (fresh state only) and batch size."""
+        if in_shape != self.in_shape:
+            if not self._fresh and self.in_shape is not None:
+                raise ValueError(
+                    f"{self.owner}: spikes have per-sample shape {in_shape} but the "
+                    f"running simulation uses {self.in_shape}; call reset_state() first"
+                )
+            self.__dict__["in_shape"] = in_shape
+            self._init_state(batch)
+        try:
+            self._begin_step(batch)
+        except ValueError as err:  # name the connection, not its delay line
+            raise ValueError(str(err).replace(type(self).__name__, self.owner, 1)) from None
+
+    @property
+    def has_history(self) -> bool:
+        """True when a step was recorded since the last reset."""
+        return not self._fresh and self._buffers["spike_history"].numel() > 0
+
+    # -- one step ------------------------------------------------------------------
+    def push(self, spikes: Tensor, trace: Tensor | None) -> None:
+        """Advance the head and write the newest step (the trace only when given)."""
+        attrs, buffers = self.__dict__, self._buffers
+        head = attrs["head"] = (attrs["head"] + 1) % (attrs["max_delay"] + 1)
+        sf.delay_write(buffers["spike_history"], head, spikes)
+        if trace is not None:
+            sf.delay_write(buffers["trace_history"], head, trace)
+
+    def arriving(self, with_trace: bool) -> tuple[Tensor, Tensor | None]:
+        """Spikes (and trace) written :math:`d` steps ago (scalar delay :math:`d`), copied."""
+        attrs, buffers = self.__dict__, self._buffers
+        head, delay = attrs["head"], attrs["max_delay"]
+        spikes = sf.delay_read(buffers["spike_history"], head, delay).clone()
+        if not with_trace:
+            return spikes, None
+        return spikes, sf.delay_read(buffers["trace_history"], head, delay).clone()
+
+    def history_by_delay(self, name: str = "spikes") -> Tensor:
+        """``"spikes"``/``"trace"`` history ``(L, B, ...)``; entry ``k`` is ``k`` steps old."""
+        return self._by_delay(
+            self._buffers["spike_history" if name == "spikes" else "trace_history"]
+        )
+
+    def _by_delay(self, history: Tensor) -> Tensor:
+        length = self.history_length
+        order = (self.head - torch.arange(length, device=history.device)) % length
+        return history.index_select(0, order)
+
+    def synapse_read(
+        self, spread: Callable[[Tensor], Tensor], arrange: Callable[[Tensor], Tensor]
+    ) -> Tensor:
+        r"""The trace seen at every synapse with per-synapse delays.
+
+        .. math:: y_{b,\ldots,s} = x_{b,\ldots,j(s)}(t - d_s)
+
+        Parameters
+        ----------
+        spread : callable
+            Presynaptic ``(N, *in_shape)`` to one value per synapse ``(N, *S)``
+            (the connection's ``synapse_trace``).
+        arrange : callable
+            Weight-shaped values to a tensor that broadcasts against ``S``
+            (the connection's ``synapse_layout``).
+        """
+        history = self._buffers["trace_history"]
+        length = history.shape[0]
+        per_synapse = spread(history.flatten(0, 1))
+        per_synapse = per_synapse.reshape(length, -1, *per_synapse.shape[1:])
+        slots = arrange((self.head - self.delay_steps) % length)
+        index = slots.expand(per_synapse.shape[1:]).unsqueeze(0)
+        return per_synapse.gather(0, index).squeeze(0)
+
+    # -- many steps ----------------------------------------------------------------
+    def window(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        r"""Extend a window ``[T, B, ...]`` by the :math:`L - 1` buffered steps before it.
+
+        Returns ``(full, full_trace)`` of length :math:`L - 1 + T` (oldest first;
+        ``full[t]`` arrives at step ``t`` of the window with the delay
+        :math:`d_{max}`) and leaves the ring buffers and head as ``T`` calls of
+        :meth:`push` would.
+        """
+        length, steps = self.history_length, int(spikes.shape[0])
+        buffers = self._buffers
+        head = (self.head + steps) % length
+        full = self._with_past(spikes, buffers["spike_history"])
+        self._keep_last(full, buffers["spike_history"], head)
+        full_trace = None
+        if trace is not None:
+            full_trace = self._with_past(trace, buffers["trace_history"])
+            self._keep_last(full_trace, buffers["trace_history"], head)
+        self.__dict__["head"] = head
+        return full, full_trace
+
+    def _with_past(self, seq: Tensor, history: Tensor) -> Tensor:
+        past = self._by_delay(history)[: self.history_length - 1].flip(0)
+        return torch.cat([past, seq])
+
+    def _keep_last(self, seq: Tensor, history: Tensor, head: int) -> None:
+        length = self.history_length
+        order = (head - torch.arange(length, device=history.device)) % length
+        history.index_copy_(0, order, seq[-length:].flip(0))
+
+    def windows_by_delay(self, full: Tensor) -> Tensor:
+        """``(L, T * B, ...)`` from :meth:`window`'s output: entry ``[k, t]`` is ``k`` steps before ``t``."""
+        length = self.history_length
+        windows = full.unfold(0, length, 1).flip(-1).movedim(-1, 0)  # (L, T, B, ...)
+        return windows.reshape(length, -1, *full.shape[2:])
+
+    # -- per-synapse stacked weight --------------------------------------------------
+    def stacked_weight(self, weight: Tensor, build: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
+        """Per-delay stacked weight ``build(weight, onehot(delay_steps))``, cached.
+
+        The cache is rebuilt when the delays change or the weights differ from
+        the snapshot taken at the last build: the version counter catches
+        in-place updates (as made by learning rules) and an exact comparison
+        with the snapshot (bit for bit) catches edits through ``weight.data``.
+        Cost while the weights are unchanged: one comparison of the weight per
+        step; memory: the stacked weight plus one weight snapshot.
+        """
+        data = weight.detach()
+        steps = self._buffers["delay_steps"]
+        key = (
+            tuple(data.shape),
+            data.dtype,
+            data.device,
+            steps._version,
+            steps.data_ptr(),
+            weight._version,
+            data.data_ptr(),
+        )
+        cache = self.stack_cache
+        if cache is None or cache[0] != key or not _same_bits(cache[1], data):
+            onehot = F.one_hot(steps, self.history_length).to(data.dtype)
+            cache = self.__dict__["stack_cache"] = (key, data.clone(), build(data, onehot))
+        return cache[2]
+
+    def _apply(self, fn, recurse=True):  # type: ignore[override]
+        self.stack_cache = None
+        return super()._apply(fn, recurse)
