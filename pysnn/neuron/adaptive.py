@@ -9,6 +9,7 @@ import torch
 from pysnn import functional as sf
 from pysnn.neuron.lif import LIF_POSITIONAL, LIFNeuron
 from pysnn.neuron.parameters import Option, Param, StateVar
+from pysnn.neuron.spiking import POSITIONAL_TAIL
 
 Tensor = torch.Tensor
 
@@ -58,11 +59,8 @@ class AdaptiveLIFNeuron(LIFNeuron):
     options: ClassVar[tuple[Option, ...]] = LIFNeuron.options + (
         Option("thresh_reduction", "mean", ("mean", "sum")),
     )
-    positional: ClassVar[tuple[str, ...]] = LIF_POSITIONAL + (
-        "alpha_thresh",
-        "tau_thresh",
-        "update_type",
-        "store_trace",
+    positional: ClassVar[tuple[str, ...]] = (
+        LIF_POSITIONAL + ("alpha_thresh", "tau_thresh") + POSITIONAL_TAIL
     )
 
     @property

@@ -8,8 +8,7 @@ import torch
 
 from pysnn import functional as sf
 from pysnn.neuron.parameters import Option, Param, StateVar
-from pysnn.neuron.population import TRACE_MODES
-from pysnn.neuron.spiking import BaseNeuron
+from pysnn.neuron.spiking import FIXED_RESET_OPTIONS, SPIKE_STATE, BaseNeuron
 
 Tensor = torch.Tensor
 
@@ -74,14 +73,8 @@ class AdExNeuron(BaseNeuron):
     state_vars: ClassVar[tuple[StateVar, ...]] = (
         StateVar("v_cell", "v_rest"),
         StateVar("w"),
-        StateVar("spikes"),
-        StateVar("trace"),
-        StateVar("refrac_counts", integer=True),
-    )
-    options: ClassVar[tuple[Option, ...]] = (
-        Option("store_trace", False, (False, True)),
-        Option("trace_mode", "additive", TRACE_MODES),
-    )
+    ) + SPIKE_STATE
+    options: ClassVar[tuple[Option, ...]] = FIXED_RESET_OPTIONS
     positional: ClassVar[tuple[str, ...]] = ()  # every argument by name
     fixed_integrator: ClassVar[str | None] = "exact"  # of the trace; v and w: forward Euler
     default_dt: ClassVar[float] = 0.1
@@ -91,21 +84,9 @@ class AdExNeuron(BaseNeuron):
         return self._buffers["v_reset"]
 
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
-        v, w = sf.adex_update(
-            state["v_cell"],
-            state["w"],
-            x,
-            state["v_rest"],
-            state["c_m"],
-            state["g_l"],
-            state["v_t"],
-            state["delta_t"],
-            state["a"],
-            state["tau_w"],
-            state["alpha_v"],
-            self.dt,
-            self._refrac_gate,
-        )
+        names = ("v_rest", "c_m", "g_l", "v_t", "delta_t", "a", "tau_w", "alpha_v")
+        params = [state[name] for name in names]
+        v, w = sf.adex_update(state["v_cell"], state["w"], x, *params, self.dt, self._refrac_gate)
         return {"v_cell": v, "w": w}
 
     def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:

@@ -8,8 +8,7 @@ import torch
 
 from pysnn import functional as sf
 from pysnn.neuron.parameters import Option, Param, StateVar
-from pysnn.neuron.population import TRACE_MODES
-from pysnn.neuron.spiking import BaseNeuron
+from pysnn.neuron.spiking import FIXED_RESET_OPTIONS, POSITIONAL_TAIL, SPIKE_STATE, BaseNeuron
 
 Tensor = torch.Tensor
 
@@ -89,14 +88,8 @@ class IzhikevichNeuron(BaseNeuron):
     state_vars: ClassVar[tuple[StateVar, ...]] = (
         StateVar("v_cell", "c"),
         StateVar("u", lambda m: m._buffers["b"] * m._buffers["c"]),
-        StateVar("spikes"),
-        StateVar("trace"),
-        StateVar("refrac_counts", integer=True),
-    )
-    options: ClassVar[tuple[Option, ...]] = (
-        Option("store_trace", False, (False, True)),
-        Option("trace_mode", "additive", TRACE_MODES),
-    )
+    ) + SPIKE_STATE
+    options: ClassVar[tuple[Option, ...]] = FIXED_RESET_OPTIONS
     positional: ClassVar[tuple[str, ...]] = (
         "a",
         "b",
@@ -108,9 +101,7 @@ class IzhikevichNeuron(BaseNeuron):
         "dt",
         "duration_refrac",
         "tau_t",
-        "update_type",
-        "store_trace",
-    )
+    ) + POSITIONAL_TAIL
     default_update_type: ClassVar[str] = "exact"
     default_dt: ClassVar[float] = 0.5
     reset = "rest"
@@ -124,16 +115,8 @@ class IzhikevichNeuron(BaseNeuron):
         return self._buffers["c"]
 
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
-        v, u = sf.izhikevich_update(
-            state["v_cell"],
-            state["u"],
-            x,
-            state["a"],
-            state["b"],
-            state["alpha_v"],
-            self.dt,
-            self._refrac_gate,
-        )
+        args = (state["a"], state["b"], state["alpha_v"], self.dt, self._refrac_gate)
+        v, u = sf.izhikevich_update(state["v_cell"], state["u"], x, *args)
         return {"v_cell": v, "u": u}
 
     def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:

@@ -8,23 +8,14 @@ import torch
 
 from pysnn import functional as sf
 from pysnn.neuron.parameters import Param
-from pysnn.neuron.spiking import NEURON_PARAMS, BaseNeuron
+from pysnn.neuron.spiking import NEURON_PARAMS, POSITIONAL_HEAD, POSITIONAL_TAIL, BaseNeuron
 
 Tensor = torch.Tensor
 
 __all__ = ["IFNeuron", "LIFNeuron", "LIF_POSITIONAL"]
 
 #: PySNN 0.1 positional order of the LIF family
-LIF_POSITIONAL = (
-    "thresh",
-    "v_rest",
-    "alpha_v",
-    "alpha_t",
-    "dt",
-    "duration_refrac",
-    "tau_v",
-    "tau_t",
-)
+LIF_POSITIONAL = POSITIONAL_HEAD + ("tau_v", "tau_t")
 
 
 class IFNeuron(BaseNeuron):
@@ -75,7 +66,7 @@ class LIFNeuron(BaseNeuron):
     params: ClassVar[tuple[Param, ...]] = NEURON_PARAMS + (
         Param("tau_v", 20.0, "time", 0.9, "membrane time constant (ms)"),
     )
-    positional: ClassVar[tuple[str, ...]] = LIF_POSITIONAL + ("update_type", "store_trace")
+    positional: ClassVar[tuple[str, ...]] = LIF_POSITIONAL + POSITIONAL_TAIL
 
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
         v, v_rest, alpha_v = state["v_cell"], state["v_rest"], state["alpha_v"]

@@ -22,7 +22,16 @@ from pysnn.neuron.population import TRACE_MODES, InputLike, Population
 
 Tensor = torch.Tensor
 
-__all__ = ["BaseNeuron", "NEURON_PARAMS", "NEURON_STATE", "NEURON_OPTIONS"]
+__all__ = [
+    "BaseNeuron",
+    "NEURON_PARAMS",
+    "NEURON_STATE",
+    "NEURON_OPTIONS",
+    "SPIKE_STATE",
+    "FIXED_RESET_OPTIONS",
+    "POSITIONAL_HEAD",
+    "POSITIONAL_TAIL",
+]
 
 #: parameters of every LIF-family neuron, in buffer order
 NEURON_PARAMS = (
@@ -34,17 +43,18 @@ NEURON_PARAMS = (
     Param("tau_t", 20.0, "time", 0.95, "trace time constant (ms)"),
     Param("duration_refrac", 0.0, "non_negative", doc="refractory period (ms, whole steps)"),
 )
-NEURON_STATE = (
-    StateVar("v_cell", "v_rest"),
-    StateVar("spikes"),
-    StateVar("trace"),
-    StateVar("refrac_counts", integer=True),
-)
-NEURON_OPTIONS = (
+#: PySNN 0.1 positional order of the spiking neurons: these, [tau_v,] tau_t, then the tail
+POSITIONAL_HEAD = ("thresh", "v_rest", "alpha_v", "alpha_t", "dt", "duration_refrac")
+POSITIONAL_TAIL = ("update_type", "store_trace")
+#: state that every spiking neuron has besides its own variables
+SPIKE_STATE = (StateVar("spikes"), StateVar("trace"), StateVar("refrac_counts", integer=True))
+NEURON_STATE = (StateVar("v_cell", "v_rest"),) + SPIKE_STATE
+#: options of a neuron with a fixed reset (no ``reset`` argument)
+FIXED_RESET_OPTIONS = (
     Option("store_trace", False, (False, True)),
-    Option("reset", "rest", sf.RESET_MODES),
     Option("trace_mode", "additive", TRACE_MODES),
 )
+NEURON_OPTIONS = FIXED_RESET_OPTIONS + (Option("reset", "rest", sf.RESET_MODES),)
 
 
 class BaseNeuron(Population):
@@ -90,17 +100,7 @@ class BaseNeuron(Population):
     params: ClassVar[tuple[Param, ...]] = NEURON_PARAMS
     state_vars: ClassVar[tuple[StateVar, ...]] = NEURON_STATE
     options: ClassVar[tuple[Option, ...]] = NEURON_OPTIONS
-    positional: ClassVar[tuple[str, ...]] = (
-        "thresh",
-        "v_rest",
-        "alpha_v",
-        "alpha_t",
-        "dt",
-        "duration_refrac",
-        "tau_t",
-        "update_type",
-        "store_trace",
-    )
+    positional: ClassVar[tuple[str, ...]] = POSITIONAL_HEAD + ("tau_t",) + POSITIONAL_TAIL
 
     def setup(self) -> None:
         steps = sf.duration_to_steps(self._masters["duration_refrac"], self.dt, "duration_refrac")
