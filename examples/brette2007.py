@@ -3,7 +3,8 @@
 Brette, R. et al. (2007), "Simulation of networks of spiking neurons: a review of
 tools and strategies", J. Comput. Neurosci. 23: 349-398, after Vogels & Abbott (2005).
 ``N`` LIF neurons, 80 % excitatory, 20 % inhibitory, random connectivity with
-probability 0.02 at N = 4000 (in-degree 80, kept fixed for other N), dt = 0.1 ms:
+probability 0.02 at N = 4000 (in-degree 80, kept fixed for other N;
+:class:`~pysnn.connection.Sparse`, event-driven), dt = 0.1 ms:
 
 * membrane: tau_m = 20 ms, threshold -50 mV, reset -60 mV, refractory 5 ms;
 * **CUBA** (``--model cuba``): rest -49 mV (above threshold: the cells are
@@ -37,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from pysnn.connection import Linear
+from pysnn.connection import Sparse
 from pysnn.network import SNNNetwork
 from pysnn.neuron import LIFNeuron
 from pysnn.synapse import ConductanceSynapse, ExponentialSynapse
@@ -48,11 +49,6 @@ PARAMS = {
     "cuba": dict(v_rest=-49.0, w_exc=1.62, w_inh=-9.0, integrator="exact"),
     "coba": dict(v_rest=-60.0, w_exc=0.6, w_inh=6.7, integrator="euler"),
 }
-
-
-def random_weights(n_post: int, n_pre: int, p: float, weight: float, gen: torch.Generator):
-    """``(n_post, n_pre)`` weights: ``weight`` with probability ``p``, else 0."""
-    return (torch.rand(n_post, n_pre, generator=gen) < p).float() * weight
 
 
 class BalancedNetwork(SNNNetwork):
@@ -76,20 +72,17 @@ class BalancedNetwork(SNNNetwork):
             integrator=p["integrator"],
         )
         prob = min(1.0, IN_DEGREE / n)
-        self.exc = Linear(self.n_exc, n, dt=dt)
-        self.inh = Linear(n - self.n_exc, n, dt=dt)
-        with torch.no_grad():
-            self.exc.weight.copy_(random_weights(n, self.n_exc, prob, p["w_exc"], gen))
-            self.inh.weight.copy_(random_weights(n, n - self.n_exc, prob, p["w_inh"], gen))
+        self.exc = Sparse.fixed_probability(self.n_exc, n, prob, gen, weight=p["w_exc"], dt=dt)
+        self.inh = Sparse.fixed_probability(n - self.n_exc, n, prob, gen, weight=p["w_inh"], dt=dt)
         if model == "cuba":
             self.syn_exc = ExponentialSynapse((n,), 5.0, dt)
             self.syn_inh = ExponentialSynapse((n,), 10.0, dt)
         else:
             self.syn_exc = ConductanceSynapse((n,), 5.0, 0.0, dt)
             self.syn_inh = ConductanceSynapse((n,), 10.0, -80.0, dt)
-            self.kick = Linear(KICK_SOURCES, n, dt=dt)
-            with torch.no_grad():
-                self.kick.weight.copy_(random_weights(n, KICK_SOURCES, KICK_P, p["w_exc"], gen))
+            self.kick = Sparse.fixed_probability(
+                KICK_SOURCES, n, KICK_P, gen, weight=p["w_exc"], dt=dt
+            )
 
     def forward(self, kick_spikes: torch.Tensor | None = None) -> torch.Tensor:
         """One step; recurrent input comes from the spikes of the previous step."""
@@ -130,7 +123,7 @@ def simulate(model: str, n: int, duration_ms: float, dt: float, seed: int) -> di
     spike_i = torch.cat(cells).numpy() if cells else np.zeros(0, dtype=np.int64)
     spike_t = torch.cat(times).numpy() * dt if times else np.zeros(0)
     rate, cv = statistics(spike_i, spike_t, n, duration_ms)
-    synapses = int((net.exc.weight != 0).sum() + (net.inh.weight != 0).sum())
+    synapses = net.exc.n_synapses + net.inh.n_synapses
     return dict(
         simulator="pysnn",
         model=model,

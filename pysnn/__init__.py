@@ -21,6 +21,7 @@ from pysnn.connection import (
     Linear,
     MaxPool2d,
     Recurrent,
+    Sparse,
 )
 from pysnn.monitor import SpikeMonitor, StateMonitor
 from pysnn.network import Layer, SNNNetwork
@@ -67,6 +68,7 @@ __all__ = [
     "MaxPool2d",
     "Recurrent",
     "SNNNetwork",
+    "Sparse",
     "SpikeMonitor",
     "StateMonitor",
 ]

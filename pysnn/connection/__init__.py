@@ -13,6 +13,7 @@ arrives at the synapses)``:
   connection type implements,
 * :mod:`pysnn.connection.linear`: :class:`Linear`, :class:`Recurrent`,
 * :mod:`pysnn.connection.conv`: :class:`Conv2d`,
+* :mod:`pysnn.connection.sparse`: :class:`Sparse` (only existing synapses, event-driven),
 * :mod:`pysnn.connection.pooling`: the weightless pools.
 
 Delays
@@ -28,12 +29,14 @@ from pysnn.connection.base import Connection
 from pysnn.connection.conv import Conv2d
 from pysnn.connection.linear import Linear, Recurrent
 from pysnn.connection.pooling import AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, Pool2d
+from pysnn.connection.sparse import Sparse
 
 __all__ = [
     "Connection",
     "Linear",
     "Recurrent",
     "Conv2d",
+    "Sparse",
     "Pool2d",
     "MaxPool2d",
     "AdaptiveMaxPool2d",

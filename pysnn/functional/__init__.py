@@ -87,6 +87,11 @@ from pysnn.functional.topology import (
     dense_synapse_trace,
     event_matmul,
     max_pool2d_winner,
+    sparse_correlate,
+    sparse_correlate_delayed,
+    sparse_expand,
+    sparse_propagate,
+    sparse_propagate_delayed,
 )
 from pysnn.functional.trace import (
     exact_trace_update,
@@ -154,4 +159,9 @@ __all__ = [
     "adaptive_max_pool2d_winner",
     "avg_pool2d",
     "avg_pool2d_window_sum",
+    "sparse_expand",
+    "sparse_propagate",
+    "sparse_propagate_delayed",
+    "sparse_correlate",
+    "sparse_correlate_delayed",
 ]

@@ -467,3 +467,120 @@ def avg_pool2d_window_sum(
     .. math:: X_{n,c,y,x} = \sum_{(u,v) \in \text{window}(y,x)} x_{n,c,u,v}
     """
     return F.avg_pool2d(x, kernel_size, stride, padding, ceil_mode, divisor_override=1)
+
+
+# ---------------------------------------------------------------------------
+# Sparse (only existing synapses, stored by presynaptic neuron)
+# ---------------------------------------------------------------------------
+def sparse_expand(pre_ptr: Tensor, units: Tensor) -> tuple[Tensor, Tensor]:
+    r"""The synapses of presynaptic ``units`` in a CSR layout, and which unit each belongs to.
+
+    Synapses are stored sorted by presynaptic neuron: those of neuron :math:`j`
+    are ``pre_ptr[j] .. pre_ptr[j+1] - 1``.  Returns ``(synapses, owner)`` with
+    ``owner[s]`` the position in ``units`` of synapse ``synapses[s]``; costs
+    :math:`O(\sum_j \text{fan-out}_j)`.
+    """
+    starts = pre_ptr[units]
+    counts = pre_ptr[units + 1] - starts
+    owner = torch.repeat_interleave(torch.arange(units.numel(), device=units.device), counts)
+    first = torch.cumsum(counts, 0) - counts  # position of each unit's first synapse
+    synapses = torch.arange(owner.numel(), device=units.device) - first[owner] + starts[owner]
+    return synapses, owner
+
+
+def _sparse_scatter(
+    samples: Tensor, synapses: Tensor, values: Tensor, post_index: Tensor, n: int, n_out: int
+) -> Tensor:
+    out = values.new_zeros(n * n_out)
+    out.index_add_(0, samples * n_out + post_index[synapses], values)
+    return out.view(n, n_out)
+
+
+def sparse_propagate(
+    spikes: Tensor, weight: Tensor, pre_ptr: Tensor, post_index: Tensor, n_out: int
+) -> Tensor:
+    r"""Event-driven propagation through the existing synapses only.
+
+    .. math:: I_{b,i} = \sum_{s:\, \text{post}(s) = i} w_s\, x_{b,\text{pre}(s)}
+
+    computed from the nonzero inputs: each active presynaptic neuron adds its
+    outgoing weights (scaled by its value) to its targets, so the cost is
+    :math:`O(\text{events} \times \text{fan-out})`, independent of the number of
+    silent neurons.  ``spikes`` is ``(..., N_in)``; returns ``(..., N_out)``.
+    """
+    flat = spikes.reshape(-1, spikes.shape[-1])
+    events = flat.nonzero()
+    sample, unit = events.unbind(1)
+    synapses, owner = sparse_expand(pre_ptr, unit)
+    values = weight[synapses] * flat[sample, unit][owner]
+    out = _sparse_scatter(sample[owner], synapses, values, post_index, flat.shape[0], n_out)
+    return out.view(*spikes.shape[:-1], n_out)
+
+
+def sparse_propagate_delayed(
+    history_by_delay: Tensor,
+    weight: Tensor,
+    pre_ptr: Tensor,
+    post_index: Tensor,
+    delay_steps: Tensor,
+    n_out: int,
+) -> Tensor:
+    r"""Event-driven propagation with one delay per synapse.
+
+    .. math:: I_{b,i} = \sum_{s:\, \text{post}(s) = i} w_s\, x_{b,\text{pre}(s)}(t - d_s)
+
+    ``history_by_delay`` is ``(L, ..., N_in)`` with entry ``k`` the input of
+    ``k`` steps ago; every nonzero entry ``(k, b, j)`` reaches the synapses of
+    ``j`` whose delay is ``k``.  Cost :math:`O(L \cdot \text{events} \times
+    \text{fan-out})` in the worst case.
+    """
+    length, n_in = history_by_delay.shape[0], history_by_delay.shape[-1]
+    flat = history_by_delay.reshape(length, -1, n_in)
+    n = flat.shape[1]
+    events = flat.nonzero()
+    age, sample, unit = events.unbind(1)
+    synapses, owner = sparse_expand(pre_ptr, unit)
+    keep = delay_steps[synapses] == age[owner]
+    synapses, owner = synapses[keep], owner[keep]
+    values = weight[synapses] * flat[age, sample, unit][owner]
+    out = _sparse_scatter(sample[owner], synapses, values, post_index, n, n_out)
+    return out.view(*history_by_delay.shape[1:-1], n_out)
+
+
+def sparse_correlate(
+    post: Tensor, pre: Tensor, pre_index: Tensor, post_index: Tensor, per_batch: bool
+) -> Tensor:
+    r"""Correlation at every existing synapse.
+
+    .. math:: C_s = \sum_{b,\,p} y_{b,p,\text{post}(s)}\, x_{b,p,\text{pre}(s)}
+
+    ``post`` is ``(B, ..., N_out)``, ``pre`` ``(B, ..., N_in)``; returns ``(S,)``
+    or ``(B, S)`` when ``per_batch``.
+    """
+    batch = post.shape[0]
+    y = post.reshape(batch, -1, post.shape[-1]).index_select(2, post_index)
+    x = pre.reshape(batch, -1, pre.shape[-1]).index_select(2, pre_index)
+    per_sample = (y * x).sum(1)
+    return per_sample if per_batch else per_sample.sum(0)
+
+
+def sparse_correlate_delayed(
+    post: Tensor,
+    history: Tensor,
+    pre_index: Tensor,
+    post_index: Tensor,
+    delay_steps: Tensor,
+    per_batch: bool,
+) -> Tensor:
+    r"""Correlation at every synapse with its own delay.
+
+    .. math:: C_s = \sum_{b,\,p} y_{b,p,\text{post}(s)}\, x_{b,p,\text{pre}(s)}(t - d_s)
+
+    ``history`` is ``(L, B, ..., N_in)`` ordered by delay.
+    """
+    length, batch = history.shape[0], history.shape[1]
+    hist = history.reshape(length, batch, -1, history.shape[-1])  # (L, B, P, in)
+    x = hist[delay_steps, :, :, pre_index]  # (S, B, P)
+    y = post.reshape(batch, -1, post.shape[-1]).index_select(2, post_index)  # (B, P, S)
+    per_sample = (y * x.permute(1, 2, 0)).sum(1)
+    return per_sample if per_batch else per_sample.sum(0)

@@ -1,0 +1,150 @@
+"""Sparse connectivity against a dense Linear whose missing synapses are zero."""
+
+import pytest
+import torch
+
+from pysnn.connection import Linear, Sparse
+from pysnn.learning import MSTDPET, STDP
+from pysnn.network import SNNNetwork
+from pysnn.neuron import Input, LIFNeuron
+
+
+def random_sparse(n_in=30, n_out=20, p=0.2, seed=0, **kwargs):
+    gen = torch.Generator().manual_seed(seed)
+    exists = torch.rand(n_out, n_in, generator=gen) < p
+    dense = torch.rand(n_out, n_in, generator=gen, dtype=torch.float64) * exists
+    post, pre = exists.nonzero().unbind(1)
+    conn = Sparse(n_in, n_out, (post, pre), **kwargs).double()
+    with torch.no_grad():
+        conn.weight.copy_(dense[conn.post_index, conn.pre_index])
+    return conn, dense, exists
+
+
+def spikes(steps, batch, n, p=0.2, seed=1):
+    gen = torch.Generator().manual_seed(seed)
+    return (torch.rand(steps, batch, n, generator=gen) < p).double()
+
+
+@pytest.mark.parametrize("delay", ["none", "scalar", "per-synapse"])
+def test_sparse_equals_masked_dense(delay):
+    sparse, dense, exists = random_sparse()
+    linear = Linear(30, 20).double()
+    with torch.no_grad():
+        linear.weight.copy_(dense)
+    if delay == "scalar":
+        sparse.set_delay(3)
+        linear.set_delay(3)
+    elif delay == "per-synapse":
+        gen = torch.Generator().manual_seed(5)
+        delays = torch.randint(0, 6, (20, 30), generator=gen) * exists
+        linear.set_delay(delays.double())
+        sparse.set_delay(delays[sparse.post_index, sparse.pre_index].double())
+    x = spikes(60, 3, 30)
+    trace = torch.rand(60, 3, 30, dtype=torch.float64)
+    for t in range(60):
+        a, ta = sparse(x[t], trace[t])
+        b, tb = linear(x[t], trace[t])
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+        if delay != "per-synapse":
+            assert torch.equal(ta, tb)
+    assert torch.equal(sparse.to_dense(), dense)
+
+
+def test_sparse_builders_and_errors():
+    conn = Sparse.fixed_probability(400, 300, p=0.05, seed=2, allow_self=False)
+    n, p = 400 * 300, 0.05
+    assert abs(conn.n_synapses - n * p) < 5 * (n * p * (1 - p)) ** 0.5
+    keys = conn.pre_index * 300 + conn.post_index
+    assert keys.unique().numel() == conn.n_synapses  # no duplicates
+    assert not bool((conn.pre_index == conn.post_index).any())
+    assert bool((keys[1:] > keys[:-1]).all())  # stored sorted by (pre, post)
+    again = Sparse.fixed_probability(400, 300, p=0.05, seed=2, allow_self=False)
+    assert torch.equal(again.post_index, conn.post_index)  # seeded
+    fixed = Sparse.fixed_in_degree(50, 40, in_degree=7, seed=3)
+    assert torch.equal(torch.bincount(fixed.post_index, minlength=40), torch.full((40,), 7))
+    with pytest.raises(ValueError, match="more than once"):
+        Sparse(3, 3, torch.tensor([[0, 0], [1, 1]]))
+    with pytest.raises(ValueError, match="pre index out of range"):
+        Sparse(3, 3, torch.tensor([[0], [3]]))
+    with pytest.raises(ValueError, match=r"weight per synapse must have shape \(2,\)"):
+        Sparse(3, 3, torch.tensor([[0, 1], [1, 1]]), weight=torch.ones(3))
+    with pytest.raises(ValueError, match="in_degree"):
+        Sparse.fixed_in_degree(5, 5, 6)
+    with pytest.raises(ValueError, match="in_features=4"):
+        Sparse(4, 2, torch.tensor([[0], [1]]))(torch.zeros(1, 3))
+
+
+def test_sparse_from_scipy_coo_and_memory_per_synapse():
+    scipy_sparse = pytest.importorskip("scipy.sparse")
+    coo = scipy_sparse.random(60, 80, density=0.1, format="coo", random_state=0)
+    conn = Sparse(80, 60, coo)
+    torch.testing.assert_close(
+        conn.to_dense().double(), torch.as_tensor(coo.toarray()), rtol=1e-6, atol=1e-7
+    )
+    big = Sparse.fixed_in_degree(20000, 20000, in_degree=50, seed=0)
+    stored = sum(t.numel() * t.element_size() for t in [*big.buffers(), *big.parameters()])
+    assert big.n_synapses == 1_000_000
+    assert stored / big.n_synapses < 21  # weight + two int64 indices + the CSR pointer
+
+
+def test_stdp_on_sparse_changes_only_existing_synapses_like_masked_dense():
+    sparse, dense, exists = random_sparse(seed=4, p=0.3)
+
+    def build(conn):
+        class Net(SNNNetwork):
+            def __init__(self):
+                super().__init__()
+                self.inp = Input((30,), tau_t=10.0, integrator="exact")
+                self.conn = conn
+                self.lif = LIFNeuron((20,), thresh=0.5, tau_v=10.0, tau_t=10.0, integrator="exact")
+                self.connect(self.inp, self.conn, self.lif)
+
+        return Net().double()
+
+    linear = Linear(30, 20).double()
+    with torch.no_grad():
+        linear.weight.copy_(dense)
+    net_s, net_d = build(sparse), build(linear)
+    rule_s = STDP(net_s, lr=0.01, a_plus=1.0, a_minus=1.2, w_min=0.0, w_max=1.0)
+    rule_d = STDP(net_d, lr=0.01, a_plus=1.0, a_minus=1.2, w_min=0.0, w_max=1.0, mask=exists)
+    x = spikes(80, 2, 30, p=0.3, seed=7)
+    for t in range(80):
+        out_s, out_d = net_s(x[t]), net_d(x[t])
+        assert torch.equal(out_s, out_d)
+        rule_s.step()
+        rule_d.step()
+    torch.testing.assert_close(net_s.conn.to_dense(), net_d.conn.weight, rtol=1e-10, atol=1e-12)
+    assert not torch.equal(net_s.conn.to_dense(), dense)  # it learned
+    assert bool((net_d.conn.weight[~exists] == 0).all())
+
+
+def test_mstdpet_on_sparse_with_per_synapse_delays_matches_masked_dense():
+    sparse, dense, exists = random_sparse(seed=8, p=0.3)
+    gen = torch.Generator().manual_seed(9)
+    delays = torch.randint(0, 4, (20, 30), generator=gen) * exists
+    sparse.set_delay(delays[sparse.post_index, sparse.pre_index].double())
+    linear = Linear(30, 20, delay=delays.double()).double()
+    with torch.no_grad():
+        linear.weight.copy_(dense)
+    post = LIFNeuron((20,), thresh=0.4, tau_v=10.0, tau_t=10.0, integrator="exact").double()
+    post_d = LIFNeuron((20,), thresh=0.4, tau_v=10.0, tau_t=10.0, integrator="exact").double()
+
+    class Pair(SNNNetwork):
+        def __init__(self, conn, neuron):
+            super().__init__()
+            self.inp = Input((30,), tau_t=10.0, integrator="exact").double()
+            self.conn, self.lif = conn, neuron
+            self.connect(self.inp, self.conn, self.lif)
+
+    net_s, net_d = Pair(sparse, post), Pair(linear, post_d)
+    rule_s = MSTDPET(net_s, 1.0, 0.8, 0.05, 0.9)
+    rule_d = MSTDPET(net_d, 1.0, 0.8, 0.05, 0.9, mask=exists)
+    x = spikes(50, 2, 30, p=0.3, seed=10)
+    for t in range(50):
+        assert torch.equal(net_s(x[t]), net_d(x[t]))
+        rule_s.update_state()
+        rule_d.update_state()
+        rule_s.step(torch.tensor([1.0, -0.5], dtype=torch.float64))
+        rule_d.step(torch.tensor([1.0, -0.5], dtype=torch.float64))
+    torch.testing.assert_close(net_s.conn.to_dense(), net_d.conn.weight, rtol=1e-10, atol=1e-12)
+    assert not torch.equal(net_s.conn.to_dense(), dense)
