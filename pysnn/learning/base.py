@@ -184,6 +184,100 @@ def batch_view(value: Tensor, batch: int, ndim: int) -> Tensor:
 
 
 # ---------------------------------------------------------------------------
+# Masks, bounds, rewards
+# ---------------------------------------------------------------------------
+def check_mask(layer: Layer, group: dict[str, Any]) -> None:
+    """Check the group's ``mask`` for ``layer`` (bool, the weight's shape)."""
+    weight = layer.connection.weight
+    mask = group["mask"]
+    if isinstance(mask, Mapping):
+        mask = mask.get(layer.name)
+    if mask is not None:
+        if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+            raise TypeError("mask must be a bool tensor shaped like the weight")
+        if tuple(mask.shape) != tuple(weight.shape):
+            raise ValueError(
+                f"mask of layer {layer.name!r} must have the weight's shape "
+                f"{tuple(weight.shape)}, got {tuple(mask.shape)}"
+            )
+
+
+def combined_mask(layer: Layer, group: dict) -> Tensor | None:
+    """Combined learnable mask (user mask & connection's plastic_mask), or None."""
+    weight = layer.connection.weight
+    mask = group["mask"]
+    if isinstance(mask, Mapping):
+        mask = mask.get(layer.name)
+    plastic = getattr(layer.connection, "plastic_mask", None)
+    if mask is not None:
+        mask = mask.to(weight.device)
+    if isinstance(plastic, Tensor):
+        plastic = plastic.to(weight.device)
+        mask = plastic if mask is None else mask & plastic
+    return mask
+
+
+def reward_per_batch(reward: Reward | None, batch: int, like: Tensor) -> Tensor:
+    """The reward as one value per batch element ``(B,)`` in ``like``'s dtype and device."""
+    if reward is None:
+        raise TypeError("this rule needs a reward: step(reward)")
+    r = torch.as_tensor(reward, dtype=like.dtype, device=like.device)
+    if r.dim() == 0:
+        return r.expand(batch)
+    r = r.reshape(-1)
+    if r.numel() != batch:
+        raise ValueError(f"reward must be a scalar or have {batch} values, got {r.numel()}")
+    return r
+
+
+def clamp_bounds(layer: Layer, group: dict, mask: Tensor | None = None) -> None:
+    """Clamp the layer's weights to ``[w_min, w_max]`` where ``mask`` (all if None) is True."""
+    w_min, w_max = group["w_min"], group["w_max"]
+    if w_min is None and w_max is None:
+        return
+    weight = layer.connection.weight
+    if mask is None:
+        weight.clamp_(w_min, w_max)
+    else:
+        weight.copy_(torch.where(mask, weight.clamp(w_min, w_max), weight))
+
+
+def apply_change(
+    layer: Layer,
+    group: dict,
+    ltp: Tensor | None = None,
+    ltd: Tensor | None = None,
+    dw: Tensor | None = None,
+) -> None:
+    r"""Apply ``ltp - ltd`` (both >= 0 in the usual case) or a signed ``dw``.
+
+    With soft bounds, :math:`\Delta w = ltp\,(w_{max} - w) - ltd\,(w - w_{min})`
+    (a signed ``dw`` is scaled by the bound it moves towards); then the mask
+    and the hard bounds are applied.
+    """
+    weight = layer.connection.weight
+    w_min, w_max = group["w_min"], group["w_max"]
+    if dw is None:
+        if group["soft_bounds"]:
+            dw = 0.0
+            if ltp is not None:
+                dw = dw + ltp * (w_max - weight)
+            if ltd is not None:
+                dw = dw - ltd * (weight - w_min)
+        else:
+            dw = ltp if ltd is None else (-ltd if ltp is None else ltp - ltd)
+    elif group["soft_bounds"]:
+        dw = torch.where(dw > 0, dw * (w_max - weight), dw * (weight - w_min))
+    if not isinstance(dw, Tensor):
+        return
+    mask = combined_mask(layer, group)
+    if mask is not None:
+        dw = torch.where(mask, dw, torch.zeros((), dtype=dw.dtype, device=dw.device))
+    weight.add_(dw)
+    clamp_bounds(layer, group, mask)
+
+
+# ---------------------------------------------------------------------------
 # Base class
 # ---------------------------------------------------------------------------
 class LearningRule(nn.Module):
@@ -341,17 +435,7 @@ class LearningRule(nn.Module):
         for attr in ("spikes", "trace"):
             if not hasattr(layer.neuron, attr):
                 raise TypeError(f"layer {layer.name!r}: the neuron has no .{attr}")
-        mask = group["mask"]
-        if isinstance(mask, Mapping):
-            mask = mask.get(layer.name)
-        if mask is not None:
-            if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
-                raise TypeError("mask must be a bool tensor shaped like the weight")
-            if tuple(mask.shape) != tuple(conn.weight.shape):
-                raise ValueError(
-                    f"mask of layer {layer.name!r} must have the weight's shape "
-                    f"{tuple(conn.weight.shape)}, got {tuple(mask.shape)}"
-                )
+        check_mask(layer, group)
 
     def _layers(self) -> Iterator[tuple[Layer, dict[str, Any]]]:
         for group in self.param_groups:
@@ -410,49 +494,18 @@ class LearningRule(nn.Module):
     def _scale(group: dict, batch: int) -> float:
         return group["lr"] / batch if group["reduction"] == "mean" else group["lr"]
 
-    @staticmethod
-    def _mask(layer: Layer, group: dict) -> Tensor | None:
-        """Combined learnable mask (user mask & connection's plastic_mask), or None."""
-        weight = layer.connection.weight
-        mask = group["mask"]
-        if isinstance(mask, Mapping):
-            mask = mask.get(layer.name)
-        plastic = getattr(layer.connection, "plastic_mask", None)
-        if mask is not None:
-            mask = mask.to(weight.device)
-        if isinstance(plastic, Tensor):
-            plastic = plastic.to(weight.device)
-            mask = plastic if mask is None else mask & plastic
-        return mask
-
-    @staticmethod
-    def _reward(reward: Reward | None, batch: int, like: Tensor) -> Tensor:
-        if reward is None:
-            raise TypeError("this rule needs a reward: step(reward)")
-        r = torch.as_tensor(reward, dtype=like.dtype, device=like.device)
-        if r.dim() == 0:
-            return r.expand(batch)
-        r = r.reshape(-1)
-        if r.numel() != batch:
-            raise ValueError(f"reward must be a scalar or have {batch} values, got {r.numel()}")
-        return r
-
-    def clamp_bounds(self, layer: Layer, group: dict, mask: Tensor | None = None) -> None:
-        """Clamp the layer's weights to ``[w_min, w_max]`` where ``mask`` (all if None) is True."""
-        w_min, w_max = group["w_min"], group["w_max"]
-        if w_min is None and w_max is None:
-            return
-        weight = layer.connection.weight
-        if mask is None:
-            weight.clamp_(w_min, w_max)
-        else:
-            weight.copy_(torch.where(mask, weight.clamp(w_min, w_max), weight))
-
     def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
         """``nn.Module._apply(fn)``, or (PySNN 0.1 rules) :meth:`apply_change` for a layer."""
         if isinstance(fn, Layer):
             return self.apply_change(fn, *args, **kwargs)
         return super()._apply(fn, *args, **kwargs)
+
+    _mask = staticmethod(combined_mask)
+    _reward = staticmethod(reward_per_batch)
+
+    def clamp_bounds(self, layer: Layer, group: dict, mask: Tensor | None = None) -> None:
+        """Clamp the layer's weights to the group's bounds (see :func:`clamp_bounds`)."""
+        clamp_bounds(layer, group, mask)
 
     def apply_change(
         self,
@@ -462,29 +515,8 @@ class LearningRule(nn.Module):
         ltd: Tensor | None = None,
         dw: Tensor | None = None,
     ) -> None:
-        r"""Apply ``ltp - ltd`` (both >= 0 in the usual case) or a signed ``dw``.
+        """Apply ``ltp - ltd`` or a signed ``dw`` with soft bounds, mask and hard bounds.
 
-        With soft bounds, :math:`\Delta w = ltp\,(w_{max} - w) - ltd\,(w - w_{min})`
-        (a signed ``dw`` is scaled by the bound it moves towards); then the mask
-        and the hard bounds are applied.
+        See :func:`apply_change`.
         """
-        weight = layer.connection.weight
-        w_min, w_max = group["w_min"], group["w_max"]
-        if dw is None:
-            if group["soft_bounds"]:
-                dw = 0.0
-                if ltp is not None:
-                    dw = dw + ltp * (w_max - weight)
-                if ltd is not None:
-                    dw = dw - ltd * (weight - w_min)
-            else:
-                dw = ltp if ltd is None else (-ltd if ltp is None else ltp - ltd)
-        elif group["soft_bounds"]:
-            dw = torch.where(dw > 0, dw * (w_max - weight), dw * (weight - w_min))
-        if not isinstance(dw, Tensor):
-            return
-        mask = self._mask(layer, group)
-        if mask is not None:
-            dw = torch.where(mask, dw, torch.zeros((), dtype=dw.dtype, device=dw.device))
-        weight.add_(dw)
-        self.clamp_bounds(layer, group, mask)
+        apply_change(layer, group, ltp, ltd, dw)

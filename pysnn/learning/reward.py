@@ -16,7 +16,7 @@ from pysnn.learning.base import (
     batch_view,
     take_aliases,
 )
-from pysnn.learning.traces import TRACE_STATE, check_trace_options, pair_traces
+from pysnn.learning.traces import TRACE_STATE, PairTraces, pair_traces
 from pysnn.network import Layer, SNNNetwork
 
 Tensor = torch.Tensor
@@ -62,24 +62,26 @@ class _RewardGroup(ParamGroup):
     }
 
 
-def _amplitudes(rule: str, a_plus: Any, a_minus: Any, options: dict) -> tuple[float, float]:
-    amp = take_aliases(rule, dict(a_plus=a_plus, a_minus=a_minus), options, _ALIASES)
-    return tuple(1.0 if amp[k] is UNSET else amp[k] for k in ("a_plus", "a_minus"))  # type: ignore
+class _RewardSTDP(PairTraces, LearningRule):
+    """Shared parts of MSTDP and MSTDPET: options, aliases, own traces, the STDP term."""
 
-
-class _RewardSTDP(LearningRule):
-    """Shared parts of MSTDP and MSTDPET: options, own traces, the STDP term."""
-
-    state_names = TRACE_STATE
     group_class = _RewardGroup
 
-    def _check_group(self, group: dict[str, Any]) -> None:
-        super()._check_group(group)
-        check_trace_options(group)
-
-    def _check_layer(self, layer: Layer, group: dict[str, Any]) -> None:
-        super()._check_layer(layer, group)
-        check_trace_options(group, layer)
+    def __init__(
+        self,
+        layers: Any,
+        a_plus: Any,
+        a_minus: Any,
+        lr: float,
+        extra: dict[str, Any],
+        network: SNNNetwork | None,
+        options: dict[str, Any],
+    ) -> None:
+        amp = take_aliases(
+            type(self).__name__, dict(a_plus=a_plus, a_minus=a_minus), options, _ALIASES
+        )
+        defaults = {k: 1.0 if v is UNSET else v for k, v in amp.items()}
+        super().__init__(layers, dict(**defaults, lr=lr, **extra), network=network, **options)
 
     def _stdp_terms(
         self, layer: Layer, group: dict, state: dict, post_factor: Tensor | None, per_batch: bool
@@ -138,20 +140,8 @@ class MSTDP(_RewardSTDP):
         network: SNNNetwork | None = None,
         **options: Any,
     ) -> None:
-        a_plus, a_minus = _amplitudes(type(self).__name__, a_plus, a_minus, options)
-        super().__init__(
-            layers,
-            dict(
-                a_plus=a_plus,
-                a_minus=a_minus,
-                lr=lr,
-                tau_plus=tau_plus,
-                tau_minus=tau_minus,
-                pairing=pairing,
-            ),
-            network=network,
-            **options,
-        )
+        traces = dict(tau_plus=tau_plus, tau_minus=tau_minus, pairing=pairing)
+        super().__init__(layers, a_plus, a_minus, lr, traces, network, options)
 
     def _step_layer(self, layer: Layer, group: dict, state: dict, reward: Reward | None) -> None:
         s_post = self._post(layer, "spikes")
@@ -221,7 +211,6 @@ class MSTDPET(_RewardSTDP):
         network: SNNNetwork | None = None,
         **options: Any,
     ) -> None:
-        a_plus, a_minus = _amplitudes(type(self).__name__, a_plus, a_minus, options)
         if e_trace_decay is not None:
             if tau_e is not None:
                 raise TypeError("MSTDPET: give either 'tau_e' or its alias 'e_trace_decay'")
@@ -229,20 +218,8 @@ class MSTDPET(_RewardSTDP):
         tau_e = 20.0 if tau_e is None else float(tau_e)
         if not tau_e >= 0:
             raise ValueError(f"tau_e must be >= 0 (ms), got {tau_e}")
-        super().__init__(
-            layers,
-            dict(
-                a_plus=a_plus,
-                a_minus=a_minus,
-                lr=lr,
-                tau_e=tau_e,
-                tau_plus=tau_plus,
-                tau_minus=tau_minus,
-                pairing=pairing,
-            ),
-            network=network,
-            **options,
-        )
+        extra = dict(tau_e=tau_e, tau_plus=tau_plus, tau_minus=tau_minus, pairing=pairing)
+        super().__init__(layers, a_plus, a_minus, lr, extra, network, options)
 
     def eligibility(self, name: str) -> Tensor | None:
         """Eligibility trace ``(batch, *weight.shape)`` of layer ``name`` (None before a step)."""

@@ -7,7 +7,7 @@ from typing import Any
 import torch
 
 from pysnn.learning.base import LearningRule, Reward
-from pysnn.learning.traces import TRACE_STATE, check_trace_options, pair_traces
+from pysnn.learning.traces import PairTraces, pair_traces
 from pysnn.network import Layer, SNNNetwork
 
 Tensor = torch.Tensor
@@ -23,7 +23,7 @@ def _active_units(x: Tensor, n_units: int) -> Tensor:
     return flat.any(0).nonzero().squeeze(1)
 
 
-class STDP(LearningRule):
+class STDP(PairTraces, LearningRule):
     r"""Pair-based, trace-based spike-timing-dependent plasticity.
 
     At every timestep, with :math:`s` spikes (0/1), :math:`x` traces (after this
@@ -129,16 +129,6 @@ class STDP(LearningRule):
         #: path taken by the last update of each layer ("dense", "event" or "none")
         self.last_path: dict[str, str] = {}
 
-    state_names = TRACE_STATE
-
-    def _check_group(self, group: dict[str, Any]) -> None:
-        super()._check_group(group)
-        check_trace_options(group)
-
-    def _check_layer(self, layer: Layer, group: dict[str, Any]) -> None:
-        super()._check_layer(layer, group)
-        check_trace_options(group, layer)
-
     def _step_layer(self, layer: Layer, group: dict, state: dict, reward: Reward | None) -> None:
         if self._frozen(layer):
             return
@@ -221,15 +211,16 @@ class STDP(LearningRule):
         # scatter; then clamp the rows (idempotent where rows and columns cross), which
         # equals clamping w + ltp - ltd as the dense path does.
         if ltp is not None:
-            _index_add_(weight, 0, rows, ltp)
+            _index_write_(weight, 0, rows, ltp, "add")
         if ltd is not None:
             part = _index_select(weight, 1, cols).add_(ltd)
             if bounded:
                 part = self._clamp_part(part, w_min, w_max, mask, 1, cols)
-            _index_copy_(weight, 1, cols, part)
+            _index_write_(weight, 1, cols, part, "copy")
         if bounded and ltp is not None:
             part = _index_select(weight, 0, rows)
-            _index_copy_(weight, 0, rows, self._clamp_part(part, w_min, w_max, mask, 0, rows))
+            part = self._clamp_part(part, w_min, w_max, mask, 0, rows)
+            _index_write_(weight, 0, rows, part, "copy")
 
     @staticmethod
     def _clamp_part(
@@ -258,17 +249,11 @@ def _index_select(x: Tensor, dim: int, index: Tensor) -> Tensor:
     return base.index_select(dim, index)
 
 
-def _index_add_(x: Tensor, dim: int, index: Tensor, source: Tensor) -> None:
+def _index_write_(x: Tensor, dim: int, index: Tensor, source: Tensor, op: str) -> None:
+    """In place ``x.index_add_`` (``op="add"``) or ``x.index_copy_`` (``"copy"``) in storage order."""
     base, flipped = _storage_order(x)
+    write = base.index_add_ if op == "add" else base.index_copy_
     if flipped:
-        base.index_add_(1 - dim, index, source.t())
+        write(1 - dim, index, source.t())
     else:
-        base.index_add_(dim, index, source)
-
-
-def _index_copy_(x: Tensor, dim: int, index: Tensor, source: Tensor) -> None:
-    base, flipped = _storage_order(x)
-    if flipped:
-        base.index_copy_(1 - dim, index, source.t())
-    else:
-        base.index_copy_(dim, index, source)
+        write(dim, index, source)

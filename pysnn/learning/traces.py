@@ -48,6 +48,24 @@ def check_trace_options(group: dict, layer: Layer | None = None) -> None:
         )
 
 
+class PairTraces:
+    """Mixin of rules that may own their pair traces: the buffers and the option checks.
+
+    Put it before :class:`~pysnn.learning.LearningRule` in the bases; call
+    :func:`pair_traces` once per timestep in the rule's update.
+    """
+
+    state_names: tuple[str, ...] = TRACE_STATE
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)  # type: ignore[misc]
+        check_trace_options(group)
+
+    def _check_layer(self, layer: Layer, group: dict[str, Any]) -> None:
+        super()._check_layer(layer, group)  # type: ignore[misc]
+        check_trace_options(group, layer)
+
+
 def _advance(state: dict, key: str, spikes: Tensor, tau: float, dt: float, nearest: bool) -> Tensor:
     x = state[key]
     if x.shape != spikes.shape or x.dtype != spikes.dtype or x.device != spikes.device:
