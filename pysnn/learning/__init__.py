@@ -22,7 +22,10 @@ Usage
     for t in range(T):
         net(x[t])          # one timestep
         rule.step()        # apply this step's plasticity
-    net.reset_state(); rule.reset_state()
+    net.reset_state()      # also resets the rule (attached to the network)
+
+    # checkpoint: both state dicts (the rule's holds eligibility, private traces...)
+    torch.save({"net": net.state_dict(), "rule": rule.state_dict()}, path)
 
 Reward-modulated rules keep per-step state: call :meth:`LearningRule.update_state`
 after every timestep and :meth:`LearningRule.step` with the reward when it is
@@ -70,7 +73,7 @@ name               meaning                                     unit    default  
 ``tau_y``          slow postsynaptic trace time constant       ms      125.0                  TripletSTDP
 ``w_init``         weight the rule is centred on               weight  0.5                    FedeSTDP
 ``a``              LTP/LTD balance shift                       --      0.0                    FedeSTDP
-``pre``, ``post``  correlated quantity, ``"trace"``/``"spikes"``  --   ``"trace"``            Hebbian, Oja
+``pre``, ``post``  correlated ``"trace"`` or ``"spikes"``       --      ``"trace"``            Hebbian, Oja
 ``target``         summed incoming weight per neuron           weight  1.0                    WeightNormalization
 ``interval``       normalise every ``interval``-th ``step()``  calls   1                      WeightNormalization
 =================  ==========================================  ======  =====================  ================================
