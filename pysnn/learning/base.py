@@ -503,20 +503,7 @@ class LearningRule(nn.Module):
     _mask = staticmethod(combined_mask)
     _reward = staticmethod(reward_per_batch)
 
-    def clamp_bounds(self, layer: Layer, group: dict, mask: Tensor | None = None) -> None:
-        """Clamp the layer's weights to the group's bounds (see :func:`clamp_bounds`)."""
-        clamp_bounds(layer, group, mask)
-
-    def apply_change(
-        self,
-        layer: Layer,
-        group: dict,
-        ltp: Tensor | None = None,
-        ltd: Tensor | None = None,
-        dw: Tensor | None = None,
-    ) -> None:
-        """Apply ``ltp - ltd`` or a signed ``dw`` with soft bounds, mask and hard bounds.
-
-        See :func:`apply_change`.
-        """
-        apply_change(layer, group, ltp, ltd, dw)
+    #: the weight change of the rules, see :func:`apply_change` (soft bounds, mask, hard bounds)
+    apply_change = staticmethod(apply_change)
+    #: clamp to the group's bounds, see :func:`clamp_bounds`
+    clamp_bounds = staticmethod(clamp_bounds)
