@@ -25,8 +25,16 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "reduction": "mean",
 }
 
+
+class _Unset:
+    """Type of :data:`UNSET`."""
+
+    def __repr__(self) -> str:
+        return "<default>"
+
+
 #: marks an argument that was not given (to tell a default from an explicit value)
-UNSET: Any = object()
+UNSET: Any = _Unset()
 
 
 def take_aliases(
@@ -374,6 +382,9 @@ class LearningRule(nn.Module):
             self.add_param_group(group)
         if not self.param_groups or not any(g["layers"] for g in self.param_groups):
             raise ValueError(f"{type(self).__name__}: no layers with weights to train")
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.defaults.items() if k != "mask")
 
     @property
     def network(self) -> SNNNetwork | None:

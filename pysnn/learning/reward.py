@@ -118,7 +118,7 @@ class MSTDP(_RewardSTDP):
         Layers to train, see :class:`~pysnn.learning.LearningRule`.
     a_plus, a_minus : float
         Amplitudes :math:`A_\pm` of the pre-before-post and post-before-pre
-        terms (PySNN 0.1: ``a_pre``, ``a_post``).
+        terms, default 1.0 (PySNN 0.1: ``a_pre``, ``a_post``).
     lr : float
         Learning rate :math:`\eta`.
     tau_plus, tau_minus, pairing
@@ -179,7 +179,7 @@ class MSTDPET(_RewardSTDP):
         Layers to train (PySNN 0.1: ``net.layer_state_dict()``), see
         :class:`~pysnn.learning.LearningRule`.
     a_plus, a_minus : float
-        Amplitudes :math:`A_\pm` (PySNN 0.1: ``a_pre``, ``a_post``).
+        Amplitudes :math:`A_\pm`, default 1.0 (PySNN 0.1: ``a_pre``, ``a_post``).
     lr : float
         Learning rate :math:`\eta`.
     e_trace_decay : float, optional

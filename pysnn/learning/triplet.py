@@ -57,7 +57,8 @@ class TripletSTDP(LearningRule):
     lr : float
         Learning rate :math:`\eta` (multiplies all amplitudes).
     a_plus, a3_plus, a_minus, a3_minus : float
-        Pair and triplet amplitudes (``a2_plus``, ``a2_minus``: PySNN 0.1 aliases).
+        Pair and triplet amplitudes; ``a_plus`` defaults to 5e-3 and ``a_minus``
+        to 7e-3 (``a2_plus``, ``a2_minus``: PySNN 0.1 aliases).
     tau_x, tau_y : float
         Time constants of :math:`r_2` and :math:`o_2` in ms.
     w_min, w_max, soft_bounds, mask, reduction, network
