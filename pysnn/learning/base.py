@@ -1,0 +1,520 @@
+r"""The base of every learning rule: layer resolution, groups, per-layer state, bounds, masks."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Iterable, Iterator, Union
+
+import torch
+from torch import nn
+
+from pysnn.network import Layer, SNNNetwork
+
+Tensor = torch.Tensor
+Reward = Union[float, int, Tensor]
+
+__all__ = ["COMMON_DEFAULTS", "LearningRule", "LayerState", "ParamGroup", "Reward"]
+
+#: options that every rule accepts, with their defaults
+COMMON_DEFAULTS: dict[str, Any] = {
+    "lr": 1e-3,
+    "w_min": None,
+    "w_max": None,
+    "soft_bounds": False,
+    "mask": None,
+    "reduction": "mean",
+}
+
+
+class _Unset:
+    """Type of :data:`UNSET`."""
+
+    def __repr__(self) -> str:
+        return "<default>"
+
+
+#: marks an argument that was not given (to tell a default from an explicit value)
+UNSET: Any = _Unset()
+
+
+def take_aliases(
+    rule: str, values: dict[str, Any], options: dict[str, Any], aliases: Mapping[str, str]
+) -> dict[str, Any]:
+    """Move PySNN 0.1 names (``aliases``: old -> new) from ``options`` into ``values``.
+
+    ``values`` maps new names to the given value or :data:`UNSET`; giving an
+    alias together with its new name is a :class:`TypeError`.  Returns
+    ``values`` with the aliases filled in (entries still :data:`UNSET` are left).
+    """
+    out = dict(values)
+    for old, new in aliases.items():
+        if old in options:
+            if out.get(new, UNSET) is not UNSET:
+                raise TypeError(f"{rule}: give either {new!r} or its alias {old!r}, not both")
+            out[new] = options.pop(old)
+    return out
+
+
+class ParamGroup(dict):
+    """A parameter group (a ``dict``) that also reads and writes the PySNN 0.1 names.
+
+    ``group["a_pre"]`` reads ``group["a_plus"]``; assigning an alias assigns
+    the new name.  ``converters`` maps an alias to ``(new name, to_new, to_old)``
+    for aliases in other units (``e_trace_decay`` <-> ``tau_e``).
+    """
+
+    aliases: Mapping[str, str] = {}
+    converters: Mapping[str, tuple[str, Any, Any]] = {}
+
+    def __missing__(self, key: str) -> Any:
+        if key in self.aliases:
+            return self[self.aliases[key]]
+        if key in self.converters:
+            new, _, to_old = self.converters[key]
+            return to_old(self, self[new])
+        raise KeyError(key)
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        if key in self.aliases:
+            key = self.aliases[key]
+        elif key in self.converters:
+            new, to_new, _ = self.converters[key]
+            key, value = new, to_new(self, value)
+        super().__setitem__(key, value)
+
+
+class LayerState(nn.Module):
+    """Per-layer state of a rule: one buffer per name, empty until the rule first fills it.
+
+    Buffers are created empty with the weight's dtype and device;
+    :meth:`load_state_dict` resizes them to the saved shapes, so a fresh rule
+    can load the state of a running one.
+    """
+
+    def __init__(self, names: Iterable[str], like: Tensor) -> None:
+        super().__init__()
+        for name in names:
+            self.register_buffer(name, like.new_empty(0))
+
+    def clear(self) -> None:
+        """Empty every buffer (keeping dtype and device)."""
+        for name, buf in self._buffers.items():
+            if buf is not None:
+                self._buffers[name] = buf.new_empty(0)
+
+    def _load_from_state_dict(  # type: ignore[no-untyped-def]
+        self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+    ) -> None:
+        for name, buf in self._buffers.items():
+            saved = state_dict.get(prefix + name)
+            if buf is not None and isinstance(saved, Tensor) and saved.shape != buf.shape:
+                self._buffers[name] = buf.new_empty(saved.shape)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
+
+# ---------------------------------------------------------------------------
+# Layer resolution
+# ---------------------------------------------------------------------------
+def _has_weight(layer: Layer) -> bool:
+    return getattr(layer.connection, "weight", None) is not None
+
+
+def _as_layer(item: Any, network: SNNNetwork | None) -> Layer:
+    if isinstance(item, Layer):
+        return item
+    if isinstance(item, str):
+        if network is None:
+            raise ValueError(f"layer name {item!r} given without network=...")
+        if item not in network.layers:
+            raise KeyError(f"network has no layer {item!r}; layers: {list(network.layers)}")
+        return network.layers[item]
+    if isinstance(item, Mapping) and isinstance(item.get("layer"), Layer):
+        return item["layer"]
+    if isinstance(item, Mapping) and "connection" in item and "neuron" in item:
+        conn, neuron = item["connection"], item["neuron"]
+        if isinstance(conn, nn.Module) and isinstance(neuron, nn.Module):
+            return Layer(str(item.get("name", "layer")), conn, neuron)
+        raise TypeError(
+            "a layer description needs live modules: use net.layers or a "
+            "layer_state_dict() with a 'layer' entry (plain state dicts are copies)"
+        )
+    raise TypeError(f"cannot interpret {type(item).__name__} as a layer")
+
+
+def resolve_layers(layers: Any, network: SNNNetwork | None) -> list[Layer]:
+    """Turn any accepted layer description into a list of :class:`Layer`.
+
+    Collections (a network, ``net.layers``, ``layer_state_dict()``) skip layers
+    without weights (pooling); naming such a layer explicitly is kept (and
+    rejected by :meth:`LearningRule._check_layer`).
+    """
+    if isinstance(layers, SNNNetwork):
+        return [lay for lay in layers.layers.values() if _has_weight(lay)]
+    if isinstance(layers, (Layer, str)):
+        return [_as_layer(layers, network)]
+    if isinstance(layers, Mapping):
+        if isinstance(layers.get("layer"), Layer):  # one layer_state_dict() entry
+            return [layers["layer"]]
+        out = []
+        for name, value in layers.items():
+            layer = _as_layer(value, network)
+            if not isinstance(value, Layer) and not isinstance(value.get("layer"), Layer):
+                layer = Layer(str(name), layer.connection, layer.neuron)
+            if _has_weight(layer):
+                out.append(layer)
+        return out
+    if isinstance(layers, Iterable):
+        return [_as_layer(item, network) for item in layers]
+    raise TypeError(f"cannot interpret {type(layers).__name__} as layers")
+
+
+def _is_group_list(layers: Any) -> bool:
+    return (
+        isinstance(layers, (list, tuple))
+        and len(layers) > 0
+        and all(isinstance(g, Mapping) and "layers" in g for g in layers)
+    )
+
+
+def all_layers(layers: Any, network: SNNNetwork | None) -> list[Layer]:
+    """Every layer of ``layers`` (also of a list of parameter groups)."""
+    if network is None and isinstance(layers, SNNNetwork):
+        network = layers
+    groups = layers if _is_group_list(layers) else [{"layers": layers}]
+    return [lay for group in groups for lay in resolve_layers(group["layers"], network)]
+
+
+def batch_view(value: Tensor, batch: int, ndim: int) -> Tensor:
+    """A per-batch tensor ``(B,)`` viewed to broadcast over ``ndim`` dims."""
+    return value.reshape(batch, *([1] * (ndim - 1)))
+
+
+# ---------------------------------------------------------------------------
+# Masks, bounds, rewards
+# ---------------------------------------------------------------------------
+def check_mask(layer: Layer, group: dict[str, Any]) -> None:
+    """Check the group's ``mask`` for ``layer`` (bool, the weight's shape)."""
+    weight = layer.connection.weight
+    mask = group["mask"]
+    if isinstance(mask, Mapping):
+        mask = mask.get(layer.name)
+    if mask is not None:
+        if not isinstance(mask, Tensor) or mask.dtype != torch.bool:
+            raise TypeError("mask must be a bool tensor shaped like the weight")
+        if tuple(mask.shape) != tuple(weight.shape):
+            raise ValueError(
+                f"mask of layer {layer.name!r} must have the weight's shape "
+                f"{tuple(weight.shape)}, got {tuple(mask.shape)}"
+            )
+
+
+def combined_mask(layer: Layer, group: dict) -> Tensor | None:
+    """Combined learnable mask (user mask & connection's plastic_mask), or None."""
+    weight = layer.connection.weight
+    mask = group["mask"]
+    if isinstance(mask, Mapping):
+        mask = mask.get(layer.name)
+    plastic = getattr(layer.connection, "plastic_mask", None)
+    if mask is not None:
+        mask = mask.to(weight.device)
+    if isinstance(plastic, Tensor):
+        plastic = plastic.to(weight.device)
+        mask = plastic if mask is None else mask & plastic
+    return mask
+
+
+def reward_per_batch(reward: Reward | None, batch: int, like: Tensor) -> Tensor:
+    """The reward as one value per batch element ``(B,)`` in ``like``'s dtype and device."""
+    if reward is None:
+        raise TypeError("this rule needs a reward: step(reward)")
+    r = torch.as_tensor(reward, dtype=like.dtype, device=like.device)
+    if r.dim() == 0:
+        return r.expand(batch)
+    r = r.reshape(-1)
+    if r.numel() != batch:
+        raise ValueError(f"reward must be a scalar or have {batch} values, got {r.numel()}")
+    return r
+
+
+def clamp_bounds(layer: Layer, group: dict, mask: Tensor | None = None) -> None:
+    """Clamp the layer's weights to ``[w_min, w_max]`` where ``mask`` (all if None) is True."""
+    w_min, w_max = group["w_min"], group["w_max"]
+    if w_min is None and w_max is None:
+        return
+    weight = layer.connection.weight
+    if mask is None:
+        weight.clamp_(w_min, w_max)
+    else:
+        weight.copy_(torch.where(mask, weight.clamp(w_min, w_max), weight))
+
+
+def apply_change(
+    layer: Layer,
+    group: dict,
+    ltp: Tensor | None = None,
+    ltd: Tensor | None = None,
+    dw: Tensor | None = None,
+) -> None:
+    r"""Apply ``ltp - ltd`` (both >= 0 in the usual case) or a signed ``dw``.
+
+    With soft bounds, :math:`\Delta w = ltp\,(w_{max} - w) - ltd\,(w - w_{min})`
+    (a signed ``dw`` is scaled by the bound it moves towards); then the mask
+    and the hard bounds are applied.
+    """
+    weight = layer.connection.weight
+    w_min, w_max = group["w_min"], group["w_max"]
+    if dw is None:
+        if group["soft_bounds"]:
+            dw = 0.0
+            if ltp is not None:
+                dw = dw + ltp * (w_max - weight)
+            if ltd is not None:
+                dw = dw - ltd * (weight - w_min)
+        else:
+            dw = ltp if ltd is None else (-ltd if ltp is None else ltp - ltd)
+    elif group["soft_bounds"]:
+        dw = torch.where(dw > 0, dw * (w_max - weight), dw * (weight - w_min))
+    if not isinstance(dw, Tensor):
+        return
+    mask = combined_mask(layer, group)
+    if mask is not None:
+        dw = torch.where(mask, dw, torch.zeros((), dtype=dw.dtype, device=dw.device))
+    weight.add_(dw)
+    clamp_bounds(layer, group, mask)
+
+
+# ---------------------------------------------------------------------------
+# Base class
+# ---------------------------------------------------------------------------
+class LearningRule(nn.Module):
+    r"""Base class of learning rules (an :class:`torch.nn.Module` holding the rule's state).
+
+    Parameters
+    ----------
+    layers : SNNNetwork, dict, Layer, list of Layer or names, or list of groups
+        The layers to train, see :mod:`pysnn.learning`.  Parameter groups
+        ``{"layers": ..., **overrides}`` override ``defaults`` per layer.
+    defaults : dict, optional
+        Hyper-parameters of the rule (rule-specific ones plus ``lr``,
+        ``w_min``, ``w_max``, ``soft_bounds``, ``mask``, ``reduction``, whose
+        defaults are filled in).  Parameter groups may override these keys only.
+    network : SNNNetwork, optional
+        Needed when layers are given by name.
+    **options
+        The options of every rule, overriding :data:`COMMON_DEFAULTS`:
+        ``w_min``, ``w_max``, ``soft_bounds``, ``mask``, ``reduction`` (and
+        ``lr``); any other name is a :class:`TypeError`.
+
+    Attributes
+    ----------
+    param_groups : list of dict
+        One dict per group: ``"layers"`` (list of :class:`Layer`) and every
+        hyper-parameter.  Editable while learning.
+    layer_state : nn.ModuleDict
+        Layer name -> :class:`LayerState` with the buffers named in
+        :attr:`state_names` (eligibility, private traces), empty until used.
+        In ``rule.state_dict()``, moved by ``rule.to()`` and by the network's
+        ``.to()``, emptied by :meth:`reset_state` and ``net.reset_state()``.
+    state : dict
+        Layer name -> that layer's buffer dict (the same tensors, fast access).
+
+    Notes
+    -----
+    The rule attaches itself to every network whose layers it trains
+    (:meth:`~pysnn.network.SNNNetwork.attach_rule`): ``net.train()/eval()``,
+    ``net.reset_state()`` and ``net.to()`` reach it.  In ``eval()`` (the rule's
+    own mode, or a connection's) no weight changes and no state builds up.
+    The layers and networks are kept in plain containers, so
+    ``rule.state_dict()`` holds the rule's state only.
+
+    Subclasses implement :meth:`_step_layer` (and :meth:`_update_layer_state`
+    for rules with per-step state) and list their per-layer buffers in
+    :attr:`state_names`.  A custom rule in a few lines (a presynaptically
+    gated Hebbian rule):
+
+    .. code-block:: python
+
+        class PreGated(LearningRule):
+            def __init__(self, layers, lr=1e-3, **options):
+                super().__init__(layers, dict(lr=lr, **options))
+
+            def _step_layer(self, layer, group, state, reward):
+                if self._frozen(layer):
+                    return
+                post = self._post(layer, "trace")
+                dw = layer.connection.correlate(post, "spikes")
+                self.apply_change(layer, group, dw=dw * self._scale(group, post.shape[0]))
+    """
+
+    #: names of the per-layer buffers of the rule
+    state_names: tuple[str, ...] = ()
+    #: class of the parameter groups (a dict subclass reading the rule's aliases)
+    group_class: type[dict] = ParamGroup
+
+    def __init__(
+        self,
+        layers: Any,
+        defaults: Mapping[str, Any] | None = None,
+        *,
+        network: SNNNetwork | None = None,
+        **options: Any,
+    ) -> None:
+        super().__init__()
+        unknown = set(options) - set(COMMON_DEFAULTS)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}: unknown options {sorted(unknown)}; "
+                f"the options of every rule are {sorted(COMMON_DEFAULTS)}"
+            )
+        # ``defaults`` may add keys (custom rules); groups may only override known keys
+        self.defaults: dict[str, Any] = {**COMMON_DEFAULTS, **(defaults or {}), **options}
+        network = network if network is not None else layers
+        # plain containers: a network assigned as attribute would become a submodule
+        self._networks: list[SNNNetwork] = []
+        self._network = [network if isinstance(network, SNNNetwork) else None]
+        self.param_groups: list[dict[str, Any]] = []
+        self.layer_state = nn.ModuleDict()
+        self.state: dict[str, dict[str, Tensor]] = {}
+        groups = layers if _is_group_list(layers) else [{"layers": layers}]
+        for group in groups:
+            self.add_param_group(group)
+        if not self.param_groups or not any(g["layers"] for g in self.param_groups):
+            raise ValueError(f"{type(self).__name__}: no layers with weights to train")
+
+    def extra_repr(self) -> str:
+        return ", ".join(f"{k}={v!r}" for k, v in self.defaults.items() if k != "mask")
+
+    @property
+    def network(self) -> SNNNetwork | None:
+        """The network given to the constructor (layers by name), if any."""
+        return self._network[0]
+
+    # -- groups --------------------------------------------------------------------
+    def add_param_group(self, group: Mapping[str, Any]) -> None:
+        """Add ``{"layers": ..., **overrides}``; missing hyper-parameters take the defaults."""
+        group = dict(group)
+        layers = resolve_layers(group.pop("layers"), self.network)
+        full = self.group_class(self.defaults)
+        dict.__setitem__(full, "layers", layers)
+        aliases = getattr(full, "aliases", {})
+        converters = getattr(full, "converters", {})
+        unknown = {
+            key
+            for key in group
+            if aliases.get(key, converters.get(key, (key,))[0]) not in self.defaults
+        }
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown hyper-parameters {sorted(unknown)}")
+        for key, value in group.items():
+            full[key] = value  # PySNN 0.1 names are translated by the group
+        self._check_group(full)
+        seen = {id(lay.connection) for g in self.param_groups for lay in g["layers"]}
+        for layer in layers:
+            if id(layer.connection) in seen:
+                raise ValueError(f"layer {layer.name!r} appears in more than one group")
+            if layer.name in self.state:
+                raise ValueError(f"two trained layers are named {layer.name!r}")
+            seen.add(id(layer.connection))
+            self._check_layer(layer, full)
+            module = LayerState(self.state_names, layer.connection.weight)
+            self.layer_state[layer.name] = module
+            self.state[layer.name] = module._buffers
+        self.param_groups.append(full)
+        for net in [self.network] + [lay.network for lay in layers]:
+            if isinstance(net, SNNNetwork) and all(n is not net for n in self._networks):
+                self._networks.append(net)
+                net.attach_rule(self)
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        if group["reduction"] not in ("mean", "sum"):
+            raise ValueError(f'reduction must be "mean" or "sum", got {group["reduction"]!r}')
+        w_min, w_max = group["w_min"], group["w_max"]
+        if w_min is not None and w_max is not None and w_min > w_max:
+            raise ValueError(f"w_min ({w_min}) must not exceed w_max ({w_max})")
+        if group["soft_bounds"] and (w_min is None or w_max is None):
+            raise ValueError("soft_bounds=True needs both w_min and w_max")
+
+    def _check_layer(self, layer: Layer, group: dict[str, Any]) -> None:
+        conn = layer.connection
+        if getattr(conn, "weight", None) is None or not callable(getattr(conn, "correlate", None)):
+            raise TypeError(
+                f"{type(self).__name__}: layer {layer.name!r} has no weights "
+                f"({type(conn).__name__})"
+            )
+        for attr in ("spikes", "trace"):
+            if not hasattr(layer.neuron, attr):
+                raise TypeError(f"layer {layer.name!r}: the neuron has no .{attr}")
+        check_mask(layer, group)
+
+    def _layers(self) -> Iterator[tuple[Layer, dict[str, Any]]]:
+        for group in self.param_groups:
+            for layer in group["layers"]:
+                yield layer, group
+
+    @property
+    def layers(self) -> list[Layer]:
+        """Every trained layer."""
+        return [layer for layer, _ in self._layers()]
+
+    # -- public API ------------------------------------------------------------------
+    def update_state(self) -> None:
+        """Advance the rule's own per-step state (call once per timestep after the network)."""
+        with torch.no_grad():
+            for layer, group in self._layers():
+                if layer.connection.has_pre_activity:
+                    self._update_layer_state(layer, group, self.state[layer.name])
+
+    def step(self, reward: Reward | None = None) -> None:
+        """Apply the weight change (no change in ``eval()`` mode, the rule's or a connection's)."""
+        with torch.no_grad():
+            for layer, group in self._layers():
+                if not layer.connection.has_pre_activity:
+                    continue
+                self._step_layer(layer, group, self.state[layer.name], reward)
+
+    def reset_state(self) -> None:
+        """Forget the rule's per-step state (eligibility, private traces)."""
+        for module in self.layer_state.values():
+            module.clear()  # type: ignore[operator]
+
+    def forward(self, reward: Reward | None = None) -> None:
+        """Same as :meth:`step`."""
+        self.step(reward)
+
+    # -- to be implemented -----------------------------------------------------------
+    def _update_layer_state(self, layer: Layer, group: dict, state: dict) -> None:
+        """Per-step state update of one layer (default: none)."""
+
+    def _step_layer(self, layer: Layer, group: dict, state: dict, reward: Reward | None) -> None:
+        raise NotImplementedError
+
+    # -- shared machinery ------------------------------------------------------------
+    def _frozen(self, layer: Layer) -> bool:
+        """True in ``eval()`` mode of the rule or of the layer's connection."""
+        return not (self.training and layer.connection.training)
+
+    @staticmethod
+    def _post(layer: Layer, name: str) -> Tensor:
+        value = getattr(layer.neuron, name)
+        dtype = layer.connection.weight.dtype
+        return value if value.dtype == dtype else value.to(dtype)
+
+    @staticmethod
+    def _scale(group: dict, batch: int) -> float:
+        return group["lr"] / batch if group["reduction"] == "mean" else group["lr"]
+
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        """``nn.Module._apply(fn)``, or (PySNN 0.1 rules) :meth:`apply_change` for a layer."""
+        if isinstance(fn, Layer):
+            return self.apply_change(fn, *args, **kwargs)
+        return super()._apply(fn, *args, **kwargs)
+
+    _mask = staticmethod(combined_mask)
+    _reward = staticmethod(reward_per_batch)
+
+    #: the weight change of the rules, see :func:`apply_change` (soft bounds, mask, hard bounds)
+    apply_change = staticmethod(apply_change)
+    #: clamp to the group's bounds, see :func:`clamp_bounds`
+    clamp_bounds = staticmethod(clamp_bounds)
