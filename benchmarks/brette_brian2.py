@@ -23,7 +23,6 @@ import time
 
 import numpy as np
 
-
 #: the COBA kick (identical in examples/brette2007.py)
 KICK_MS, KICK_SOURCES, KICK_HZ, KICK_P = 50.0, 100, 100.0, 0.1
 
@@ -101,11 +100,15 @@ def run_model(model: str, n: int, seed: int, duration_ms: float, dt_ms: float) -
     start = time.perf_counter()
     net.run(duration_ms * b2.ms)
     wall = time.perf_counter() - start
-    rate, cv = statistics(
-        np.asarray(monitor.i), np.asarray(monitor.t / b2.ms), n, duration_ms
-    )
+    rate, cv = statistics(np.asarray(monitor.i), np.asarray(monitor.t / b2.ms), n, duration_ms)
     return dict(
-        simulator="brian2", model=model, n=n, seed=seed, rate_hz=rate, cv_isi=cv, run_s=wall,
+        simulator="brian2",
+        model=model,
+        n=n,
+        seed=seed,
+        rate_hz=rate,
+        cv_isi=cv,
+        run_s=wall,
         synapses=int(len(exc) + len(inh)),
     )
 

@@ -26,6 +26,8 @@ napoleon_numpy_docstring = True
 napoleon_google_docstring = False
 napoleon_use_rtype = False
 nitpicky = False
+# field names such as ``pre`` exist on several NamedTuples (Layer, ProjectionInfo)
+suppress_warnings = ["ref.python"]
 exclude_patterns = ["_build"]
 html_theme = "alabaster"
 html_static_path = ["_static"]

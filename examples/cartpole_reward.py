@@ -59,7 +59,6 @@ end with the cart drifting off the track, and none reaches the 500-step limit.
 from __future__ import annotations
 
 import argparse
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -280,10 +279,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     rule = MSTDPET(
         ["fc"],
         network=net,
-        a_pre=1.0,
-        a_post=args.a_post,
+        a_plus=1.0,
+        a_minus=args.a_post,
         lr=args.lr,
-        e_trace_decay=math.exp(-DT / args.tau_e),
+        tau_e=args.tau_e,
         w_min=0.0,
         w_max=1.0,
         reduction="sum",

@@ -123,7 +123,10 @@ def test_net_reset_state_resets_the_rule_state():
     assert trip.state["conn"]["r2"].numel() == 3
     net.reset_state()
     assert rule.eligibility("conn") is None
-    assert trip.state["conn"]["r2"].numel() == 0 and int(norm.n_calls) == 0
+    assert trip.state["conn"]["r2"].numel() == 0
+    assert int(norm.n_calls) == 2  # training progress, kept across samples
+    norm.restart()
+    assert int(norm.n_calls) == 0
 
 
 def test_net_eval_freezes_weights_and_eligibility():

@@ -148,3 +148,16 @@ def test_mstdpet_on_sparse_with_per_synapse_delays_matches_masked_dense():
         rule_d.step(torch.tensor([1.0, -0.5], dtype=torch.float64))
     torch.testing.assert_close(net_s.conn.to_dense(), net_d.conn.weight, rtol=1e-10, atol=1e-12)
     assert not torch.equal(net_s.conn.to_dense(), dense)
+
+
+def test_weight_normalization_on_sparse_uses_each_neuron_s_synapses():
+    from pysnn.learning import WeightNormalization
+
+    sparse, dense, exists = random_sparse(seed=11, p=0.3)
+    net = SNNNetwork()
+    net.add_layer("conn", sparse, LIFNeuron((20,)).double())
+    norm = WeightNormalization(net, target=2.0)
+    norm.step()
+    sums = torch.zeros(20, dtype=torch.float64).index_add_(0, sparse.post_index, sparse.weight)
+    has_inputs = torch.bincount(sparse.post_index, minlength=20) > 0
+    torch.testing.assert_close(sums[has_inputs], torch.full_like(sums[has_inputs], 2.0))

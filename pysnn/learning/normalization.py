@@ -2,7 +2,7 @@ r"""Weight normalisation: keep each neuron's summed incoming weight at a target.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -14,24 +14,37 @@ Tensor = torch.Tensor
 __all__ = ["WeightNormalization", "normalize_weights"]
 
 
-def normalize_weights(weight: Tensor, target: float | Tensor, mask: Tensor | None = None) -> Tensor:
+def normalize_weights(
+    weight: Tensor,
+    target: float | Tensor,
+    mask: Tensor | None = None,
+    incoming_sum: Callable[[Tensor], Tensor] | None = None,
+) -> Tensor:
     r"""Scale each postsynaptic neuron's incoming weights so that they sum to ``target``.
 
     .. math:: w_{ij} \leftarrow w_{ij}\,\frac{T - F_i}{P_i},\quad
         P_i = \sum_{j\,\in\,\text{plastic}} w_{ij},\quad F_i = \sum_{j\,\notin\,\text{plastic}} w_{ij}
 
     The postsynaptic neuron (output channel for ``Conv2d``) is the first weight
-    dimension.  Only weights where ``mask`` is True are scaled; rows whose
-    plastic sum is 0 are left unchanged.  Works in place and returns ``weight``.
+    dimension, unless ``incoming_sum`` is given: a function returning, for every
+    weight entry, the sum of its postsynaptic neuron's entries (a
+    :class:`~pysnn.connection.Sparse` connection's ``incoming_sum``).  Only
+    weights where ``mask`` is True are scaled; neurons whose plastic sum is 0 are
+    left unchanged.  Works in place and returns ``weight``.
     """
-    with torch.no_grad():
+    if incoming_sum is None:
         dims = tuple(range(1, weight.dim()))
+
+        def incoming_sum(values: Tensor) -> Tensor:
+            return values.sum(dims, keepdim=True)
+
+    with torch.no_grad():
         if mask is None:
-            plastic = weight.sum(dims, keepdim=True)
+            plastic = incoming_sum(weight)
             fixed = torch.zeros_like(plastic)
         else:
-            plastic = (weight * mask).sum(dims, keepdim=True)
-            fixed = (weight * ~mask).sum(dims, keepdim=True)
+            plastic = incoming_sum(weight * mask)
+            fixed = incoming_sum(weight * ~mask)
         ok = plastic != 0
         scale = torch.where(ok, (target - fixed) / torch.where(ok, plastic, 1.0), 1.0)
         if mask is None:
@@ -44,8 +57,10 @@ def normalize_weights(weight: Tensor, target: float | Tensor, mask: Tensor | Non
 class WeightNormalization(LearningRule):
     r"""Keep each postsynaptic neuron's summed incoming weight at ``target``.
 
-    Every ``interval`` calls of :meth:`step` (counted in the buffer ``n_calls``) (e.g. once per timestep, or once per
-    sample as in Diehl & Cook 2015, who use a target of 78 for 784 inputs):
+    Every ``interval`` calls of :meth:`step` (e.g. once per timestep, or once
+    per sample as in Diehl & Cook 2015, who use a target of 78 for 784 inputs);
+    the calls are counted in the buffer ``n_calls``, across samples
+    (:meth:`restart` starts over):
 
     .. math:: w_{ij} \leftarrow w_{ij}\, \frac{T - F_i}{P_i}
 
@@ -108,12 +123,20 @@ class WeightNormalization(LearningRule):
         weight = layer.connection.weight
         mask = self._mask(layer, group)
         with torch.no_grad():
-            normalize_weights(weight, group["target"], mask)
+            incoming_sum = getattr(layer.connection, "incoming_sum", None)
+            normalize_weights(weight, group["target"], mask, incoming_sum)
             self.clamp_bounds(layer, group, mask)
 
     def reset_state(self) -> None:
-        """Restart the count of calls."""
+        """Keep the count of calls: it is training progress, not per-sample state.
+
+        ``net.reset_state()`` between samples therefore does not delay the next
+        normalisation; :meth:`restart` starts the count over.
+        """
         super().reset_state()
+
+    def restart(self) -> None:
+        """Start the count of calls over (the next normalisation is on call ``interval``)."""
         self._buffers["n_calls"].zero_()
         self._count = 0
 
