@@ -35,3 +35,10 @@ def test_bench_stdp_quick(capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["bench_stdp.py", "--quick"])
     _load("bench_stdp").main()
     assert "ratio" in capsys.readouterr().out
+
+
+def test_brette_compare_smoke(capsys, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["brette_compare.py", "--smoke", "--models", "cuba"])
+    _load("brette_compare").main()
+    out = capsys.readouterr().out
+    assert "cuba" in out and "pysnn" in out

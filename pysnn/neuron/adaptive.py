@@ -72,8 +72,7 @@ class AdaptiveLIFNeuron(LIFNeuron):
         r"""Set the adaptive threshold back to its base :math:`\theta_0`."""
         self.reset_shared_state()
 
-    def threshold(self) -> Tensor:
-        return self._buffers["thresh_adaptive"]
+    threshold_name = "thresh_adaptive"
 
     def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:
         if not self.training:

@@ -80,9 +80,6 @@ class AdExNeuron(BaseNeuron):
     default_dt: ClassVar[float] = 0.1
     reset = "rest"
 
-    def reset_potential(self) -> Tensor:
-        return self._buffers["v_reset"]
-
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
         names = ("v_rest", "c_m", "g_l", "v_t", "delta_t", "a", "tau_w", "alpha_v")
         params = [state[name] for name in names]

@@ -26,10 +26,12 @@ class BaseInput(Population):
         neuron as current instead).
         """
         spikes, features = self._sum_input(x, allow_bool=True)
-        for i, part in enumerate(x if isinstance(x, (list, tuple)) else [x]):
-            # x * x == x only for 0 and 1 (NaN fails too): two kernels, no copy
+        parts = x if isinstance(x, (list, tuple)) else (x,)
+        for i, part in enumerate(parts):
+            # x * x == x only for 0 and 1 (NaN fails too): two kernels, no copy;
+            # bool spikes (the usual case) need no check
             if part.dtype != torch.bool and bool(torch.ne(part * part, part).any()):
-                name = f"x[{i}]" if isinstance(x, (list, tuple)) else "x"
+                name = f"x[{i}]" if parts is x else "x"
                 raise ValueError(
                     f"{type(self).__name__}: {name} must hold spikes, bool or exactly 0.0/1.0; "
                     f"got other values (a list of spike tensors is summed into counts)"

@@ -111,8 +111,7 @@ class IzhikevichNeuron(BaseNeuron):
         """Reset voltage :math:`c` in mV."""
         return self._buffers["c"]
 
-    def reset_potential(self) -> Tensor:
-        return self._buffers["c"]
+    reset_name = "c"
 
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
         args = (state["a"], state["b"], state["alpha_v"], self.dt, self._refrac_gate)

@@ -118,16 +118,26 @@ class BaseNeuron(Population):
         """
         raise NotImplementedError(f"{type(self).__name__} must implement integrate()")
 
+    #: buffer holding the firing threshold (a parameter, or state for adaptive thresholds)
+    threshold_name: ClassVar[str] = "thresh"
+    #: buffer holding the voltage after a spike (``reset="rest"``)
+    reset_name: ClassVar[str] = "v_reset"
+
     def threshold(self) -> Tensor:
-        """Current firing threshold."""
-        return self._buffers["thresh"]
+        """Current firing threshold (the buffer named by :attr:`threshold_name`)."""
+        return self._buffers[self.threshold_name]
 
     def reset_potential(self) -> Tensor:
-        """Voltage after a spike (``reset="rest"``), ``v_reset``."""
-        return self._buffers["v_reset"]
+        """Voltage after a spike (the buffer named by :attr:`reset_name`)."""
+        return self._buffers[self.reset_name]
 
     def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:
         """Apply the model's spike effects to ``new`` (e.g. threshold adaptation)."""
+
+    def __init_subclass__(cls, **kwargs: object) -> None:
+        super().__init_subclass__(**kwargs)
+        # the step skips the call when a model has no spike effects
+        cls._has_spike_effects = cls.on_spike is not BaseNeuron.on_spike
 
     # -- the shared step ---------------------------------------------------------------
     @property
@@ -141,17 +151,18 @@ class BaseNeuron(Population):
         state = self._buffers
         new = self.integrate(state, x, *extra)
         v = new["v_cell"]
-        thresh = self.threshold()
+        thresh = state[self.threshold_name]
         # a neuron that is refractory (from the previous step) cannot spike
         fired = sf.spike_mask(v, thresh, self._refrac_gate)
         spikes = fired.to(dtype=v.dtype)
         trace = self.update_trace(spikes)
-        self.on_spike(new, spikes)
+        if self._has_spike_effects:
+            self.on_spike(new, spikes)
         if self._has_refractory:
             new["refrac_counts"] = sf.refractory_update(
                 state["refrac_counts"], spikes, state["refrac_steps"]
             )
-        new["v_cell"] = sf.reset_voltage(v, fired, self.reset_potential(), thresh, self.reset)
+        new["v_cell"] = sf.reset_voltage(v, fired, state[self.reset_name], thresh, self.reset)
         new["trace"] = trace
         new["spikes"] = spikes
         state.update(new)

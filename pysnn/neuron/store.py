@@ -15,7 +15,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import torch
 
 from pysnn import functional as sf
-from pysnn import fusion
+from pysnn.fusion import is_compiling
 from pysnn.neuron.parameters import Param, parameter_tensor
 
 Tensor = torch.Tensor
@@ -67,7 +67,7 @@ class ParameterStore:
         """Validate and register every declared parameter from the constructor's ``values``."""
         self._masters: dict[str, Tensor] = {}
         self._given_factors: dict[str, Tensor] = {}
-        self._factor_cache: dict[tuple[str, Callable], tuple[tuple, Tensor]] = {}
+        self._factor_cache: dict[tuple[str, Callable], tuple[Tensor, int, Tensor]] = {}
         dtype = torch.get_default_dtype()
         for param in self.params:
             value = values[param.name]
@@ -109,6 +109,10 @@ class ParameterStore:
         while the parameter is unchanged.  The cache follows in-place edits,
         ``.to()`` and ``.double()`` of the buffer.
         """
+        hit = self._factor_cache.get((name, sf.decay_factor))
+        tau = self._buffers[name]
+        if hit is not None and hit[0] is tau and hit[1] == tau._version and not is_compiling():
+            return hit[2]  # the per-step fast path of factor()
         return self.factor(name, sf.decay_factor)
 
     def gain(self, name: str) -> Tensor:
@@ -124,16 +128,17 @@ class ParameterStore:
         is e.g. :func:`pysnn.functional.decay_factor`.
         """
         tau = self._buffers[name]
-        if fusion.is_compiling():
+        if is_compiling():
             # a cache keyed on data pointers would only make the compiler recompile
             return fn(tau, self.dt, tau)
-        signature = (tau._version, tau.data_ptr(), tau.dtype, tau.device)
         key = (name, fn)
         hit = self._factor_cache.get(key)
-        if hit is not None and hit[0] == signature:
-            return hit[1]
+        # the cache holds the parameter tensor itself: a replaced buffer (.to(),
+        # load_state_dict) is another object, an in-place edit bumps its version
+        if hit is not None and hit[0] is tau and hit[1] == tau._version:
+            return hit[2]
         value = self._compute_factor(name, fn, tau)
-        self._factor_cache[key] = (signature, value)
+        self._factor_cache[key] = (tau, tau._version, value)
         return value
 
     def _compute_factor(self, name: str, fn: Callable[..., Tensor], tau: Tensor) -> Tensor:
