@@ -504,6 +504,11 @@ class Connection(Correlations, StatefulModule):
         """
         raise NotImplementedError
 
+    @property
+    def fan_in(self) -> float:
+        """Inputs per postsynaptic neuron, for ``kaiming_uniform`` (weight entries per output unit)."""
+        return float(self.weight[0].numel())
+
     def after_reset_weights(self) -> None:
         """Enforce structural constraints after (re)initialisation (e.g. no self-connections)."""
 
@@ -527,7 +532,7 @@ class Connection(Correlations, StatefulModule):
         """
         weight = self.weight
         if distribution == "kaiming_uniform":
-            bound = gain / math.sqrt(weight[0].numel())
+            bound = gain / math.sqrt(self.fan_in)
             weight.uniform_(-bound, bound)
         elif distribution == "uniform":
             weight.uniform_(a, b)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any, Callable
 
 import torch
@@ -39,6 +38,40 @@ def _distinct_targets(owner: Tensor, n_targets: int, gen: torch.Generator) -> Te
         if n_repeated == 0:
             return targets
         targets[repeated] = torch.randint(n_targets, (n_repeated,), generator=gen)
+
+
+def coo_indices(indices: Any, in_features: int, out_features: int) -> tuple[Tensor, Tensor]:
+    """Validated ``(post, pre)`` int64 index vectors from any accepted ``indices``."""
+    if isinstance(indices, (tuple, list)) and len(indices) == 2:
+        post, pre = (torch.as_tensor(i) for i in indices)
+    elif isinstance(indices, Tensor) and indices.dim() == 2 and indices.shape[0] == 2:
+        post, pre = indices[0], indices[1]
+    else:
+        raise TypeError(
+            "indices must be a (2, S) tensor of (post, pre) indices, a (post, pre) pair, "
+            f"or a scipy COO matrix; got {type(indices).__name__}"
+        )
+    if post.is_floating_point() or pre.is_floating_point() or post.shape != pre.shape:
+        raise ValueError("indices must be integer (post, pre) index vectors of one length")
+    post, pre = post.to(torch.int64).reshape(-1).cpu(), pre.to(torch.int64).reshape(-1).cpu()
+    for name, idx, size in (("post", post, out_features), ("pre", pre, in_features)):
+        if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= size):
+            raise ValueError(f"indices: {name} index out of range [0, {size})")
+    key = torch.sort(pre * out_features + post).values
+    if bool((key[1:] == key[:-1]).any()):
+        raise ValueError("indices contain the same (post, pre) synapse more than once")
+    return post, pre
+
+
+def in_storage_order(value: Any, order: Tensor, n_syn: int, name: str) -> Any:
+    """A per-synapse tensor given in the order of ``indices``, put in storage order."""
+    if isinstance(value, Tensor) and value.dim() > 0:
+        if tuple(value.shape) != (n_syn,):
+            raise ValueError(
+                f"{name} per synapse must have shape ({n_syn},), got {tuple(value.shape)}"
+            )
+        return value.detach().cpu()[order]
+    return value
 
 
 class Sparse(Connection):
@@ -107,11 +140,11 @@ class Sparse(Connection):
             if weight is None and hasattr(indices, "data"):
                 weight = torch.as_tensor(indices.data, dtype=torch.get_default_dtype())
             indices = (indices.row, indices.col)
-        post, pre = self._check_indices(indices)
+        post, pre = coo_indices(indices, in_features, out_features)
         order = torch.argsort(pre * out_features + post)
         n_syn = int(order.numel())
         super().__init__(
-            (n_syn,), dt, self._ordered(delay, order, n_syn, "delay"), trace_per_synapse
+            (n_syn,), dt, in_storage_order(delay, order, n_syn, "delay"), trace_per_synapse
         )
         self.register_buffer("pre_index", pre[order])
         self.register_buffer("post_index", post[order])
@@ -121,39 +154,7 @@ class Sparse(Connection):
             self.reset_weights()
         else:
             with torch.no_grad():
-                self.weight.copy_(self._ordered(weight, order, n_syn, "weight"))
-
-    def _check_indices(self, indices: Any) -> tuple[Tensor, Tensor]:
-        if isinstance(indices, (tuple, list)) and len(indices) == 2:
-            post, pre = (torch.as_tensor(i) for i in indices)
-        elif isinstance(indices, Tensor) and indices.dim() == 2 and indices.shape[0] == 2:
-            post, pre = indices[0], indices[1]
-        else:
-            raise TypeError(
-                "indices must be a (2, S) tensor of (post, pre) indices, a (post, pre) pair, "
-                f"or a scipy COO matrix; got {type(indices).__name__}"
-            )
-        if post.is_floating_point() or pre.is_floating_point() or post.shape != pre.shape:
-            raise ValueError("indices must be integer (post, pre) index vectors of one length")
-        post, pre = post.to(torch.int64).reshape(-1).cpu(), pre.to(torch.int64).reshape(-1).cpu()
-        for name, idx, size in (("post", post, self.out_features), ("pre", pre, self.in_features)):
-            if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= size):
-                raise ValueError(f"indices: {name} index out of range [0, {size})")
-        key = torch.sort(pre * self.out_features + post).values
-        if bool((key[1:] == key[:-1]).any()):
-            raise ValueError("indices contain the same (post, pre) synapse more than once")
-        return post, pre
-
-    @staticmethod
-    def _ordered(value: Any, order: Tensor, n_syn: int, name: str) -> Any:
-        """A per-synapse tensor given in the order of ``indices``, put in storage order."""
-        if isinstance(value, Tensor) and value.dim() > 0:
-            if tuple(value.shape) != (n_syn,):
-                raise ValueError(
-                    f"{name} per synapse must have shape ({n_syn},), got {tuple(value.shape)}"
-                )
-            return value.detach().cpu()[order]
-        return value
+                self.weight.copy_(in_storage_order(weight, order, n_syn, "weight"))
 
     # -- builders -------------------------------------------------------------------
     @classmethod
@@ -236,21 +237,10 @@ class Sparse(Connection):
             f"synapses={self.n_synapses}, delay={delay}"
         )
 
-    @torch.no_grad()
-    def reset_weights(
-        self,
-        distribution: str = "kaiming_uniform",
-        gain: float = 1.0,
-        a: float = 0.0,
-        b: float = 1.0,
-    ) -> None:
-        """As :meth:`Connection.reset_weights`; the fan-in is the mean in-degree."""
-        if distribution == "kaiming_uniform":
-            fan_in = max(1.0, self.n_synapses / self.out_features)
-            bound = gain / math.sqrt(fan_in)
-            self.weight.uniform_(-bound, bound)
-            return
-        super().reset_weights(distribution, gain, a, b)
+    @property
+    def fan_in(self) -> float:
+        """Mean in-degree (for ``reset_weights("kaiming_uniform")``)."""
+        return max(1.0, self.n_synapses / self.out_features)
 
     # -- the connection protocol ------------------------------------------------------
     def check_input_shape(self, shape: torch.Size) -> None:
