@@ -35,31 +35,20 @@ html_static_path = ["_static"]
 
 def _write_parameter_tables() -> None:
     """docs/_generated/params_<Model>.rst: each model's declared parameters (single source)."""
-    from pysnn.neuron import (
-        AdaptiveLIFNeuron,
-        AdExNeuron,
-        FedeNeuron,
-        IFNeuron,
-        Input,
-        IzhikevichNeuron,
-        LIFNeuron,
-    )
-    from pysnn.synapse import AlphaSynapse, ConductanceSynapse, ExponentialSynapse
+    from pysnn import neuron, synapse
+    from pysnn.neuron import BaseInput, BaseNeuron, Population
 
+    bases = (Population, BaseInput, BaseNeuron)
     out = os.path.join(os.path.dirname(__file__), "_generated")
     os.makedirs(out, exist_ok=True)
-    models = (
-        Input,
-        IFNeuron,
-        LIFNeuron,
-        AdaptiveLIFNeuron,
-        FedeNeuron,
-        IzhikevichNeuron,
-        AdExNeuron,
-        ExponentialSynapse,
-        AlphaSynapse,
-        ConductanceSynapse,
-    )
+    models = [
+        getattr(module, name)
+        for module in (neuron, synapse)
+        for name in module.__all__
+        if isinstance(getattr(module, name), type)
+        and issubclass(getattr(module, name), Population)
+        and getattr(module, name) not in bases
+    ]
     for model in models:
         rows = []
         for param in model.params:

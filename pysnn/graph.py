@@ -31,7 +31,16 @@ from torch import nn
 
 Tensor = torch.Tensor
 
-__all__ = ["ProjectionInfo", "StepPlan", "check_roles", "describe", "plan", "step", "summary"]
+__all__ = [
+    "ProjectionInfo",
+    "StepPlan",
+    "check_roles",
+    "describe",
+    "module_names",
+    "plan",
+    "step",
+    "summary",
+]
 
 
 class ProjectionInfo(NamedTuple):
@@ -89,9 +98,13 @@ def _features(module: nn.Module | None) -> tuple[int, ...] | None:
     return None if module is None else tuple(getattr(module, "features_shape", ()) or ()) or None
 
 
-def describe(layer: Any) -> ProjectionInfo:
-    """Describe one :class:`~pysnn.network.Layer` as a :class:`ProjectionInfo`."""
-    names = _module_names(layer.network) if layer.network is not None else {}
+def describe(layer: Any, names: dict[int, str] | None = None) -> ProjectionInfo:
+    """Describe one :class:`~pysnn.network.Layer` as a :class:`ProjectionInfo`.
+
+    ``names`` maps module ids to their names in the network (computed when not given).
+    """
+    if names is None:
+        names = module_names(layer.network) if layer.network is not None else {}
     conn = layer.connection
     weight = getattr(conn, "weight", None)
     return ProjectionInfo(
@@ -108,7 +121,8 @@ def describe(layer: Any) -> ProjectionInfo:
     )
 
 
-def _module_names(network: nn.Module) -> dict[int, str]:
+def module_names(network: nn.Module) -> dict[int, str]:
+    """Module id -> its (first) qualified name in ``network``."""
     names: dict[int, str] = {}
     for name, module in network.named_modules():
         names.setdefault(id(module), name)

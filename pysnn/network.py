@@ -233,7 +233,8 @@ class SNNNetwork(RuleHost):
     @property
     def graph(self) -> list[graph.ProjectionInfo]:
         """The projections with their shapes, delays and synapse counts, in registration order."""
-        return [graph.describe(layer) for layer in self._layers.values()]
+        names = graph.module_names(self)
+        return [graph.describe(layer, names) for layer in self._layers.values()]
 
     def summary(self) -> str:
         """A table of the projections and populations with parameter and state sizes.

@@ -9,8 +9,8 @@ import torch
 from pysnn import functional as sf
 from pysnn.neuron.lif import LIF_POSITIONAL
 from pysnn.neuron.parameters import Param
-from pysnn.neuron.population import InputLike
 from pysnn.neuron.spiking import NEURON_PARAMS, POSITIONAL_TAIL, BaseNeuron
+from pysnn.neuron.validation import InputLike
 
 Tensor = torch.Tensor
 

@@ -6,7 +6,8 @@ from typing import ClassVar
 
 import torch
 
-from pysnn.neuron.population import InputLike, Population
+from pysnn.neuron.population import Population
+from pysnn.neuron.validation import InputLike
 
 Tensor = torch.Tensor
 

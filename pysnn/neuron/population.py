@@ -17,7 +17,7 @@ expanding it.  State tensors are ``(batch, *features)``.
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar, Sequence, Union
+from typing import Any, ClassVar, Sequence
 
 import torch
 
@@ -29,7 +29,6 @@ from pysnn.state import StatefulModule
 from pysnn.validation import check_choice, check_dt, check_shape_tuple
 
 Tensor = torch.Tensor
-InputLike = Union[Tensor, Sequence[Tensor]]
 
 __all__ = ["Population", "TRACE_MODES"]
 

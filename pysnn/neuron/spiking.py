@@ -18,7 +18,8 @@ import torch
 from pysnn import functional as sf
 from pysnn import fusion
 from pysnn.neuron.parameters import Option, Param, StateVar
-from pysnn.neuron.population import TRACE_MODES, InputLike, Population
+from pysnn.neuron.population import TRACE_MODES, Population
+from pysnn.neuron.validation import InputLike
 
 Tensor = torch.Tensor
 

@@ -109,11 +109,6 @@ class ParameterStore:
         while the parameter is unchanged.  The cache follows in-place edits,
         ``.to()`` and ``.double()`` of the buffer.
         """
-        if not is_compiling():  # the per-step fast path of factor()
-            hit = self._factor_cache.get((name, sf.decay_factor))
-            tau = self._buffers[name]
-            if hit is not None and hit[0] is tau and hit[1] == tau._version:
-                return hit[2]
         return self.factor(name, sf.decay_factor)
 
     def gain(self, name: str) -> Tensor:
