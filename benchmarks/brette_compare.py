@@ -4,10 +4,14 @@ For each model and size, runs ``examples/brette2007.py``'s network in PySNN and
 ``benchmarks/brette_brian2.py`` in Brian2 (cython target, in its own virtual
 environment) for the same seeds, and prints the population statistics (mean
 rate, mean ISI CV; mean and standard deviation over the seeds) and the wall time
-of 1 s simulated (build and compilation excluded) with the PySNN / Brian2 ratio::
+of 1 s simulated (build and compilation excluded) with the PySNN / Brian2 ratio.
+PySNN runs eagerly (``pysnn``) and, with ``--compiled``, also with each step as
+one compiled graph (``pysnn-c``, :func:`pysnn.fusion.compile_step`; its
+compilation time is printed separately)::
 
     python benchmarks/brette_compare.py --models cuba coba --seeds 0 1 2 3 4
-    python benchmarks/brette_compare.py --models cuba --neurons 4000 16000 64000 --seeds 0
+    python benchmarks/brette_compare.py --models cuba coba --neurons 4000 16000 64000 --seeds 0
+    python benchmarks/brette_compare.py --compiled ...
 
 ``--brian2-python`` names the interpreter of the Brian2 environment (default
 ``/opt/brian2-venv/bin/python``; see ``brette_brian2.py`` for how to create it).
@@ -52,6 +56,7 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--duration", type=float, default=1000.0, help="simulated ms")
     parser.add_argument("--brian2-python", default="/opt/brian2-venv/bin/python")
+    parser.add_argument("--compiled", action="store_true", help="also time compiled steps")
     parser.add_argument("--smoke", action="store_true", help="N=500, 20 ms, PySNN only")
     args = parser.parse_args()
     if args.smoke:
@@ -65,9 +70,12 @@ def main() -> None:
         rows: dict[tuple[int, str], list[dict]] = {}
         for n in args.neurons:
             simulate(model, n, min(args.duration, 20.0), 0.1, 0)  # warm-up, not timed
-            rows[(n, "pysnn")] = [
-                simulate(model, n, args.duration, 0.1, seed) for seed in args.seeds
-            ]
+            for sim, compiled in (("pysnn", False), ("pysnn-c", True)):
+                if compiled and not args.compiled:
+                    continue
+                rows[(n, sim)] = [
+                    simulate(model, n, args.duration, 0.1, seed, compiled) for seed in args.seeds
+                ]
         if have_brian2:
             for run in brian2_runs(
                 args.brian2_python, model, args.neurons, args.seeds, args.duration
@@ -75,7 +83,7 @@ def main() -> None:
                 rows.setdefault((run["n"], "brian2"), []).append(run)
         for n in args.neurons:
             times = {}
-            for sim in ("pysnn", "brian2"):
+            for sim in ("pysnn", "pysnn-c", "brian2"):
                 runs = rows.get((n, sim))
                 if not runs:
                     continue
@@ -86,8 +94,12 @@ def main() -> None:
                     f"{summary([r['run_s'] for r in runs]):>16}",
                     flush=True,
                 )
-            if len(times) == 2:
-                print(f"{'':<14}PySNN / Brian2 run time: {times['pysnn'] / times['brian2']:.2f}")
+            for sim in ("pysnn", "pysnn-c"):
+                if sim in times and "brian2" in times:
+                    print(f"{'':<14}{sim} / brian2 run time: {times[sim] / times['brian2']:.2f}")
+            if (n, "pysnn-c") in rows:
+                compile_s = statistics.mean(r["compile_s"] for r in rows[(n, "pysnn-c")])
+                print(f"{'':<14}pysnn-c compilation: {compile_s:.1f} s")
 
 
 if __name__ == "__main__":

@@ -39,6 +39,7 @@ import numpy as np
 import torch
 
 from pysnn.connection import Sparse
+from pysnn.fusion import compile_step
 from pysnn.network import SNNNetwork
 from pysnn.neuron import LIFNeuron
 from pysnn.synapse import ConductanceSynapse, ExponentialSynapse
@@ -99,10 +100,29 @@ class BalancedNetwork(SNNNetwork):
         return self.neurons(currents)[0]
 
 
-def simulate(model: str, n: int, duration_ms: float, dt: float, seed: int) -> dict:
-    """Build and run one network; returns spike times/indices, statistics and run time."""
+def simulate(
+    model: str, n: int, duration_ms: float, dt: float, seed: int, compile: bool = False
+) -> dict:
+    """Build and run one network; returns spike times/indices, statistics and run time.
+
+    ``compile=True`` runs each step as one compiled graph
+    (:func:`pysnn.fusion.compile_step`); it compiles on two warm-up steps
+    before the state is reset and the timed run starts, and reports the
+    compilation time as ``compile_s``.
+    """
     torch.manual_seed(seed)
     net = BalancedNetwork(model, n, dt, seed)
+    step, compile_s = net, 0.0
+    if compile:
+        start = time.perf_counter()
+        step = compile_step(net.forward)
+        kicks = [torch.zeros(1, KICK_SOURCES)] * 2 if model == "coba" else []
+        with torch.no_grad():  # first and later steps after a reset, with and without a kick
+            for _ in range(2):
+                net.reset_state(1)
+                for kick in kicks + [None, None]:
+                    step(kick)
+        compile_s = time.perf_counter() - start
     gen = torch.Generator().manual_seed(seed + 1000)
     net.reset_state(1)
     with torch.no_grad():
@@ -114,7 +134,7 @@ def simulate(model: str, n: int, duration_ms: float, dt: float, seed: int) -> di
     start = time.perf_counter()
     with torch.no_grad():
         for t in range(steps):
-            spikes = net(kick[t] if model == "coba" and t < kick_steps else None)
+            spikes = step(kick[t] if model == "coba" and t < kick_steps else None)
             fired = spikes[0].nonzero().flatten()
             if fired.numel():
                 cells.append(fired)
@@ -132,6 +152,7 @@ def simulate(model: str, n: int, duration_ms: float, dt: float, seed: int) -> di
         rate_hz=rate,
         cv_isi=cv,
         run_s=run_s,
+        compile_s=compile_s,
         synapses=synapses,
         spike_i=spike_i,
         spike_t=spike_t,
@@ -185,13 +206,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--duration", type=float, default=1000.0, help="simulated ms")
     parser.add_argument("--dt", type=float, default=0.1, help="ms")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--compile", action="store_true", help="one compiled graph per step")
     parser.add_argument("--quick", action="store_true", help="1000 neurons, 200 ms")
     parser.add_argument("--save", default=None, help="figure path (default brette_<model>.png)")
     args = parser.parse_args(argv)
     if args.quick:
         args.neurons, args.duration = 1000, 200.0
     torch.set_num_threads(max(1, torch.get_num_threads()))
-    result = simulate(args.model, args.neurons, args.duration, args.dt, args.seed)
+    result = simulate(args.model, args.neurons, args.duration, args.dt, args.seed, args.compile)
     print(
         f"{args.model.upper()} N={args.neurons} seed={args.seed}: {result['synapses']:,} synapses, "
         f"rate {result['rate_hz']:.2f} Hz, mean ISI CV {result['cv_isi']:.3f}, "

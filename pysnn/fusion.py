@@ -37,6 +37,7 @@ __all__ = [
     "RECOMPILE_LIMIT",
     "call_fused",
     "clear_cache",
+    "compile_step",
     "compiled",
     "fusion_available",
     "is_compiling",
@@ -86,6 +87,42 @@ def compiled(
         _raise_recompile_limit()
         _compiled[key] = torch.compile(fn, backend=backend, mode=mode)
     return _compiled[key]
+
+
+def compile_step(
+    step: Callable[..., Any],
+    backend: str | Callable[..., Any] = DEFAULT_BACKEND,
+    mode: str | None = None,
+) -> Callable[..., Any]:
+    """Compile a whole network step (e.g. ``net.forward``) into one graph.
+
+    Unlike :meth:`BaseNeuron.fuse <pysnn.neuron.BaseNeuron.fuse>`, which
+    compiles each neuron's state update, this captures everything ``step``
+    does: connections (including the event-driven :class:`~pysnn.connection.Sparse`
+    propagation, whose number of events changes from step to step), synapses
+    and neurons.  So that the graph does not break at every event-driven
+    connection (``nonzero`` has a data-dependent output size), this function
+    switches on dynamo's ``capture_dynamic_output_shape_ops`` and
+    ``capture_scalar_outputs`` for the process (patching them around every
+    call would cost 10-25 us per step).
+
+    The first calls compile (seconds; one graph per distinct call signature and
+    for the first step after ``reset_state``).  Results equal the eager step up
+    to the rounding of fused arithmetic.  Use it for long simulations of a
+    fixed network at small batch sizes, where per-operation dispatch dominates;
+    see ``examples/brette2007.py --compile``.
+
+    Returns
+    -------
+    callable
+        The compiled ``step``; call it as ``step`` would be called.
+    """
+    import torch._dynamo.config as config
+
+    _raise_recompile_limit()
+    config.capture_dynamic_output_shape_ops = True
+    config.capture_scalar_outputs = True
+    return torch.compile(step, backend=backend, mode=mode)
 
 
 def _raise_recompile_limit() -> None:

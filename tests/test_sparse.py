@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from pysnn import functional as sf
 from pysnn.connection import Linear, Sparse
 from pysnn.learning import MSTDPET, STDP
 from pysnn.network import SNNNetwork
@@ -84,7 +85,50 @@ def test_sparse_from_scipy_coo_and_memory_per_synapse():
     big = Sparse.fixed_in_degree(20000, 20000, in_degree=50, seed=0)
     stored = sum(t.numel() * t.element_size() for t in [*big.buffers(), *big.parameters()])
     assert big.n_synapses == 1_000_000
-    assert stored / big.n_synapses < 21  # weight + two int64 indices + the CSR pointer
+    # weight, two int64 indices, the CSR pointer, and the int32 fan-out table
+    # (padded to the largest fan-out, binomial around 50 here)
+    assert big.fanout_synapse.dtype == torch.int32
+    table = 2 * big.fanout_synapse.numel() * 4
+    assert table / big.n_synapses < 2 * 8
+    assert (stored - table) / big.n_synapses < 21
+    assert not any(key.startswith("fanout") for key in big.state_dict())  # derived, not saved
+
+
+def test_fanout_table_and_csr_paths_equal_the_dense_product():
+    conn, dense, _ = random_sparse(n_in=40, n_out=25, p=0.3, seed=4)
+    assert conn.fanout_synapse is not None and conn.fanout_synapse.shape[0] == 40
+    gen = torch.Generator().manual_seed(2)
+    graded = torch.rand(3, 2, 40, generator=gen, dtype=torch.float64)
+    graded[graded < 0.7] = 0.0  # graded inputs, batch (3, 2)
+    expected = graded @ dense.T
+    w, b = conn.weight, conn._buffers
+    by_table = sf.sparse_propagate_table(graded, w, b["fanout_synapse"], b["fanout_post"], 25)
+    by_csr = sf.sparse_propagate(graded, w, b["pre_ptr"], b["post_index"], 25)
+    torch.testing.assert_close(by_table, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(by_csr, expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(conn(graded[:, 0])[0], expected[:, 0], rtol=1e-12, atol=1e-12)
+    # a hub: one neuron reaches all 500 targets, the others one each -> no table
+    post = torch.cat([torch.arange(500), torch.arange(1, 100)])
+    pre = torch.cat([torch.zeros(500, dtype=torch.long), torch.arange(1, 100)])
+    hub = Sparse(100, 500, (post, pre), weight=1.0)
+    assert hub.fanout_synapse is None and hub.fanout_post is None
+    x = torch.zeros(1, 100)
+    x[0, [0, 5]] = 1.0
+    torch.testing.assert_close(hub(x)[0], x @ hub.to_dense().T)
+
+
+def test_fanout_table_follows_loaded_indices_and_device_moves():
+    a, dense_a, _ = random_sparse(n_in=30, n_out=20, p=0.3, seed=0)
+    b, dense_b, _ = random_sparse(n_in=30, n_out=20, p=0.3, seed=0)
+    b.post_index.copy_((b.post_index + 1) % 20)  # other targets, same count
+    b.build_fanout_table()
+    x = spikes(1, 2, 30, p=0.5)[0]
+    assert not torch.equal(a(x)[0], b(x)[0])
+    b.load_state_dict(a.state_dict())
+    torch.testing.assert_close(b(x)[0], x @ dense_a.T, rtol=1e-12, atol=1e-12)
+    moved = a.float()
+    assert moved.fanout_synapse.dtype == torch.int32  # indices keep their dtype
+    torch.testing.assert_close(moved(x.float())[0], (x @ dense_a.T).float())
 
 
 def test_stdp_on_sparse_changes_only_existing_synapses_like_masked_dense():

@@ -150,6 +150,9 @@ class Sparse(Connection):
         self.register_buffer("post_index", post[order])
         counts = torch.bincount(pre, minlength=in_features)
         self.register_buffer("pre_ptr", torch.cat([counts.new_zeros(1), counts.cumsum(0)]))
+        self.build_fanout_table()
+        # the table is derived from the indices: rebuilt when a checkpoint loads them
+        self.register_load_state_dict_post_hook(lambda module, _keys: module.build_fanout_table())
         if weight is None:
             self.reset_weights()
         else:
@@ -219,6 +222,20 @@ class Sparse(Connection):
         out_features, in_features = weight.shape
         return cls(in_features, out_features, (post, pre), weight=weight[post, pre], **kwargs)
 
+    def build_fanout_table(self) -> None:
+        """(Re)build the padded fan-out table used for propagation.
+
+        :func:`pysnn.functional.fanout_table` of the stored indices, kept as
+        non-persistent buffers (moved by ``.to()``, not saved: checkpoints hold
+        only the indices).  Call it after editing ``pre_ptr``/``post_index`` by
+        hand; loading a state dict calls it.  Without a table (fan-outs too
+        uneven) propagation walks the CSR pointers instead.
+        """
+        table = sf.fanout_table(self.pre_ptr, self.post_index, self.out_features)
+        synapse, post = table if table is not None else (None, None)
+        self.register_buffer("fanout_synapse", synapse, persistent=False)
+        self.register_buffer("fanout_post", post, persistent=False)
+
     def to_dense(self) -> Tensor:
         """The ``(out, in)`` weight matrix with zeros where no synapse exists."""
         dense = self.weight.new_zeros(self.out_features, self.in_features)
@@ -252,6 +269,14 @@ class Sparse(Connection):
 
     def propagate(self, spikes: Tensor) -> Tensor:
         buffers = self._buffers
+        if buffers["fanout_synapse"] is not None:
+            return sf.sparse_propagate_table(
+                spikes,
+                self._parameters["weight"],
+                buffers["fanout_synapse"],
+                buffers["fanout_post"],
+                self.out_features,
+            )
         return sf.sparse_propagate(
             spikes,
             self._parameters["weight"],

@@ -86,12 +86,14 @@ from pysnn.functional.topology import (
     dense_stack_weight,
     dense_synapse_trace,
     event_matmul,
+    fanout_table,
     max_pool2d_winner,
     sparse_correlate,
     sparse_correlate_delayed,
     sparse_expand,
     sparse_propagate,
     sparse_propagate_delayed,
+    sparse_propagate_table,
 )
 from pysnn.functional.trace import (
     exact_trace_update,
@@ -162,6 +164,8 @@ __all__ = [
     "sparse_expand",
     "sparse_propagate",
     "sparse_propagate_delayed",
+    "sparse_propagate_table",
+    "fanout_table",
     "sparse_correlate",
     "sparse_correlate_delayed",
 ]

@@ -517,6 +517,55 @@ def sparse_propagate(
     return out.view(*spikes.shape[:-1], n_out)
 
 
+def fanout_table(
+    pre_ptr: Tensor, post_index: Tensor, n_out: int, max_padding: float = 2.0
+) -> tuple[Tensor, Tensor] | None:
+    r"""The outgoing synapses of every presynaptic neuron as a padded table (ELL layout).
+
+    Row :math:`j` holds the synapses of neuron :math:`j` (``synapse``) and
+    their targets (``post``), padded to the largest fan-out :math:`F` with
+    synapse 0 and the target ``n_out`` (a bin that is discarded), so that
+    propagation is two gathers and one scatter with no per-step index
+    arithmetic (:func:`sparse_propagate_table`).  Returns ``None`` when the
+    table would hold more than ``max_padding`` times the synapses (a few hubs
+    with a large fan-out), where the CSR path is cheaper.  Indices are
+    ``int32`` when they fit.
+    """
+    counts = pre_ptr[1:] - pre_ptr[:-1]
+    n_in, n_syn = counts.numel(), post_index.numel()
+    width = int(counts.max()) if n_in else 0
+    if n_in * width > max_padding * n_syn + n_in:
+        return None
+    slot = torch.arange(width, device=pre_ptr.device)
+    valid = slot < counts.unsqueeze(1)
+    synapse = torch.where(valid, pre_ptr[:-1].unsqueeze(1) + slot, 0)
+    post = torch.where(valid, post_index[synapse] if n_syn else 0, n_out)
+    index_dtype = torch.int32 if max(n_syn, n_out + 1) < 2**31 else torch.int64
+    return synapse.to(index_dtype), post.to(index_dtype)
+
+
+def sparse_propagate_table(
+    spikes: Tensor, weight: Tensor, synapse: Tensor, post: Tensor, n_out: int
+) -> Tensor:
+    r"""Event-driven propagation through a padded fan-out table (:func:`fanout_table`).
+
+    .. math:: I_{b,i} = \sum_{s:\, \text{post}(s) = i} w_s\, x_{b,\text{pre}(s)}
+
+    as :func:`sparse_propagate`, for the nonzero inputs only; each active
+    presynaptic neuron costs one row of the table.  With no data-dependent
+    index arithmetic, this form also compiles as one graph
+    (:func:`pysnn.fusion.compile_step`).
+    """
+    flat = spikes.reshape(-1, spikes.shape[-1])
+    n = flat.shape[0]
+    sample, unit = flat.nonzero().unbind(1)
+    values = weight[synapse[unit]] * flat[sample, unit].unsqueeze(1)
+    target = post[unit] + (sample * (n_out + 1)).unsqueeze(1)
+    out = values.new_zeros(n * (n_out + 1))
+    out.index_add_(0, target.flatten(), values.flatten())
+    return out.view(n, n_out + 1)[:, :n_out].reshape(*spikes.shape[:-1], n_out)
+
+
 def sparse_propagate_delayed(
     history_by_delay: Tensor,
     weight: Tensor,
