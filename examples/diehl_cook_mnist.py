@@ -26,13 +26,23 @@ Differences from the paper, all for speed on a CPU:
   threshold increments are summed (``reduction="sum"`` and
   ``thresh_reduction="sum"``), as if the images had been shown one after
   another within the same 350 ms.
-* dt = 1 ms (the paper uses 0.5 ms); current-based (delta) synapses instead of
-  conductances.
+* by default dt = 1 ms (the paper uses 0.5 ms) and current-based (delta)
+  synapses instead of conductances.  ``--synapses conductance`` runs the
+  paper-faithful variant: conductance synapses
+  (:class:`~pysnn.synapse.ConductanceSynapse`, current
+  :math:`g (E_{rev} - v)`) with time constants 1 ms (excitatory) and 2 ms
+  (inhibitory), reversal potentials 0 mV and -100 mV (-85 mV onto the
+  inhibitory cells), weights 10.4 (excitatory -> inhibitory) and 17.0
+  (inhibitory -> excitatory), inhibitory reset -45 mV, forward Euler
+  membranes (tau 100 and 10 ms) and dt = 0.5 ms, as in the paper's Brian code.
+  Both variants use the same pair STDP and omit the paper's random 0-10 ms
+  input delays.
 
 Run::
 
     python examples/diehl_cook_mnist.py --neurons 100 --batch 16   # one epoch, full test set
     python examples/diehl_cook_mnist.py --neurons 400
+    python examples/diehl_cook_mnist.py --neurons 100 --synapses conductance   # dt 0.5 ms
     python examples/diehl_cook_mnist.py --quick            # seconds, a few hundred images
 
 Measured on the project's 2-core CPU (seed 0, one epoch over the 60k training
@@ -57,6 +67,7 @@ from pysnn.connection import Linear
 from pysnn.learning import STDP, WeightNormalization
 from pysnn.network import SNNNetwork
 from pysnn.neuron import AdaptiveLIFNeuron, Input, LIFNeuron
+from pysnn.synapse import ConductanceSynapse
 
 N_INPUT = 784
 N_CLASSES = 10
@@ -64,6 +75,12 @@ MAX_RATE = 63.75  # Hz for a white pixel (intensity 255 / 4)
 RATE_BOOST = 255.0 / 8.0  # Hz added to the maximum rate when the network stays silent
 MIN_SPIKES = 5
 WEIGHT_SUM = 78.0
+#: per synapse model: default dt (ms) and the recurrent weights (mV for current
+#: synapses, conductances in units of the leak for conductance synapses)
+SYNAPSE_DEFAULTS = {
+    "current": dict(dt=1.0, exc_inh=22.5, inh_exc=120.0),
+    "conductance": dict(dt=0.5, exc_inh=10.4, inh_exc=17.0),
+}
 
 
 class DiehlCook(SNNNetwork):
@@ -78,14 +95,28 @@ class DiehlCook(SNNNetwork):
     exc_inh : float
         Weight (mV) of the one-to-one excitatory -> inhibitory synapses.
     inh_exc : float
-        Weight (mV, > 0; applied negatively) of the inhibitory -> excitatory synapses
-        (every excitatory neuron except the inhibitory neuron's own partner).
+        Weight (> 0; applied as inhibition) of the inhibitory -> excitatory
+        synapses (every excitatory neuron except the inhibitory neuron's own partner).
+    synapses : {"current", "conductance"}
+        Delta current synapses (weights in mV) or the paper's conductance
+        synapses (weights in units of the leak conductance).
     """
 
     def __init__(
-        self, n_neurons: int, dt: float = 1.0, exc_inh: float = 22.5, inh_exc: float = 120.0
+        self,
+        n_neurons: int,
+        dt: float = 1.0,
+        exc_inh: float = 22.5,
+        inh_exc: float = 120.0,
+        synapses: str = "current",
     ) -> None:
         super().__init__()
+        if synapses not in SYNAPSE_DEFAULTS:
+            raise ValueError(f"synapses must be 'current' or 'conductance', got {synapses!r}")
+        self.synapses = synapses
+        conductance = synapses == "conductance"
+        # membranes: impulse inputs for delta synapses, Euler for conductance currents
+        integrator = "euler" if conductance else "impulse"
         # presynaptic trace: nearest spike, tau = 20 ms
         self.input = Input((N_INPUT,), dt, 1.0, 20.0, integrator="impulse", trace_mode="saturating")
         self.input_exc = Linear(N_INPUT, n_neurons, None, dt, 0)
@@ -101,31 +132,37 @@ class DiehlCook(SNNNetwork):
             tau_t=20.0,
             alpha_thresh=0.05,
             tau_thresh=1e7,
-            integrator="impulse",
+            integrator=integrator,
             trace_mode="saturating",
             thresh_reduction="sum",
         )
-        self.add_layer("input_exc", self.input_exc, self.exc)
         self.exc_inh = Linear(n_neurons, n_neurons, None, dt, 0)
         self.inh = LIFNeuron(
             (n_neurons,),
             thresh=-40.0,
             v_rest=-60.0,
+            v_reset=-45.0 if conductance else -60.0,
             alpha_v=1.0,
             alpha_t=1.0,
             dt=dt,
             duration_refrac=2.0,
             tau_v=10.0,
             tau_t=20.0,
-            integrator="impulse",
+            integrator=integrator,
         )
-        self.add_layer("exc_inh", self.exc_inh, self.inh)
         self.inh_exc = Linear(n_neurons, n_neurons, None, dt, 0)
-        self.add_layer("inh_exc", self.inh_exc, self.exc)
+        shape = (n_neurons,)
+        self.syn_input = ConductanceSynapse(shape, 1.0, 0.0, dt) if conductance else None
+        self.syn_exc_inh = ConductanceSynapse(shape, 1.0, 0.0, dt) if conductance else None
+        self.syn_inh_exc = ConductanceSynapse(shape, 2.0, -100.0, dt) if conductance else None
+        self.add_layer("input_exc", self.input_exc, self.exc, synapse=self.syn_input)
+        self.add_layer("exc_inh", self.exc_inh, self.inh, synapse=self.syn_exc_inh)
+        self.add_layer("inh_exc", self.inh_exc, self.exc, synapse=self.syn_inh_exc)
         eye = torch.eye(n_neurons)
+        sign = 1.0 if conductance else -1.0  # a conductance is positive, E_rev inhibits
         with torch.no_grad():
             self.exc_inh.weight.copy_(exc_inh * eye)
-            self.inh_exc.weight.copy_(-inh_exc * (1.0 - eye))
+            self.inh_exc.weight.copy_(sign * inh_exc * (1.0 - eye))
 
     def forward(self, input_spikes: torch.Tensor) -> torch.Tensor:
         """One timestep; returns the excitatory spikes ``(batch, n_neurons)``."""
@@ -133,8 +170,14 @@ class DiehlCook(SNNNetwork):
         drive, _ = self.input_exc(spikes, trace)
         # inhibition of the previous step's inhibitory spikes
         inhibition, _ = self.inh_exc(self.inh.spikes, self.inh.trace)
+        if self.synapses == "conductance":  # currents g (E_rev - v) at the step's start
+            v_exc = self.exc.v_cell
+            drive = self.syn_input(drive, v_exc)
+            inhibition = self.syn_inh_exc(inhibition, v_exc)
         exc_spikes, exc_trace = self.exc([drive, inhibition])
         inh_drive, _ = self.exc_inh(exc_spikes, exc_trace)
+        if self.synapses == "conductance":
+            inh_drive = self.syn_exc_inh(inh_drive, self.inh.v_cell)
         self.inh(inh_drive)
         return exc_spikes
 
@@ -239,7 +282,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--test", type=int, default=10000, help="test images")
     parser.add_argument("--assign", type=int, default=None, help="images for label assignment")
     parser.add_argument("--time", type=float, default=350.0, help="presentation time (ms)")
-    parser.add_argument("--dt", type=float, default=1.0)
+    parser.add_argument("--dt", type=float, default=None, help="ms (default per --synapses)")
+    parser.add_argument("--synapses", choices=tuple(SYNAPSE_DEFAULTS), default="current")
     parser.add_argument("--batch", type=int, default=32, help="images simulated at once")
     parser.add_argument("--eval-batch", type=int, default=1000)
     parser.add_argument(
@@ -247,8 +291,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     parser.add_argument("--nu-post", type=float, default=1e-2, help="potentiation rate")
     parser.add_argument("--nu-pre", type=float, default=1e-4, help="depression rate")
-    parser.add_argument("--exc-inh", type=float, default=22.5)
-    parser.add_argument("--inh-exc", type=float, default=120.0)
+    parser.add_argument("--exc-inh", type=float, default=None, help="default per --synapses")
+    parser.add_argument("--inh-exc", type=float, default=None, help="default per --synapses")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="a few hundred images, seconds")
@@ -260,6 +304,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         args.train, args.test, args.time, args.block = 400, 200, 150.0, 128
     if args.threads:
         torch.set_num_threads(args.threads)
+    for name, value in SYNAPSE_DEFAULTS[args.synapses].items():
+        if getattr(args, name) is None:
+            setattr(args, name, value)
     n_assign = args.train if args.assign is None else args.assign
     steps = int(round(args.time / args.dt))
     progress = not args.no_progress
@@ -267,7 +314,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
     x_train, y_train, x_test, y_test = load_data(args.quick, args.train, args.test, args.seed)
-    net = DiehlCook(args.neurons, args.dt, args.exc_inh, args.inh_exc)
+    net = DiehlCook(args.neurons, args.dt, args.exc_inh, args.inh_exc, args.synapses)
     with torch.no_grad():
         net.input_exc.weight.uniform_(0.0, 0.3, generator=gen)
     stdp = STDP(
@@ -327,6 +374,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     eval_s = time.perf_counter() - start
     result = dict(
         neurons=args.neurons,
+        synapses=args.synapses,
+        dt=args.dt,
         test_accuracy=test_acc,
         train_accuracy=train_acc,
         train_s=train_s,

@@ -205,3 +205,50 @@ def test_weight_normalization_on_sparse_uses_each_neuron_s_synapses():
     sums = torch.zeros(20, dtype=torch.float64).index_add_(0, sparse.post_index, sparse.weight)
     has_inputs = torch.bincount(sparse.post_index, minlength=20) > 0
     torch.testing.assert_close(sums[has_inputs], torch.full_like(sums[has_inputs], 2.0))
+
+
+def test_fede_stdp_on_sparse_normalises_by_each_neuron_s_own_receptive_field():
+    from pysnn.learning import FedeSTDP
+
+    sparse, dense, exists = random_sparse(seed=12, p=0.3)
+    with torch.no_grad():
+        sparse.weight.uniform_(0.3, 0.7, generator=torch.Generator().manual_seed(3))
+
+    class Net(SNNNetwork):
+        def __init__(self):
+            super().__init__()
+            self.inp = Input((30,), tau_t=10.0, integrator="exact")
+            self.conn = sparse
+            self.lif = LIFNeuron((20,), thresh=0.3, tau_v=10.0, tau_t=10.0, integrator="exact")
+            self.connect(self.inp, self.conn, self.lif)
+
+    net = Net().double()
+    lr, w_init, a = 0.1, 0.5, 0.2
+    rule = FedeSTDP(net, lr, w_init, a)
+    x = spikes(30, 2, 30, p=0.3, seed=13)
+    changed = 0
+    for t in range(30):
+        w0 = sparse.weight.detach().clone()
+        net(x[t])
+        trace, post = net.inp.trace, net.lif.spikes  # (2, 30), (2, 20)
+        rule.step()
+        # reference: per synapse s = (i <- j), mean over the samples where i spiked of
+        # LTP - LTD with x_hat = x_j / max over i's own presynaptic neurons
+        expected = w0.clone()
+        for s in range(sparse.n_synapses):
+            i, j = int(sparse.post_index[s]), int(sparse.pre_index[s])
+            field = sparse.pre_index[sparse.post_index == i]
+            terms = []
+            for b in range(2):
+                if post[b, i] == 0:
+                    continue
+                peak = trace[b, field].max()
+                xh = trace[b, j] / peak if peak > 0 else torch.zeros((), dtype=torch.float64)
+                c = w0[s] - w_init
+                ltp = torch.exp(-c) * (torch.exp(xh) - a)
+                terms.append(ltp - torch.exp(c) * (torch.exp(1 - xh) - a))
+            if terms:
+                expected[s] = w0[s] + lr * sum(terms) / len(terms)
+        torch.testing.assert_close(sparse.weight, expected, rtol=1e-10, atol=1e-12)
+        changed += int((expected != w0).sum())
+    assert changed > 50, "the neurons must spike for the rule to act"

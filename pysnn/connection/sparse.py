@@ -90,6 +90,9 @@ class Sparse(Connection):
     :class:`Linear` whose weight matrix is zero where no synapse exists
     (:meth:`to_dense`).  Learning rules change only existing synapses: their
     correlations, masks and bounds are per synapse, shaped like ``weight``.
+    Rules that look at a neuron's whole receptive field (:class:`~pysnn.learning.FedeSTDP`
+    normalises by its largest presynaptic trace) see the neuron's own
+    presynaptic neurons (:func:`pysnn.functional.sparse_correlate_mapped`).
 
     Build one from indices, or with :meth:`fixed_probability`,
     :meth:`fixed_in_degree` or :meth:`from_dense`.
@@ -235,6 +238,17 @@ class Sparse(Connection):
         synapse, post = table if table is not None else (None, None)
         self.register_buffer("fanout_synapse", synapse, persistent=False)
         self.register_buffer("fanout_post", post, persistent=False)
+        # the receptive-field table of rules with a pre_map, built when first needed
+        self.register_buffer("fanin_synapse", None, persistent=False)
+        self.register_buffer("fanin_valid", None, persistent=False)
+
+    def _fanin(self) -> tuple[Tensor, Tensor]:
+        """Each postsynaptic neuron's incoming synapses (:func:`pysnn.functional.fanin_table`)."""
+        if self.fanin_synapse is None:
+            synapse, valid = sf.fanin_table(self.post_index, self.out_features)
+            self.register_buffer("fanin_synapse", synapse, persistent=False)
+            self.register_buffer("fanin_valid", valid, persistent=False)
+        return self.fanin_synapse, self.fanin_valid
 
     def to_dense(self) -> Tensor:
         """The ``(out, in)`` weight matrix with zeros where no synapse exists."""
@@ -300,7 +314,10 @@ class Sparse(Connection):
         self, post: Tensor, pre: Tensor, per_batch: bool, pre_map: Callable | None
     ) -> Tensor:
         if pre_map is not None:
-            raise NotImplementedError("Sparse has no receptive-field layout for pre_map")
+            synapse, valid = self._fanin()
+            return sf.sparse_correlate_mapped(
+                post, pre, self.pre_index, synapse, valid, per_batch, pre_map
+            )
         return sf.sparse_correlate(post, pre, self.pre_index, self.post_index, per_batch)
 
     def correlate_history(self, post: Tensor, history: Tensor, per_batch: bool) -> Tensor:

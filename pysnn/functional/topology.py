@@ -613,6 +613,56 @@ def sparse_correlate(
     return per_sample if per_batch else per_sample.sum(0)
 
 
+def fanin_table(post_index: Tensor, n_out: int) -> tuple[Tensor, Tensor]:
+    r"""The incoming synapses of every postsynaptic neuron as a padded table.
+
+    Returns ``(synapse, valid)``, both ``(n_out, D)`` with :math:`D` the largest
+    in-degree: row :math:`i` lists the synapses onto neuron :math:`i`
+    (``valid``), padded by repeating the row's first synapse, so that a maximum
+    or minimum over a row is that of the receptive field.  Rows of neurons
+    without inputs are never read back.
+    """
+    n_syn = post_index.numel()
+    counts = torch.bincount(post_index, minlength=n_out)
+    width = int(counts.max()) if n_syn else 0
+    by_post = torch.argsort(post_index, stable=True)
+    starts = torch.cumsum(counts, 0) - counts
+    slot = torch.arange(width, device=post_index.device)
+    valid = slot < counts.unsqueeze(1)
+    position = (starts.unsqueeze(1) + torch.where(valid, slot, 0)).clamp(max=max(n_syn - 1, 0))
+    synapse = by_post[position] if n_syn else position
+    return synapse, valid
+
+
+def sparse_correlate_mapped(
+    post: Tensor,
+    pre: Tensor,
+    pre_index: Tensor,
+    fanin_synapse: Tensor,
+    fanin_valid: Tensor,
+    per_batch: bool,
+    pre_map: PreMap,
+) -> Tensor:
+    r"""Correlation at every existing synapse of ``post`` with a function of each receptive field.
+
+    .. math:: C_s = \sum_{b,\,p} y_{b,p,i}\, f\big(x_{b,p,RF(i)}\big)_{\text{pre}(s)},
+              \qquad i = \text{post}(s)
+
+    ``pre_map`` :math:`f` gets ``(B, P, D, N_out)``: the presynaptic values of
+    each neuron's receptive field along dim -2 (padded as in
+    :func:`fanin_table`), like the ``(B, in, P)`` layout of
+    :func:`dense_correlate`.  Returns ``(S,)`` or ``(B, S)`` when ``per_batch``.
+    """
+    batch, n_out = post.shape[0], post.shape[-1]
+    x = pre.reshape(batch, -1, pre.shape[-1])
+    fields = x[..., pre_index[fanin_synapse]].transpose(-1, -2)  # (B, P, D, out)
+    y = post.reshape(batch, -1, 1, n_out).to(fields.dtype)
+    per_slot = (pre_map(fields) * y).sum(1).transpose(-1, -2)  # (B, out, D)
+    out = per_slot.new_zeros(batch, pre_index.numel())
+    out[:, fanin_synapse[fanin_valid]] = per_slot[:, fanin_valid]
+    return out if per_batch else out.sum(0)
+
+
 def sparse_correlate_delayed(
     post: Tensor,
     history: Tensor,
