@@ -32,7 +32,6 @@ import platform
 import resource
 import sys
 import time
-from pathlib import Path
 
 import torch
 
@@ -197,5 +196,4 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     main()
