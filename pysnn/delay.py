@@ -14,6 +14,13 @@ weight (:meth:`DelayLine.stacked_weight`) of :math:`L` times the weight, rebuilt
 snapshot of the weights is compared each step so that any edit, also through
 ``weight.data``, is seen.
 
+Delays are changed with :meth:`DelayLine.set_delay` (``connection.set_delay``),
+which sizes the ring buffers.  An edit of ``delay_steps`` by hand (in place or
+by assigning the buffer) is checked at the next step and at every reset: a
+per-synapse delay may change within ``[0, max_delay]`` (the buffers hold that
+many steps), anything else is a :class:`ValueError` naming ``delay_steps`` and
+the maximum.
+
 Every method called per step is a plain method (no ``nn.Module.__call__``) that
 reads the buffers through ``_buffers`` and writes attributes through
 ``__dict__``: the line adds no measurable Python overhead to a connection's step.
@@ -28,6 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from pysnn import functional as sf
+from pysnn.fusion import is_compiling
 from pysnn.state import StatefulModule
 
 Tensor = torch.Tensor
@@ -116,6 +124,8 @@ class DelayLine(StatefulModule):
         self.in_shape: tuple[int, ...] | None = None
         self._batch: int | None = None
         self.stack_cache: tuple[tuple, Tensor, Tensor] | None = None
+        # (tensor, version) of the delay_steps last validated (see check_delay_steps)
+        self._steps_seen: tuple[Tensor, int] | None = None
         self.register_buffer("spike_history", torch.zeros(0))
         self.register_buffer("trace_history", torch.zeros(0))
         self.register_buffer("delay_steps", torch.zeros((), dtype=torch.int64))
@@ -147,9 +157,53 @@ class DelayLine(StatefulModule):
 
     def _derive_delay(self) -> None:
         steps = self.delay_steps
+        if steps.dtype != torch.int64:
+            raise ValueError(f"{self.owner}: delay_steps must be int64, got {steps.dtype}")
         self.max_delay = int(steps.max()) if steps.numel() else 0
         self.per_synapse_delay = steps.dim() > 0
         self.stack_cache = None
+        self.check_delay_steps()
+
+    def check_delay_steps(self) -> None:
+        """Check ``delay_steps`` against the ring buffers sized by :meth:`set_delay`.
+
+        Raises :class:`ValueError` naming ``delay_steps`` and the maximum when
+        the delays were edited by hand (in place, or by assigning the buffer)
+        to a dtype, shape or value the buffers cannot serve: a per-synapse
+        delay outside ``[0, max_delay]``, a scalar delay other than
+        ``max_delay`` (its buffer length), or a change between scalar and
+        per-synapse.  Cost: two reductions, run only when the tensor or its
+        version changed since the last check (and at every reset); skipped
+        while :func:`torch.compile` traces.
+        """
+        if is_compiling():
+            return
+        steps = self._buffers["delay_steps"]
+        hint = "; change delays with set_delay(), which resizes the ring buffers"
+        if not isinstance(steps, Tensor) or steps.dtype != torch.int64:
+            got = steps.dtype if isinstance(steps, Tensor) else type(steps).__name__
+            raise ValueError(f"{self.owner}: delay_steps must be an int64 tensor, got {got}{hint}")
+        shape = tuple(steps.shape)
+        if shape != (() if not self.per_synapse_delay else self.synapse_shape):
+            expected = self.synapse_shape if self.per_synapse_delay else "() (one delay)"
+            raise ValueError(
+                f"{self.owner}: delay_steps must have shape {expected} as set, got {shape}{hint}"
+            )
+        if steps.numel():
+            low, high = (int(v) for v in torch.aminmax(steps))
+            maximum = self.max_delay
+            if not self.per_synapse_delay and high != maximum:
+                raise ValueError(
+                    f"{self.owner}: delay_steps is {high} but the ring buffer was sized for "
+                    f"the scalar delay max_delay={maximum}{hint}"
+                )
+            if low < 0 or high > maximum:
+                raise ValueError(
+                    f"{self.owner}: delay_steps must lie in [0, max_delay={maximum}] (the ring "
+                    f"buffer holds max_delay + 1 = {maximum + 1} steps), got values in "
+                    f"[{low}, {high}]{hint}"
+                )
+        self.__dict__["_steps_seen"] = (steps, steps._version)
 
     def extra_repr(self) -> str:
         if self.per_synapse_delay:
@@ -167,6 +221,7 @@ class DelayLine(StatefulModule):
         return self._batch
 
     def _init_state(self, batch_size: int) -> None:
+        self.check_delay_steps()
         self._batch = batch_size
         self.head = 0
         like = self._buffers["spike_history"]
@@ -177,7 +232,15 @@ class DelayLine(StatefulModule):
             self._buffers[name] = torch.zeros(shape, dtype=like.dtype, device=like.device)
 
     def start(self, batch: int, in_shape: tuple[int, ...]) -> None:
-        """Adopt the input's per-sample shape (fresh state only) and batch size."""
+        """Adopt the input's per-sample shape (fresh state only) and batch size.
+
+        Also re-checks ``delay_steps`` (:meth:`check_delay_steps`) when it was
+        edited since the last check: a comparison of identity and version.
+        """
+        if not is_compiling():  # a data-dependent check cannot be compiled
+            steps, seen = self._buffers["delay_steps"], self.__dict__["_steps_seen"]
+            if seen is None or seen[0] is not steps or seen[1] != steps._version:
+                self.check_delay_steps()
         if in_shape != self.in_shape:
             if not self._fresh and self.in_shape is not None:
                 raise ValueError(

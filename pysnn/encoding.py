@@ -77,6 +77,11 @@ def _check_num_steps(num_steps: int) -> int:
 def _check_input(x: object, name: str = "x") -> Tensor:
     if not isinstance(x, Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.device.type == "meta":
+        raise ValueError(
+            f"{name} is on device {x.device}, which holds no values to encode; "
+            "give a tensor on a real device (cpu, cuda, ...)"
+        )
     if not x.is_floating_point():
         x = x.to(torch.get_default_dtype())
     if not bool(torch.isfinite(x).all()):

@@ -11,6 +11,8 @@ from typing import Sequence, Union
 
 import torch
 
+from pysnn.fusion import is_compiling
+
 Tensor = torch.Tensor
 Number = Union[float, int]
 
@@ -77,6 +79,81 @@ def check_shape_tuple(name: str, shape: Sequence[int] | int) -> tuple[int, ...]:
             raise ValueError(f"{name} must contain positive ints, got {tuple(shape)}")
         out.append(int(dim))
     return tuple(out)
+
+
+def check_spike_values(
+    owner: str, spikes: Tensor, trace: Tensor | None, graded: bool, spikes_checked: bool = True
+) -> None:
+    r"""Reject non-finite (or, unless ``graded``, non-binary) spikes and a non-finite trace.
+
+    One fused reduction per call on the fast path:
+
+    * ``graded``: :math:`\sum_k (s_k + t_k)` (or :math:`\sum_k s_k` without a
+      trace) is finite exactly when every :math:`s_k` and :math:`t_k` is
+      (:math:`\infty - \infty` is NaN), up to overflow of a sum of huge
+      finite values, which the exact re-check on the failure path lets through;
+    * binary: :math:`s - s^2` is zero exactly for :math:`s \in \{0, 1\}`
+      (NaN for NaN and :math:`\pm\infty`).
+
+    Parameters
+    ----------
+    owner : str
+        Name of the module, used in the messages.
+    spikes : Tensor
+        Floating spikes, already checked for dtype and device.
+    trace : Tensor or None
+        Trace of the shape of ``spikes``, or ``None``.
+    graded : bool
+        Whether any finite value is a valid input (rates) or only 0 and 1.
+    spikes_checked : bool
+        ``False`` when ``spikes`` came in as bool (nothing to check in them).
+
+    Raises
+    ------
+    ValueError
+        Naming ``spikes`` or ``trace`` and what was expected.  Skipped while
+        :func:`torch.compile` traces (a data-dependent check cannot be compiled).
+    """
+    if is_compiling():
+        return
+    if not graded and spikes_checked and bool(spikes.sub(spikes * spikes).any()):
+        if not bool(torch.isfinite(spikes).all()):
+            _raise_non_finite(owner, "spikes", spikes)
+        bad = spikes[(spikes != 0) & (spikes != 1)][0]
+        raise ValueError(
+            f"{owner}: spikes must be bool or exactly 0.0/1.0 ({owner} takes spikes, not "
+            f"graded values), got the value {float(bad)!r}"
+        )
+    if trace is not None:
+        if graded and spikes_checked:
+            total = float(torch.add(spikes, trace).sum())
+        else:
+            total = float(trace.sum())
+    elif graded and spikes_checked:
+        total = float(spikes.sum())
+    else:
+        return
+    if math.isfinite(total):
+        return
+    if graded and spikes_checked and not bool(torch.isfinite(spikes).all()):
+        _raise_non_finite(owner, "spikes", spikes)
+    if trace is not None and not bool(torch.isfinite(trace).all()):
+        _raise_non_finite(owner, "trace", trace)
+
+
+def _raise_non_finite(owner: str | None, name: str, x: Tensor) -> None:
+    count = int((~torch.isfinite(x)).sum())
+    prefix = f"{owner}: " if owner else ""
+    raise ValueError(
+        f"{prefix}{name} must be finite (no NaN or inf), got {count} non-finite "
+        f"value(s) in a tensor of shape {tuple(x.shape)}"
+    )
+
+
+def check_finite(name: str, x: Tensor, owner: str | None = None) -> None:
+    """Require every entry of the tensor ``x`` to be finite (no NaN or inf)."""
+    if not bool(torch.isfinite(x).all()):
+        _raise_non_finite(owner, name, x)
 
 
 def check_tensor(

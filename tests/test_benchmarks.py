@@ -42,3 +42,13 @@ def test_brette_compare_smoke(capsys, monkeypatch):
     _load("brette_compare").main()
     out = capsys.readouterr().out
     assert "cuba" in out and "pysnn" in out
+
+
+def test_long_run_smoke(capsys):
+    marks = _load("long_run").main(["--smoke"])
+    out = capsys.readouterr().out
+    assert "| ms/step |" in out and "| tensor MB |" in out and "| RSS MB |" in out
+    # the network and the rule hold exactly the same tensors after 200 and 1000 steps
+    assert marks["first_bytes"] == marks["last_bytes"] > 0
+    assert marks["window"] == 200 and marks["first_s"] > 0 and marks["last_s"] > 0
+    assert marks["rate_hz"] > 0, "the smoke network must be active"

@@ -20,6 +20,7 @@ from pysnn.connection import (
     Linear,
     MaxPool2d,
     Recurrent,
+    Sparse,
 )
 from pysnn.neuron import LIFNeuron
 
@@ -533,6 +534,12 @@ def _running_delayed_linear():
         (torch.zeros(2, 4), "trace", TypeError, "trace.*torch.Tensor"),
         (torch.zeros(3, 4), None, ValueError, "batch size"),
         (torch.zeros(2, 1, 4), None, ValueError, "per-sample shape"),
+        (torch.tensor([[0.0, 1.0, math.nan, 0.0]] * 2), None, ValueError, "spikes must be finite"),
+        (torch.full((2, 4), math.inf), None, ValueError, "spikes must be finite"),
+        (torch.full((2, 4), -math.inf), torch.zeros(2, 4), ValueError, "spikes must be finite"),
+        (torch.zeros(2, 4), torch.full((2, 4), math.nan), ValueError, "trace must be finite"),
+        (torch.ones(2, 4), torch.tensor([[0.0, 0, 0, math.inf]] * 2), ValueError, "trace"),
+        (torch.ones(2, 4, dtype=torch.bool), torch.full((2, 4), math.nan), ValueError, "trace"),
     ],
 )
 def test_linear_bad_inputs_leave_state_untouched(spikes, trace, error, match):
@@ -749,3 +756,159 @@ def test_new_connection_type_gets_delays_multistep_and_learning_api():
     torch.testing.assert_close(x, torch.stack([o[0] for o in outs]))
     with pytest.raises(NotImplementedError, match="per-synapse"):
         _OneToOne(3, delay=torch.tensor([0.0, 1.0, 2.0]))(torch.ones(1, 3))
+
+
+# -- input values: graded or binary per family, never NaN/inf ----------------------------
+GRADED = torch.tensor([[0.5, 2.0, -1.0, 0.0]])
+
+
+def _families():
+    """One small module of each family, with an input of the shape it takes."""
+    sparse_indices = torch.tensor([[0, 1, 1], [0, 2, 3]])
+    return [
+        (Linear(4, 2), (1, 4), True),
+        (Recurrent(4), (1, 4), True),
+        (Sparse(4, 2, sparse_indices), (1, 4), True),
+        (Conv2d(1, 2, 2), (1, 1, 2, 2), True),
+        (AvgPool2d(2), (1, 1, 2, 2), True),
+        (MaxPool2d(2), (1, 1, 2, 2), False),
+        (AdaptiveMaxPool2d(1), (1, 1, 2, 2), False),
+    ]
+
+
+def test_linear_graded_input_is_the_weighted_sum():
+    conn = Linear(4, 2)
+    with torch.no_grad():
+        conn.weight.copy_(torch.tensor([[1.0, 2.0, 3.0, 4.0], [-1.0, 0.0, 1.0, 0.5]]))
+    out, _ = conn(GRADED)
+    # 0.5*1 + 2*2 - 1*3 + 0*4 = 1.5;  -0.5 + 0 - 1 + 0 = -1.5
+    assert torch.equal(out, torch.tensor([[1.5, -1.5]]))
+
+
+def test_sparse_graded_input_is_the_weighted_sum():
+    conn = Sparse(4, 2, torch.tensor([[0, 1, 1], [0, 2, 3]]), weight=torch.tensor([1.0, 2.0, 4.0]))
+    out, _ = conn(GRADED)
+    # post 0 <- pre 0 (w 1): 0.5;  post 1 <- pre 2 (w 2), pre 3 (w 4): -2 + 0
+    assert torch.equal(out, torch.tensor([[0.5, -2.0]]))
+
+
+def test_avg_pool_of_rates_is_their_mean():
+    out, _ = AvgPool2d(2)(GRADED.view(1, 1, 2, 2))
+    assert torch.equal(out, torch.tensor([[[[0.375]]]]))  # (0.5 + 2 - 1 + 0) / 4
+
+
+@pytest.mark.parametrize("index", range(7))
+def test_graded_inputs_accepted_only_where_documented(index):
+    module, shape, graded = _families()[index]
+    name = type(module).__name__
+    module(torch.zeros(shape))  # a running state that must survive the bad calls
+    before = {k: v.clone() for k, v in module.state_dict().items() if isinstance(v, torch.Tensor)}
+    pre = module.pre_spikes.clone()
+    values = GRADED.abs().view(shape)  # 0.5 and 2.0 are graded, not spikes
+    if graded:
+        module(values)
+        assert "Graded inputs" in type(module).__doc__
+    else:
+        with pytest.raises(ValueError, match=rf"{name}: spikes must be bool or exactly 0.0/1.0"):
+            module(values)
+        assert torch.equal(module.pre_spikes, pre)
+    for bad in (math.nan, math.inf, -math.inf):
+        spikes = torch.zeros(shape)
+        spikes.view(-1)[1] = bad
+        with pytest.raises(ValueError, match=rf"{name}: spikes must be finite"):
+            module(spikes)
+    if not graded:
+        after = module.state_dict()
+        assert all(torch.equal(after[k], v) for k, v in before.items())
+    # bool spikes and exact 0/1 floats are accepted by every family
+    module(torch.ones(shape, dtype=torch.bool))
+    module(torch.ones(shape))
+
+
+def test_multistep_window_with_a_late_nan_raises_before_any_state_change():
+    conn = _running_delayed_linear()
+    snapshot = _state_snapshot(conn)
+    window = _spikes(5, 2, 4)
+    window[3, 1, 2] = math.nan
+    with pytest.raises(ValueError, match="spikes must be finite"):
+        conn.forward_steps(window)
+    trace = torch.rand(5, 2, 4)
+    trace[4, 0, 0] = math.inf
+    with pytest.raises(ValueError, match="trace must be finite"):
+        conn.forward_steps(_spikes(5, 2, 4), trace)
+    _assert_same_state(conn, snapshot)
+
+
+def test_huge_finite_values_are_not_mistaken_for_inf():
+    # the fused check's sum overflows (3e38 * 2 > float32 max); the exact re-check lets it pass
+    conn = Linear(2, 1)
+    with torch.no_grad():
+        conn.weight.zero_()
+    out, trace = conn(torch.tensor([[3e38, 3e38]]), torch.tensor([[3e38, 3e38]]))
+    assert torch.equal(out, torch.zeros(1, 1)) and torch.equal(trace, torch.full((1, 2), 3e38))
+
+
+def test_non_finite_weights_are_rejected_at_construction():
+    indices = torch.tensor([[0, 1], [1, 0]])
+    for bad in (math.nan, math.inf, torch.tensor([1.0, -math.inf])):
+        with pytest.raises(ValueError, match="Sparse: weight must be finite"):
+            Sparse(2, 2, indices, weight=bad)
+    with pytest.raises(ValueError, match="weight must be finite"):
+        Sparse.from_dense(torch.tensor([[0.0, math.nan], [1.0, 0.0]]))
+    with pytest.raises(TypeError, match="weight must be a number or a tensor"):
+        Sparse(2, 2, indices, weight="1")
+    conn = Linear(3, 2)
+    weight = conn.weight.clone()
+    for kwargs in (dict(gain=math.nan), dict(a=-math.inf), dict(b=math.nan)):
+        with pytest.raises(ValueError, match=f"{next(iter(kwargs))} must be finite"):
+            conn.reset_weights("uniform", **kwargs)
+    assert torch.equal(conn.weight, weight)
+
+
+# -- smaller silent cases -----------------------------------------------------------------
+def test_legacy_positional_batch_size_must_be_an_int():
+    with pytest.raises(TypeError, match=r"batch_size .*got 2.0 \(float\)"):
+        Linear(6, 4, 2.0)
+    with pytest.raises(TypeError, match="batch_size"):
+        Conv2d(2, 4, 3, (8, 8), 1.0)
+    with pytest.raises(ValueError, match="batch_size must be a positive int"):
+        Linear(6, 4, 0)
+    conn = Linear(6, 4, 8, 0.5, 1.0)  # PySNN 0.1: batch_size=8 (ignored), dt, delay
+    assert (conn.dt, conn.max_delay) == (0.5, 2)
+    assert Conv2d(2, 4, 3, (8, 8), 4, 0.5, 1.0).max_delay == 2
+
+
+def test_conv2d_kernel_larger_than_the_padded_input():
+    with pytest.raises(ValueError, match=r"kernel_size \(5, 5\).*padded input height 3 \+ 2 \* 0"):
+        Conv2d(1, 1, 5)(torch.zeros(1, 1, 3, 3))
+    with pytest.raises(ValueError, match="im_dims"):
+        Conv2d(1, 1, 3, im_dims=(4, 2))
+    with pytest.raises(ValueError, match="dilation"):
+        Conv2d(1, 1, 3, dilation=2)(torch.zeros(1, 1, 4, 4))  # spans 5 pixels
+    conn = Conv2d(1, 1, 5, padding=1)  # 3 + 2 * 1 = 5: one output pixel
+    with torch.no_grad():
+        conn.weight.fill_(1.0)
+    assert torch.equal(conn(torch.ones(1, 1, 3, 3))[0], torch.full((1, 1, 1, 1), 9.0))
+    for kwargs, name in ((dict(stride=0), "stride"), (dict(padding=-1), "padding")):
+        with pytest.raises(ValueError, match=name):
+            Conv2d(1, 1, 3, **kwargs)
+    with pytest.raises(ValueError, match="kernel_size must be positive"):
+        Conv2d(1, 1, 0)
+
+
+def test_pool_geometry_checks():
+    with pytest.raises(ValueError, match="kernel_size must be positive, got 0"):
+        AvgPool2d(0)
+    with pytest.raises(ValueError, match="stride must be positive"):
+        MaxPool2d(2, stride=(1, 0))
+    with pytest.raises(ValueError, match="padding must be at most half"):
+        AvgPool2d(2, padding=2)
+    with pytest.raises(ValueError, match="dilation must be positive"):
+        MaxPool2d(2, dilation=0)
+    with pytest.raises(ValueError, match="output_size must be positive"):
+        AdaptiveMaxPool2d((0, 2))
+    pool = MaxPool2d(3)
+    with pytest.raises(ValueError, match=r"MaxPool2d: kernel_size \(3, 3\) spans 3 pixels"):
+        pool(torch.zeros(1, 1, 2, 2))
+    assert pool.is_fresh
+    assert MaxPool2d(3, padding=1)(torch.ones(1, 1, 1, 1))[0].item() == 1.0

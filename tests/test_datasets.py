@@ -1,6 +1,7 @@
 """Tests of pysnn.datasets: IDX / MNIST loaders, event files, event transforms, toy sets."""
 
 import gzip
+import re
 import struct
 from pathlib import Path
 
@@ -341,3 +342,96 @@ def test_boolean_with_encoder_and_custom_gate():
         XOR(repetitions=0)
     with pytest.raises(ValueError, match="gate"):
         Boolean("imply")
+
+
+# -- corrupted, truncated and mislabelled event files --------------------------------------
+DAT_HEADER = b"% Data file containing Event2D events.\n% Version 2\n"
+
+
+def _dat_event(t, x, y, p):
+    return struct.pack("<II", t, x | (y << 14) | (p << 28))
+
+
+def test_bin_reader_names_a_prophesee_dat_file(tmp_path):
+    path = tmp_path / "mislabelled.bin"
+    path.write_bytes(DAT_HEADER + bytes([0, 8]) + _dat_event(5, 1, 2, 1))
+    with pytest.raises(ValueError) as err:
+        read_nmnist_bin(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: not an N-MNIST .bin file (5 bytes per event)")
+    assert "'%' text header" in message and "read_prophesee_dat" in message
+    assert message.endswith("at byte offset 0")
+
+
+def test_bin_reader_names_a_truncated_last_event(tmp_path):
+    path = tmp_path / "truncated.bin"
+    # two whole events (x=1, y=2, ON, t=3; x=4, y=5, OFF, t=6), then 3 bytes of a third
+    path.write_bytes(bytes([1, 2, 0x80, 0, 3, 4, 5, 0, 0, 6, 7, 8, 0]))
+    with pytest.raises(
+        ValueError,
+        match=r"truncated.bin: not an N-MNIST .bin file \(5 bytes per event\): the file of 13 "
+        r"bytes ends with a truncated event \(3 of 5 bytes\) at byte offset 10",
+    ):
+        read_nmnist_bin(path)
+    path.write_bytes(path.read_bytes()[:10])
+    ev = read_nmnist_bin(path)
+    assert ev["x"].tolist() == [1, 4] and ev["t"].tolist() == [3, 6] and ev["p"].tolist() == [1, 0]
+
+
+def test_bin_reader_names_bytes_sources():
+    with pytest.raises(ValueError, match=r"^<bytes>: .*3 of 5 bytes\) at byte offset 5"):
+        read_nmnist_bin(b"\x00" * 8)
+
+
+def test_dat_reader_names_an_nmnist_bin_file(tmp_path):
+    path = tmp_path / "mislabelled.dat"
+    path.write_bytes(bytes([1, 2, 0x80, 0, 3]) * 8)  # 5 N-MNIST events, 40 bytes
+    with pytest.raises(
+        ValueError,
+        match=r"mislabelled.dat: not a Prophesee .dat file .*: no '%' header line \(first byte "
+        r"b'\\x01'; an N-MNIST .bin file\? read it with read_nmnist_bin\) at byte offset 0",
+    ):
+        read_prophesee_dat(path)
+
+
+@pytest.mark.parametrize(
+    "content,offset,problem",
+    [
+        # a header and nothing else: the event type/size bytes are missing
+        (DAT_HEADER, 51, r"the header ends without the event type and size bytes \(0 of 2"),
+        (DAT_HEADER + b"\x00", 51, r"\(1 of 2 bytes\)"),
+        (b"% Version 2", 0, "a header line without its newline"),
+        (DAT_HEADER + bytes([0, 12]) + b"\x00" * 12, 52, r"event size 12 \(expected 8\)"),
+        # two events (16 bytes) and 5 bytes of a third
+        (
+            DAT_HEADER + bytes([0, 8]) + _dat_event(1, 2, 3, 1) * 2 + b"\x00" * 5,
+            69,
+            r"the file of 74 bytes ends with a truncated event \(5 of 8 bytes\)",
+        ),
+    ],
+)
+def test_dat_reader_names_file_format_and_offset(tmp_path, content, offset, problem):
+    path = tmp_path / "bad.dat"
+    path.write_bytes(content)
+    with pytest.raises(ValueError) as err:
+        read_prophesee_dat(path)
+    message = str(err.value)
+    assert message.startswith(f"{path}: not a Prophesee .dat file")
+    assert message.endswith(f"at byte offset {offset}")
+    assert re.search(problem, message), message
+
+
+def test_dat_header_with_type_and_size_but_no_event_is_an_empty_recording(tmp_path):
+    path = tmp_path / "empty.dat"
+    path.write_bytes(DAT_HEADER + bytes([0, 8]))
+    assert len(read_prophesee_dat(path)) == 0
+    write_prophesee_dat(tmp_path / "written.dat", make_events([], [], [], []))
+    assert len(read_prophesee_dat(tmp_path / "written.dat")) == 0
+
+
+def test_dat_reader_reads_hand_written_events(tmp_path):
+    path = tmp_path / "two.dat"
+    path.write_bytes(DAT_HEADER + bytes([0, 8]) + _dat_event(7, 3, 4, 1) + _dat_event(9, 5, 6, 0))
+    ev = read_prophesee_dat(path)
+    assert ev["t"].tolist() == [7, 9] and ev["x"].tolist() == [3, 5]
+    assert ev["y"].tolist() == [4, 6] and ev["p"].tolist() == [1, 0]

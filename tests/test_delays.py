@@ -645,3 +645,77 @@ def test_network_with_delays_state_dict_resumes_identically():
         outs_b.append(fresh(x[t]))
     assert torch.equal(torch.stack(outs_a), torch.stack(outs_b))
     assert torch.stack(outs_a).sum() > 0
+
+
+# -- delay_steps edited by hand --------------------------------------------------------------
+def _history(conn):
+    line = conn.delay_line
+    return line.spike_history.clone(), line.trace_history.clone(), line.head
+
+
+def test_scalar_delay_steps_edited_in_place_is_an_error_at_the_next_step_and_reset():
+    conn = Linear(3, 2, delay=2)
+    x = torch.tensor([[1.0, 0.0, 1.0]])
+    conn(x, torch.ones(1, 3))
+    before = _history(conn)
+    conn.delay_line.delay_steps.fill_(5)  # the ring buffer holds 3 steps
+    with pytest.raises(ValueError, match=r"delay_steps is 5 .*max_delay=2.*set_delay"):
+        conn(x)
+    after = _history(conn)
+    assert torch.equal(after[0], before[0]) and after[2] == before[2]
+    with pytest.raises(ValueError, match="delay_steps"):
+        conn.reset_state()
+    conn.delay_line.delay_steps.fill_(1)  # smaller, but the step would still read d=2
+    with pytest.raises(ValueError, match="delay_steps is 1"):
+        conn(x)
+    conn.set_delay(5)  # the supported way: resizes the buffers
+    assert conn.history_length == 6
+    outs = [conn(x)[0] for _ in range(6)]
+    assert [bool(o.any()) for o in outs] == [False] * 5 + [True]
+
+
+def test_assigned_delay_steps_buffer_is_checked():
+    conn = Linear(3, 2, delay=1)
+    conn.delay_line.delay_steps = torch.tensor(4)
+    with pytest.raises(ValueError, match="delay_steps is 4 .*max_delay=1"):
+        conn(torch.zeros(1, 3))
+    conn.delay_line.delay_steps = torch.ones(2, 3, dtype=torch.int64)  # scalar -> per synapse
+    with pytest.raises(ValueError, match=r"delay_steps must have shape \(\) \(one delay\)"):
+        conn.reset_state()
+    conn.delay_line.delay_steps = torch.tensor(1.0)
+    with pytest.raises(ValueError, match="delay_steps must be an int64 tensor"):
+        conn(torch.zeros(1, 3))
+
+
+@pytest.mark.parametrize("cls", ["linear", "sparse"])
+def test_per_synapse_delay_steps_edited_in_place(cls):
+    from pysnn.connection import Sparse
+
+    delay = torch.tensor([[0, 3, 1], [2, 0, 0]])
+    if cls == "linear":
+        conn = Linear(3, 2, delay=delay)
+        with torch.no_grad():
+            conn.weight.fill_(1.0)
+        steps = conn.delay_steps
+        cell = (0, 1)
+    else:
+        conn = Sparse(
+            3,
+            2,
+            torch.tensor([[0, 0, 0, 1], [0, 1, 2, 0]]),
+            weight=1.0,
+            delay=torch.tensor([0, 3, 1, 2]),
+        )
+        steps = conn.delay_steps
+        cell = (int(torch.nonzero(steps == 3)[0]),)
+    x = torch.tensor([[0.0, 1.0, 0.0]])  # input 1 feeds post 0 with delay 3
+    conn(x)
+    # within [0, max_delay]: accepted, the spike in flight now arrives after 1 step
+    steps[cell] = 1
+    assert conn(torch.zeros(1, 3))[0][0, 0].item() == 1.0
+    steps[cell] = 4  # beyond the ring buffer of max_delay + 1 = 4 steps
+    with pytest.raises(ValueError, match=r"delay_steps must lie in \[0, max_delay=3\].*\[0, 4\]"):
+        conn(torch.zeros(1, 3))
+    steps[cell] = -1
+    with pytest.raises(ValueError, match=r"got values in \[-1, 2\]"):
+        conn.reset_state()

@@ -170,3 +170,20 @@ def test_bad_arguments():
         BernoulliEncoder(2, generator=3)
     with pytest.raises(ValueError, match="mode"):
         LatencyEncoder(5, mode="exp")
+
+
+@pytest.mark.parametrize(
+    "encoder,name",
+    [
+        (PoissonEncoder(10, 1.0), "rates"),
+        (PoissonRateEncoder(5, 1.0), "rates"),
+        (BernoulliEncoder(5), "x"),
+        (RateEncoder(5), "x"),
+        (LatencyEncoder(5), "x"),
+        (RankOrderEncoder(5), "x"),
+    ],
+)
+def test_meta_device_input_is_a_clear_error(encoder, name):
+    x = torch.rand(3, device="meta")
+    with pytest.raises(ValueError, match=rf"^{name} is on device meta, which holds no values"):
+        encoder(x)

@@ -55,28 +55,75 @@ from torch import nn
 
 from pysnn.delay import DelayLike, DelayLine
 from pysnn.state import StatefulModule
-from pysnn.validation import check_dt, check_tensor
+from pysnn.validation import check_dt, check_spike_values, check_tensor
 
 Tensor = torch.Tensor
 IntPair = Union[int, Sequence[int]]
 
-__all__ = ["Connection", "check_step_inputs", "steps_by_loop", "check_steps_input", "pair"]
+__all__ = [
+    "Connection",
+    "check_step_inputs",
+    "steps_by_loop",
+    "check_steps_input",
+    "pair",
+    "legacy_batch_size",
+]
 
 
-def pair(value: IntPair, name: str) -> tuple[int, int]:
-    """``value`` as a pair of ints (an int is repeated); :class:`TypeError` otherwise."""
+def pair(value: IntPair, name: str, minimum: int | None = None) -> tuple[int, int]:
+    """``value`` as a pair of ints (an int is repeated).
+
+    Raises :class:`TypeError` for anything else and :class:`ValueError` for an
+    entry below ``minimum`` (when given).
+    """
+    out = None
     if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if isinstance(value, (tuple, list)) and len(value) == 2:
+        out = (value, value)
+    elif isinstance(value, (tuple, list)) and len(value) == 2:
         if all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            return (int(value[0]), int(value[1]))
-    raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+            out = (int(value[0]), int(value[1]))
+    if out is None:
+        raise TypeError(f"{name} must be an int or a pair of ints, got {value!r}")
+    if minimum is not None and min(out) < minimum:
+        what = "positive" if minimum == 1 else f">= {minimum}"
+        raise ValueError(f"{name} must be {what}, got {value!r}")
+    return out
+
+
+def legacy_batch_size(value: Any, owner: str) -> None:
+    """Check the ignored positional ``batch_size`` of PySNN 0.1 (``None`` or a positive int).
+
+    A float here is almost always a ``dt`` or ``delay`` shifted by one
+    position, which would otherwise be dropped silently.
+    """
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(
+            f"{owner}: batch_size (the ignored positional argument kept from PySNN 0.1) "
+            f"must be None or an int, got {value!r} ({type(value).__name__}); pass dt and "
+            "delay by keyword, e.g. dt=1.0, delay=2.0"
+        )
+    if value < 1:
+        raise ValueError(f"{owner}: batch_size must be a positive int or None, got {value}")
 
 
 def check_step_inputs(
-    module: nn.Module, spikes: Tensor, trace: Tensor | None, like: Tensor
+    module: nn.Module,
+    spikes: Tensor,
+    trace: Tensor | None,
+    like: Tensor,
+    values: Tensor | None = None,
+    value_trace: Tensor | None = None,
 ) -> tuple[Tensor, Tensor | None]:
-    """Check one step's spikes and trace against ``like``'s dtype/device and ``module``'s shape."""
+    """Check one step's spikes and trace against ``like``'s dtype/device and ``module``'s shape.
+
+    The values are checked too (:func:`~pysnn.validation.check_spike_values`,
+    binary or graded as ``module.graded_input`` says): those of ``spikes`` and
+    ``trace``, or of ``values``/``value_trace`` when given (a multi-step
+    window whose first step is ``spikes``).
+    """
+    binary_input = isinstance(spikes, Tensor) and spikes.dtype == torch.bool
     spikes = check_tensor("spikes", spikes, like.dtype, like.device, allow_bool=True)
     module.check_input_shape(spikes.shape)
     if trace is not None:
@@ -86,6 +133,13 @@ def check_step_inputs(
                 f"{type(module).__name__}: trace must have the shape of spikes "
                 f"{tuple(spikes.shape)}, got {tuple(trace.shape)}"
             )
+    check_spike_values(
+        type(module).__name__,
+        spikes if values is None else values,
+        trace if values is None else value_trace,
+        module.graded_input,
+        not binary_input,
+    )
     return spikes, trace
 
 
@@ -311,6 +365,9 @@ class Connection(Correlations, StatefulModule):
 
     #: what the graph and learning rules call this topology (see ``Layer.type``)
     kind = "custom"
+    #: whether any finite input value is valid (rates, intensities: the
+    #: propagation is a weighted sum, linear in its input) or only 0 and 1
+    graded_input = True
 
     # the delay line saves the state; the connection itself has no extra state
     get_extra_state = nn.Module.get_extra_state
@@ -377,9 +434,10 @@ class Connection(Correlations, StatefulModule):
         Parameters
         ----------
         spikes : Tensor
-            Presynaptic spikes ``(batch, ...)`` (bool or 0/1 in the weight's dtype).
+            Presynaptic spikes ``(batch, ...)``: bool, or in the weight's dtype
+            (0/1, or any finite graded value where ``graded_input`` is true).
         trace : Tensor, optional
-            Presynaptic trace, same shape as ``spikes``.
+            Presynaptic trace, same shape as ``spikes``, finite.
 
         Returns
         -------
@@ -388,6 +446,13 @@ class Connection(Correlations, StatefulModule):
             presynaptic trace as it arrives (delayed with the spikes; one value
             per synapse when ``trace_per_synapse=True``; ``None`` for per-synapse
             delays unless ``trace_per_synapse=True``).
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a wrong type, dtype, device or shape, for NaN or inf in
+            ``spikes`` or ``trace`` and, where ``graded_input`` is false, for
+            spikes other than 0 and 1; nothing has changed when it raises.
         """
         spikes, trace = check_step_inputs(self, spikes, trace, self._parameters["weight"])
         line = self._line
@@ -432,7 +497,7 @@ class Connection(Correlations, StatefulModule):
         Parameters
         ----------
         spikes : Tensor
-            ``[T, batch, ...]`` presynaptic spikes (bool or 0/1 in the weight's dtype).
+            ``[T, batch, ...]`` presynaptic spikes, valued as in :meth:`forward`.
         trace : Tensor, optional
             ``[T, batch, ...]`` presynaptic trace.
 
@@ -453,7 +518,9 @@ class Connection(Correlations, StatefulModule):
         # validate as the first step would (every step shares the dtype, device and
         # shape), before any state changes; bool spikes become the weight's dtype
         weight = self._parameters["weight"]
-        check_step_inputs(self, spikes[0], None if trace is None else trace[0], weight)
+        check_step_inputs(
+            self, spikes[0], None if trace is None else trace[0], weight, spikes, trace
+        )
         spikes = spikes.to(weight.dtype)
         batch = int(spikes.shape[1])
         line = self._line
@@ -529,7 +596,16 @@ class Connection(Correlations, StatefulModule):
             ``kaiming_uniform``: :math:`U(-1/\\sqrt{n_{in}}, 1/\\sqrt{n_{in}})`
             times ``gain`` (PyTorch's default); ``uniform``: :math:`U(a, b)`;
             ``normal``: :math:`N(a, b^2)`; ``constant``: ``gain``.
+        gain, a, b : float
+            Finite numbers (:class:`ValueError` otherwise, before the weights change).
         """
+        for name, value in (("gain", gain), ("a", a), ("b", b)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{name} must be a number, got {type(value).__name__}")
+            if not math.isfinite(value):
+                raise ValueError(
+                    f"{type(self).__name__}.reset_weights: {name} must be finite, got {value}"
+                )
         weight = self.weight
         if distribution == "kaiming_uniform":
             bound = gain / math.sqrt(self.fan_in)

@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 
 from pysnn import functional as sf
-from pysnn.connection.base import Connection, IntPair, pair
+from pysnn.connection.base import Connection, IntPair, legacy_batch_size, pair
 from pysnn.delay import DelayLike
 
 Tensor = torch.Tensor
@@ -30,6 +30,7 @@ class Conv2d(Connection):
         Input height and width; checked when given, not needed.
     batch_size : int, optional
         Ignored (PySNN 0.1 compatibility); the batch comes from the input.
+        ``None`` or a positive int (:class:`TypeError` otherwise).
     dt : float
         Timestep in ms.
     delay : float or Tensor
@@ -40,6 +41,14 @@ class Conv2d(Connection):
     trace_per_synapse : bool
         Return the presynaptic trace per synapse,
         ``(batch, out_channels, H_out, W_out, in_channels // groups * kh * kw)``.
+
+    Notes
+    -----
+    **Graded inputs** are allowed (``graded_input = True``): bool spikes, 0/1
+    or any finite value (e.g. pixel intensities fed to a first layer), since
+    the convolution is exact for any input.  NaN or inf in ``spikes`` (or
+    ``trace``) is a :class:`ValueError`, and so is an input smaller than the
+    dilated kernel after padding.
     """
 
     kind = "conv2d"
@@ -73,14 +82,17 @@ class Conv2d(Connection):
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) must be "
                 f"divisible by groups ({groups})"
             )
+        legacy_batch_size(batch_size, "Conv2d")
         self.in_channels = in_channels
         self.out_channels = out_channels
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride = pair(stride, "stride")
-        self.padding = pair(padding, "padding")
-        self.dilation = pair(dilation, "dilation")
+        self.kernel_size = pair(kernel_size, "kernel_size", minimum=1)
+        self.stride = pair(stride, "stride", minimum=1)
+        self.padding = pair(padding, "padding", minimum=0)
+        self.dilation = pair(dilation, "dilation", minimum=1)
         self.groups = groups
-        self.im_dims = None if im_dims is None else pair(im_dims, "im_dims")
+        self.im_dims = None if im_dims is None else pair(im_dims, "im_dims", minimum=1)
+        if self.im_dims is not None:
+            self._check_fits(self.im_dims, "im_dims")
         weight_shape = (out_channels, in_channels // groups, *self.kernel_size)
         super().__init__(weight_shape, dt, delay, trace_per_synapse)
         self.reset_weights()
@@ -91,6 +103,17 @@ class Conv2d(Connection):
             f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
             f"groups={self.groups}"
         )
+
+    def _check_fits(self, hw: tuple[int, ...], name: str) -> None:
+        """:class:`ValueError` when the dilated kernel is larger than the padded input."""
+        geometry = (hw, self.kernel_size, self.padding, self.dilation)
+        for axis, size, k, p, d in zip(("height", "width"), *geometry):
+            if d * (k - 1) + 1 > size + 2 * p:
+                raise ValueError(
+                    f"Conv2d: kernel_size {self.kernel_size} (dilation {self.dilation}) spans "
+                    f"{d * (k - 1) + 1} pixels, more than the padded input {axis} "
+                    f"{size} + 2 * {p} = {size + 2 * p} of {name} {tuple(hw)}"
+                )
 
     def output_shape(self, im_dims: IntPair) -> tuple[int, int]:
         """Output height and width for an input of ``im_dims``."""
@@ -121,6 +144,8 @@ class Conv2d(Connection):
                 f"Conv2d: spikes must have shape (batch, in_channels={self.in_channels}, {hw}), "
                 f"got {tuple(shape)}"
             )
+        if self.im_dims is None:
+            self._check_fits(tuple(shape[2:]), "the spikes of shape")
 
     def propagate(self, spikes: Tensor) -> Tensor:
         return sf.conv2d_propagate(spikes, self._parameters["weight"], *self._geometry())

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 from pysnn import functional as sf
-from pysnn.connection.base import Connection
+from pysnn.connection.base import Connection, legacy_batch_size
 from pysnn.delay import DelayLike
 
 Tensor = torch.Tensor
@@ -27,7 +27,9 @@ class Linear(Connection):
         Number of presynaptic and postsynaptic neurons.
     batch_size : int, optional
         Ignored; kept so that PySNN 0.1 positional calls work.  The batch size
-        comes from the input.
+        comes from the input.  Must be ``None`` or a positive int: anything else
+        (``Linear(6, 4, 2.0)``, a ``dt`` one position too early) is a
+        :class:`TypeError`.
     dt : float
         Timestep in ms.
     delay : float or Tensor
@@ -55,6 +57,11 @@ class Linear(Connection):
     Inputs are ``(batch, ..., in_features)`` (e.g. ``(B, 1, N)`` as in PySNN
     0.1); outputs are ``(batch, ..., out_features)``, ready for a neuron of
     shape ``(..., out_features)``.
+
+    **Graded inputs** are allowed (``graded_input = True``): the input may be
+    bool spikes, 0/1 or any finite value, e.g. rates or intensities fed
+    directly, since :math:`W s` is exact for any :math:`s`.  NaN or inf in
+    ``spikes`` (or ``trace``) is a :class:`ValueError`.
     """
 
     kind = "linear"
@@ -77,6 +84,7 @@ class Linear(Connection):
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
+        legacy_batch_size(batch_size, type(self).__name__)
         if event_driven not in (None, True, False):
             raise TypeError(f"event_driven must be None, True or False, got {event_driven!r}")
         if not 0.0 <= float(event_threshold) <= 1.0:
@@ -197,6 +205,11 @@ class Recurrent(Linear):
         As in :class:`Linear`.
     zero_diagonal : bool
         Forbid self-connections.
+
+    Notes
+    -----
+    **Graded inputs** are allowed, as for :class:`Linear` (e.g. a rate
+    population read back onto itself); NaN or inf is a :class:`ValueError`.
     """
 
     kind = "recurrent"

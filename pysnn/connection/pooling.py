@@ -4,6 +4,11 @@ Pools have no weights and no delay: they are their own small family, not
 :class:`~pysnn.connection.Connection` subclasses.  Like connections they are
 called per step as ``pool(spikes, trace) -> (spikes, trace)``, and they follow
 the dtype and device of their input (of the trace when the spikes are bool).
+
+Inputs: the max pools take spikes only (bool or exactly 0.0/1.0), since their
+winner rule asks which element *spiked*; :class:`AvgPool2d` also takes graded
+values (rates), whose average is as meaningful as that of spikes.  NaN or inf
+is a :class:`ValueError` for every pool.
 """
 
 from __future__ import annotations
@@ -41,6 +46,8 @@ class Pool2d(nn.Module):
     """
 
     kind = "pool"
+    #: whether graded (any finite) input values are valid, or only 0 and 1
+    graded_input = False
     #: no weights (read by learning rules and summaries)
     weight = None
     #: pools propagate without delay
@@ -72,18 +79,42 @@ class Pool2d(nn.Module):
     def _set_window(
         self, kernel_size: IntPair, stride: IntPair | None, padding: IntPair, ceil_mode: bool
     ) -> None:
-        """Window geometry of a fixed-size pool (``stride`` defaults to ``kernel_size``)."""
-        self.kernel_size = pair(kernel_size, "kernel_size")
-        self.stride = self.kernel_size if stride is None else pair(stride, "stride")
-        self.padding = pair(padding, "padding")
+        """Window geometry of a fixed-size pool (``stride`` defaults to ``kernel_size``).
+
+        Raises :class:`ValueError` for a kernel or stride below 1, a negative
+        padding or a padding over half the (dilated) kernel.
+        """
+        self.kernel_size = pair(kernel_size, "kernel_size", minimum=1)
+        self.stride = self.kernel_size if stride is None else pair(stride, "stride", minimum=1)
+        self.padding = pair(padding, "padding", minimum=0)
         self.ceil_mode = bool(ceil_mode)
+        for k, p in zip(self._extent(), self.padding):
+            if 2 * p > k:
+                raise ValueError(
+                    f"{type(self).__name__}: padding must be at most half the kernel size "
+                    f"{self.kernel_size}, got {padding!r}"
+                )
+
+    def _extent(self) -> tuple[int, int]:
+        """Pixels spanned by the (dilated) window, per axis."""
+        dilation = getattr(self, "dilation", (1, 1))
+        return tuple(d * (k - 1) + 1 for k, d in zip(self.kernel_size, dilation))
 
     def check_input_shape(self, shape: torch.Size) -> None:
-        """Raise :class:`ValueError` unless ``shape`` is ``(batch, C, H, W)``."""
+        """Raise :class:`ValueError` unless ``shape`` is ``(batch, C, H, W)`` and fits the window."""
         if len(shape) != 4:
             raise ValueError(
                 f"{type(self).__name__}: spikes must have shape (batch, C, H, W), got {tuple(shape)}"
             )
+        if getattr(self, "kernel_size", None) is None:
+            return
+        for axis, size, k, p in zip(("height", "width"), shape[2:], self._extent(), self.padding):
+            if k > size + 2 * p:
+                raise ValueError(
+                    f"{type(self).__name__}: kernel_size {self.kernel_size} spans {k} pixels, "
+                    f"more than the padded input {axis} {size} + 2 * {p} of spikes "
+                    f"{tuple(shape)}"
+                )
 
     def pool(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:
         """Pooled ``(spikes, trace)`` of one step (``trace`` may be ``None``)."""
@@ -122,6 +153,9 @@ class MaxPool2d(Pool2d):
     larger trace); when none spiked, the element with the largest trace.  The
     output spike is the winner's spike (1 when any element spiked).
     Parameters are those of :class:`torch.nn.MaxPool2d`.
+
+    Inputs are spikes only (``graded_input = False``): bool or exactly 0.0/1.0;
+    graded values, NaN and inf are a :class:`ValueError` naming ``spikes``.
     """
 
     def __init__(
@@ -133,8 +167,8 @@ class MaxPool2d(Pool2d):
         ceil_mode: bool = False,
     ) -> None:
         super().__init__()
+        self.dilation = pair(dilation, "dilation", minimum=1)
         self._set_window(kernel_size, stride, padding, ceil_mode)
-        self.dilation = pair(dilation, "dilation")
 
     def pool(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:
         return sf.max_pool2d_winner(
@@ -149,11 +183,14 @@ class MaxPool2d(Pool2d):
 
 
 class AdaptiveMaxPool2d(Pool2d):
-    """Spiking adaptive max pooling to ``output_size``; winner rule of :class:`MaxPool2d`."""
+    """Spiking adaptive max pooling to ``output_size``; winner rule of :class:`MaxPool2d`.
+
+    Inputs are spikes only (``graded_input = False``), as for :class:`MaxPool2d`.
+    """
 
     def __init__(self, output_size: IntPair) -> None:
         super().__init__()
-        self.output_size = pair(output_size, "output_size")
+        self.output_size = pair(output_size, "output_size", minimum=1)
 
     def pool(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:
         return sf.adaptive_max_pool2d_winner(spikes, trace, self.output_size)
@@ -163,7 +200,13 @@ class AvgPool2d(Pool2d):
     r"""Average pooling of spikes and traces (outputs are rates in [0, 1], not spikes).
 
     Parameters are those of :class:`torch.nn.AvgPool2d`.
+
+    **Graded inputs** are allowed (``graded_input = True``): bool spikes, 0/1
+    or any finite value (pooling rates, e.g. the output of another
+    ``AvgPool2d``); NaN or inf is a :class:`ValueError` naming ``spikes``.
     """
+
+    graded_input = True
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ import torch
 from pysnn import functional as sf
 from pysnn.connection.base import Connection
 from pysnn.delay import DelayLike
+from pysnn.validation import check_finite
 
 Tensor = torch.Tensor
 
@@ -108,13 +109,22 @@ class Sparse(Connection):
         ``data`` then gives the weights).  Duplicates are an error.
     weight : float or Tensor, optional
         One value for every synapse or a tensor ``(S,)`` in the order of
-        ``indices`` (default: ``reset_weights()``).
+        ``indices`` (default: ``reset_weights()``); finite (:class:`ValueError`
+        for NaN or inf).
     dt : float
         Timestep in ms.
     delay : float or Tensor
         Delay in ms: a number, or ``(S,)`` in the order of ``indices`` (one per synapse).
     trace_per_synapse : bool
         Return the presynaptic trace per synapse, ``(batch, S)``.
+
+    Notes
+    -----
+    **Graded inputs** are allowed (``graded_input = True``): bool spikes, 0/1
+    or any finite value, each active input adding its outgoing weights scaled
+    by its value (the cost grows with the number of nonzero inputs, so dense
+    rates lose the event-driven advantage but stay exact).  NaN or inf in
+    ``spikes`` (or ``trace``) is a :class:`ValueError`.
 
     Examples
     --------
@@ -143,6 +153,12 @@ class Sparse(Connection):
             if weight is None and hasattr(indices, "data"):
                 weight = torch.as_tensor(indices.data, dtype=torch.get_default_dtype())
             indices = (indices.row, indices.col)
+        if weight is not None:
+            if isinstance(weight, bool) or not isinstance(weight, (int, float, Tensor)):
+                raise TypeError(
+                    f"Sparse: weight must be a number or a tensor, got {type(weight).__name__}"
+                )
+            check_finite("weight", torch.as_tensor(weight), "Sparse")
         post, pre = coo_indices(indices, in_features, out_features)
         order = torch.argsort(pre * out_features + post)
         n_syn = int(order.numel())

@@ -79,11 +79,27 @@ def _check_events(events: np.ndarray, name: str = "events") -> np.ndarray:
     return events
 
 
-def _read_bytes(source: Union[PathLike, bytes]) -> bytes:
+def _read_bytes(source: Union[PathLike, bytes]) -> tuple[bytes, str]:
+    """The content of ``source`` and its name for error messages."""
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return bytes(source)
+        return bytes(source), "<bytes>"
     with open(source, "rb") as fh:
-        return fh.read()
+        return fh.read(), os.fspath(source)
+
+
+_BIN_FORMAT = "an N-MNIST .bin file (5 bytes per event)"
+_DAT_FORMAT = "a Prophesee .dat file ('%' header lines, then 2 bytes and 8 bytes per event)"
+
+
+def _looks_like_dat_header(raw: bytes) -> bool:
+    """True when ``raw`` starts with a printable ``%`` text line, as a Prophesee header does."""
+    end = raw.find(b"\n", 0, 512)
+    line = raw[: end if end >= 0 else min(len(raw), 512)].rstrip(b"\r")
+    return len(line) >= 4 and line[:1] == b"%" and all(32 <= c < 127 for c in line)
+
+
+def _bad_file(name: str, expected: str, offset: int, problem: str) -> ValueError:
+    return ValueError(f"{name}: not {expected}: {problem} at byte offset {offset}")
 
 
 def read_nmnist_bin(source: Union[PathLike, bytes]) -> np.ndarray:
@@ -98,10 +114,31 @@ def read_nmnist_bin(source: Union[PathLike, bytes]) -> np.ndarray:
     -------
     numpy.ndarray
         Events of dtype :data:`EVENT_DTYPE` in file order, timestamps unwrapped.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the format and the byte offset: for a Prophesee
+        ``.dat`` file (a ``%`` text header) and for a truncated last event.
     """
-    raw = _read_bytes(source)
+    raw, name = _read_bytes(source)
+    if _looks_like_dat_header(raw):
+        raise _bad_file(
+            name,
+            _BIN_FORMAT,
+            0,
+            "it starts with a '%' text header, as a Prophesee .dat file does "
+            "(read it with read_prophesee_dat)",
+        )
     if len(raw) % 5:
-        raise ValueError(f"an N-MNIST .bin file holds 5 bytes per event; got {len(raw)} bytes")
+        last = len(raw) - len(raw) % 5
+        raise _bad_file(
+            name,
+            _BIN_FORMAT,
+            last,
+            f"the file of {len(raw)} bytes ends with a truncated event ({len(raw) % 5} of 5 "
+            "bytes)",
+        )
     b = np.frombuffer(raw, dtype=np.uint8).reshape(-1, 5).astype(np.int64)
     x, y = b[:, 0], b[:, 1]
     p = b[:, 2] >> 7
@@ -166,14 +203,31 @@ def read_prophesee_dat(source: Union[PathLike, bytes]) -> np.ndarray:
     -------
     numpy.ndarray
         Events of dtype :data:`EVENT_DTYPE` in file order.
+
+    Raises
+    ------
+    ValueError
+        Naming the file, the format and the byte offset: for a file without
+        the ``%`` header (such as an N-MNIST ``.bin`` file), a header line
+        without its newline, a header without the event type/size bytes, an
+        event size other than 8 and a truncated last event.  A header followed
+        by the type/size bytes and no event is an empty recording.
     """
-    raw = _read_bytes(source)
+    raw, name = _read_bytes(source)
+    if raw[:1] != b"%":
+        raise _bad_file(
+            name,
+            _DAT_FORMAT,
+            0,
+            f"no '%' header line (first byte {raw[:1]!r}; an N-MNIST .bin file? read it with "
+            "read_nmnist_bin)",
+        )
     pos = 0
     version = 1
     while pos < len(raw) and raw[pos : pos + 1] == b"%":
         end = raw.find(b"\n", pos)
         if end < 0:
-            raise ValueError(".dat header line without a newline")
+            raise _bad_file(name, _DAT_FORMAT, pos, "a header line without its newline")
         line = raw[pos:end].decode("latin-1").strip("% \r")
         if line.lower().startswith("version"):
             try:
@@ -182,13 +236,26 @@ def read_prophesee_dat(source: Union[PathLike, bytes]) -> np.ndarray:
                 pass
         pos = end + 1
     if len(raw) - pos < 2:
-        raise ValueError(".dat file without the event type/size bytes after the header")
+        raise _bad_file(
+            name,
+            _DAT_FORMAT,
+            pos,
+            f"the header ends without the event type and size bytes ({len(raw) - pos} of 2 "
+            "bytes)",
+        )
     ev_size = raw[pos + 1]
-    pos += 2
     if ev_size != 8:
-        raise ValueError(f"unsupported .dat event size {ev_size} (expected 8)")
+        raise _bad_file(name, _DAT_FORMAT, pos + 1, f"event size {ev_size} (expected 8)")
+    pos += 2
     if (len(raw) - pos) % 8:
-        raise ValueError(f".dat body of {len(raw) - pos} bytes is not a whole number of events")
+        last = len(raw) - (len(raw) - pos) % 8
+        raise _bad_file(
+            name,
+            _DAT_FORMAT,
+            last,
+            f"the file of {len(raw)} bytes ends with a truncated event "
+            f"({(len(raw) - pos) % 8} of 8 bytes)",
+        )
     body = np.frombuffer(raw, dtype="<u4", offset=pos).reshape(-1, 2)
     t = body[:, 0].astype(np.int64)
     data = body[:, 1].astype(np.int64)
