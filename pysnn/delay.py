@@ -109,6 +109,7 @@ class DelayLine(StatefulModule):
 
     _state_names = ("spike_history", "trace_history")
     _extra_state_attrs = ("head", "in_shape", "_batch")
+    _inplace_state = _state_names  # push() writes one slot in place
 
     def __init__(
         self,
@@ -311,6 +312,32 @@ class DelayLine(StatefulModule):
         slots = arrange((self.head - self.delay_steps) % length)
         index = slots.expand(per_synapse.shape[1:]).unsqueeze(0)
         return per_synapse.gather(0, index).squeeze(0)
+
+    #: ring buffers up to this many values are copied whole before a network step
+    #: (one op each); larger ones copy only the slot that :meth:`push` overwrites
+    SNAPSHOT_WHOLE_NUMEL = 1 << 16
+
+    def _step_snapshot(self) -> Any:
+        """What the next :meth:`push` overwrites: the whole (small) buffers or that slot."""
+        buffers = self._buffers
+        spikes, trace = buffers["spike_history"], buffers["trace_history"]
+        if spikes.numel() == 0:  # no delay, or no history yet: push() writes nothing in place
+            return None
+        if spikes.numel() <= self.SNAPSHOT_WHOLE_NUMEL:
+            return super()._step_snapshot()
+        slot = (self.__dict__["head"] + 1) % spikes.shape[0]
+        return slot, spikes[slot].clone(), trace[slot].clone()
+
+    def _step_restore(self, saved: Any) -> None:
+        """Put the saved buffers or slot back (into copies: the buffers may be inference tensors)."""
+        if isinstance(saved, dict):
+            super()._step_restore(saved)
+            return
+        slot, *values = saved
+        for name, value in zip(self._state_names, values):
+            history = self._buffers[name].clone()
+            history[slot] = value
+            self._buffers[name] = history
 
     # -- many steps ----------------------------------------------------------------
     def window(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:

@@ -5,6 +5,14 @@ State tensors have a leading batch dimension and live in registered buffers, so
 code.  The batch size is never baked in: right after construction or
 :meth:`StatefulModule.reset_state` a module is *fresh* and adopts the batch size
 of its first input; in the middle of a run a different batch size is an error.
+
+Most state updates **rebind** a buffer to a new tensor.  A module whose step
+writes into a buffer **in place** (a ring buffer) names it in
+``_inplace_state``: such a buffer is cloned into an ordinary tensor when a step
+runs outside :func:`torch.inference_mode` after it was created inside (an
+inference tensor cannot be updated in place outside), and
+:meth:`StatefulModule._step_snapshot` keeps what the step overwrites, so that
+:class:`~pysnn.network.SNNNetwork` can undo a step that raised.
 """
 
 from __future__ import annotations
@@ -14,6 +22,8 @@ from typing import Any
 
 import torch
 from torch import nn
+
+from pysnn.fusion import is_compiling
 
 Tensor = torch.Tensor
 
@@ -28,6 +38,8 @@ class StatefulModule(nn.Module):
     _state_names: tuple[str, ...] = ()
     #: plain attributes (ints) saved with the state, e.g. a ring-buffer head
     _extra_state_attrs: tuple[str, ...] = ()
+    #: state buffers that a step updates in place (every other state buffer is rebound)
+    _inplace_state: tuple[str, ...] = ()
 
     def __init__(self) -> None:
         super().__init__()
@@ -75,7 +87,12 @@ class StatefulModule(nn.Module):
         self._fresh = True
 
     def _begin_step(self, batch_size: int) -> None:
-        """Adopt ``batch_size`` if fresh, else check it; then mark the run as started."""
+        """Adopt ``batch_size`` if fresh, else check it; then mark the run as started.
+
+        Also makes the ``_inplace_state`` buffers ordinary tensors again when
+        they were created under :func:`torch.inference_mode` and this step runs
+        outside it.
+        """
         if batch_size != self.batch_size:
             if not self._fresh:
                 raise ValueError(
@@ -86,6 +103,33 @@ class StatefulModule(nn.Module):
             self._init_state(batch_size)
         if self._fresh:
             self._fresh = False
+        if self._inplace_state and not is_compiling() and not torch.is_inference_mode_enabled():
+            buffers = self._buffers
+            for name in self._inplace_state:
+                if buffers[name].is_inference():
+                    # created under torch.inference_mode(): an ordinary copy can be updated
+                    buffers[name] = buffers[name].clone()
+
+    def _step_snapshot(self) -> Any:
+        """What the next step may change in place (``None``: nothing), for :meth:`_step_restore`.
+
+        Rebound buffers and plain attributes are restored by the caller (see
+        :meth:`SNNNetwork.__call__ <pysnn.network.SNNNetwork.__call__>`); this
+        default clones the buffers named in ``_inplace_state``.  A module that
+        knows which part a step overwrites (one ring-buffer slot) keeps only that.
+        """
+        names = self._inplace_state
+        if not names:
+            return None
+        buffers = self._buffers
+        return {name: buffers[name].clone() for name in names}
+
+    def _step_restore(self, saved: Any) -> None:
+        """Undo the in-place changes of a step from :meth:`_step_snapshot`'s ``saved``.
+
+        Called after the buffer dict and the plain attributes are restored.
+        """
+        self._buffers.update(saved)
 
     def _set_state(self, name: str, tensor: Tensor) -> None:
         """Rebind an existing state buffer (fast path of ``setattr`` for the step loop)."""

@@ -2,6 +2,8 @@ r"""The base of every learning rule: layer resolution, groups, per-layer state, 
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 from typing import Any, Iterable, Iterator, Union
 
@@ -13,7 +15,17 @@ from pysnn.network import Layer, SNNNetwork
 Tensor = torch.Tensor
 Reward = Union[float, int, Tensor]
 
-__all__ = ["COMMON_DEFAULTS", "LearningRule", "LayerState", "ParamGroup", "Reward"]
+__all__ = [
+    "COMMON_DEFAULTS",
+    "FINITE_OPTIONS",
+    "LearningRule",
+    "LayerState",
+    "ParamGroup",
+    "Reward",
+    "check_finite_option",
+    "check_finite_options",
+    "check_reward",
+]
 
 #: options that every rule accepts, with their defaults
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -24,6 +36,51 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "mask": None,
     "reduction": "mean",
 }
+
+
+#: hyper-parameters that must be finite numbers (or finite tensors; ``None`` is allowed
+#: where it is a valid value, e.g. no bound): checked at construction, when assigned
+#: in a parameter group and before every ``step()``/``update_state()``
+FINITE_OPTIONS = (
+    "lr",
+    "w_min",
+    "w_max",
+    "target",
+    "a_plus",
+    "a_minus",
+    "a3_plus",
+    "a3_minus",
+    "w_init",
+    "a",
+)
+
+
+def check_finite_option(name: str, value: Any) -> None:
+    """Reject a NaN or infinite hyper-parameter ``name`` (a number or a tensor; ``None`` passes).
+
+    Raises
+    ------
+    TypeError
+        If ``value`` is not a real number or a tensor.
+    ValueError
+        If it is NaN or infinite (any entry of a tensor).
+    """
+    if value is None:
+        return
+    if isinstance(value, Tensor):
+        finite = bool(torch.isfinite(value).all())
+    elif isinstance(value, numbers.Real) and not isinstance(value, bool):
+        finite = math.isfinite(value)
+    else:
+        raise TypeError(f"{name} must be a real number or a tensor, got {type(value).__name__}")
+    if not finite:
+        raise ValueError(f"{name} must be finite, got {value}")
+
+
+def check_finite_options(group: Mapping[str, Any]) -> None:
+    """:func:`check_finite_option` for every :data:`FINITE_OPTIONS` entry of ``group``."""
+    for name in FINITE_OPTIONS:
+        check_finite_option(name, dict.get(group, name))
 
 
 class _Unset:
@@ -80,6 +137,8 @@ class ParamGroup(dict):
         elif key in self.converters:
             new, to_new, _ = self.converters[key]
             key, value = new, to_new(self, value)
+        if key in FINITE_OPTIONS:
+            check_finite_option(key, value)  # before the group changes
         super().__setitem__(key, value)
 
 
@@ -101,6 +160,19 @@ class LayerState(nn.Module):
         for name, buf in self._buffers.items():
             if buf is not None:
                 self._buffers[name] = buf.new_empty(0)
+
+    def make_updatable(self) -> None:
+        """Outside :func:`torch.inference_mode`, copy buffers created inside it.
+
+        The rules update their state in place, which an inference tensor does
+        not allow outside inference mode.
+        """
+        if torch.is_inference_mode_enabled():
+            return
+        buffers = self._buffers
+        for name, buf in buffers.items():
+            if buf is not None and buf.is_inference():
+                buffers[name] = buf.clone()
 
     def _load_from_state_dict(  # type: ignore[no-untyped-def]
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
@@ -225,17 +297,63 @@ def combined_mask(layer: Layer, group: dict) -> Tensor | None:
     return mask
 
 
+def check_reward(reward: Any) -> Reward | None:
+    """Check a reward's type and values; returns it (a list or tuple as a tensor).
+
+    Raises
+    ------
+    TypeError
+        If ``reward`` is not a real number, a real tensor or a sequence of numbers.
+    ValueError
+        If any value is NaN or infinite.
+    """
+    if reward is None:
+        return None
+    if isinstance(reward, (list, tuple)):
+        try:
+            reward = torch.as_tensor(reward, dtype=torch.float64)
+        except (TypeError, ValueError, RuntimeError):
+            raise TypeError(
+                f"reward must be a number or a tensor (one value per batch element), got "
+                f"{type(reward).__name__} {reward!r}"
+            ) from None
+    if isinstance(reward, Tensor):
+        if reward.dtype == torch.bool or reward.is_complex():
+            raise TypeError(f"reward must be a real-valued tensor, got dtype {reward.dtype}")
+        finite = bool(torch.isfinite(reward).all())
+    elif isinstance(reward, numbers.Real) and not isinstance(reward, bool):
+        finite = math.isfinite(reward)
+    else:
+        raise TypeError(
+            f"reward must be a number or a tensor (one value per batch element), got "
+            f"{type(reward).__name__} {reward!r}"
+        )
+    if not finite:
+        raise ValueError(f"reward must be finite (no NaN or inf), got {reward}")
+    return reward
+
+
+def check_reward_batch(reward: Reward, batch: int) -> None:
+    """Require a tensor reward to be a scalar or to hold ``batch`` values."""
+    if isinstance(reward, Tensor) and reward.dim() > 0 and reward.numel() != batch:
+        raise ValueError(
+            f"reward must be a scalar or have one value per batch element ({batch}), "
+            f"got {reward.numel()} values (shape {tuple(reward.shape)})"
+        )
+
+
 def reward_per_batch(reward: Reward | None, batch: int, like: Tensor) -> Tensor:
-    """The reward as one value per batch element ``(B,)`` in ``like``'s dtype and device."""
+    """The reward as one value per batch element ``(B,)`` in ``like``'s dtype and device.
+
+    ``reward`` has passed :func:`check_reward`.
+    """
     if reward is None:
         raise TypeError("this rule needs a reward: step(reward)")
+    check_reward_batch(reward, batch)
     r = torch.as_tensor(reward, dtype=like.dtype, device=like.device)
     if r.dim() == 0:
         return r.expand(batch)
-    r = r.reshape(-1)
-    if r.numel() != batch:
-        raise ValueError(f"reward must be a scalar or have {batch} values, got {r.numel()}")
-    return r
+    return r.reshape(-1)
 
 
 def clamp_bounds(layer: Layer, group: dict, mask: Tensor | None = None) -> None:
@@ -350,6 +468,8 @@ class LearningRule(nn.Module):
 
     #: names of the per-layer buffers of the rule
     state_names: tuple[str, ...] = ()
+    #: whether :meth:`step` needs a reward (reward-modulated rules)
+    needs_reward: bool = False
     #: class of the parameter groups (a dict subclass reading the rule's aliases)
     group_class: type[dict] = ParamGroup
 
@@ -428,6 +548,7 @@ class LearningRule(nn.Module):
                 net.attach_rule(self)
 
     def _check_group(self, group: dict[str, Any]) -> None:
+        check_finite_options(group)
         if group["reduction"] not in ("mean", "sum"):
             raise ValueError(f'reduction must be "mean" or "sum", got {group["reduction"]!r}')
         w_min, w_max = group["w_min"], group["w_max"]
@@ -460,19 +581,55 @@ class LearningRule(nn.Module):
 
     # -- public API ------------------------------------------------------------------
     def update_state(self) -> None:
-        """Advance the rule's own per-step state (call once per timestep after the network)."""
+        """Advance the rule's own per-step state (call once per timestep after the network).
+
+        Raises :class:`ValueError` before any change if a hyper-parameter of a
+        group is NaN or infinite.
+        """
+        self._prepare_step()
         with torch.no_grad():
             for layer, group in self._layers():
                 if layer.connection.has_pre_activity:
                     self._update_layer_state(layer, group, self.state[layer.name])
 
     def step(self, reward: Reward | None = None) -> None:
-        """Apply the weight change (no change in ``eval()`` mode, the rule's or a connection's)."""
+        """Apply the weight change (no change in ``eval()`` mode, the rule's or a connection's).
+
+        Parameters
+        ----------
+        reward : float or Tensor, optional
+            Reward-modulated rules: a scalar or one value per batch element.
+
+        Raises
+        ------
+        TypeError
+            If ``reward`` is not a number or a real tensor (or is missing for a
+            reward-modulated rule).
+        ValueError
+            If ``reward`` or a hyper-parameter (``lr``, ``w_min``, ``w_max``,
+            ``target``, amplitudes) is NaN or infinite, or the reward has the
+            wrong number of values; raised before any weight changes.
+        """
+        reward = check_reward(reward)
+        if reward is None and self.needs_reward:
+            raise TypeError(f"{type(self).__name__} needs a reward: step(reward)")
+        self._prepare_step()
+        layers = [
+            (layer, group) for layer, group in self._layers() if layer.connection.has_pre_activity
+        ]
+        if reward is not None and self.needs_reward:
+            for layer, _ in layers:
+                check_reward_batch(reward, int(layer.neuron.spikes.shape[0]))
         with torch.no_grad():
-            for layer, group in self._layers():
-                if not layer.connection.has_pre_activity:
-                    continue
+            for layer, group in layers:
                 self._step_layer(layer, group, self.state[layer.name], reward)
+
+    def _prepare_step(self) -> None:
+        """Check every group's hyper-parameters; make inference-mode state updatable."""
+        for group in self.param_groups:
+            check_finite_options(group)
+        for module in self.layer_state.values():
+            module.make_updatable()  # type: ignore[operator]
 
     def reset_state(self) -> None:
         """Forget the rule's per-step state (eligibility, private traces)."""

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 import torch
 
-from pysnn.learning.base import LearningRule, Reward
+from pysnn.learning.base import LearningRule, Reward, check_finite_options, check_reward
 from pysnn.network import Layer, SNNNetwork
 
 Tensor = torch.Tensor
@@ -106,7 +106,14 @@ class WeightNormalization(LearningRule):
         self._count = 0  # mirror of n_calls (no device sync per step)
 
     def step(self, reward: Reward | None = None) -> None:
-        """Count the call and normalise every ``interval``-th one (nothing in ``eval()``)."""
+        """Count the call and normalise every ``interval``-th one (nothing in ``eval()``).
+
+        Raises :class:`ValueError` before any change if ``target``, ``w_min``
+        or ``w_max`` of a group is NaN or infinite (``reward`` is not used but
+        checked like every rule's).
+        """
+        check_reward(reward)
+        self._prepare_step()
         if not self.training:
             return
         self._count += 1
@@ -114,12 +121,16 @@ class WeightNormalization(LearningRule):
         with torch.no_grad():
             for layer, group in self._layers():
                 if self._count % group["interval"] == 0 and not self._frozen(layer):
-                    self.normalize(layer, group)
+                    self._normalize(layer, group)
 
     def normalize(self, layer: Layer, group: dict | None = None) -> None:
-        """Normalise one layer now."""
+        """Normalise one layer now (:class:`ValueError` first for a non-finite ``target`` or bound)."""
         if group is None:
             group = next(g for lay, g in self._layers() if lay.connection is layer.connection)
+        check_finite_options(group)
+        self._normalize(layer, group)
+
+    def _normalize(self, layer: Layer, group: dict) -> None:
         weight = layer.connection.weight
         mask = self._mask(layer, group)
         with torch.no_grad():

@@ -66,6 +66,7 @@ class _RewardSTDP(PairTraces, LearningRule):
     """Shared parts of MSTDP and MSTDPET: options, aliases, own traces, the STDP term."""
 
     group_class = _RewardGroup
+    needs_reward = True
 
     def __init__(
         self,

@@ -71,11 +71,21 @@ class Population(InputChecks, ParameterStore, StatefulModule):
     #: the per-sample shape is saved with the state: it may differ from the one
     #: guessed from ``cells_shape`` at construction (e.g. ``(C, H, W)``)
     _extra_state_attrs = ("_features",)
+    #: names of the declared parameters, and of those that may be ``inf``
+    #: (time constants: no decay); set by :meth:`_index_declaration`
+    _param_names: ClassVar[frozenset[str]]
+    _infinite_ok: ClassVar[frozenset[str]]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        cls._state_names = tuple(var.name for var in cls.state_vars)
+        cls._index_declaration()
         cls.__signature__ = cls._build_signature()
+
+    @classmethod
+    def _index_declaration(cls) -> None:
+        cls._state_names = tuple(var.name for var in cls.state_vars)
+        cls._param_names = frozenset(param.name for param in cls.params)
+        cls._infinite_ok = frozenset(p.name for p in cls.params if p.constraint == "time")
 
     @classmethod
     def _build_signature(cls) -> inspect.Signature:
@@ -250,6 +260,20 @@ class Population(InputChecks, ParameterStore, StatefulModule):
             state["trace"], spikes, state["alpha_t"], self.decay("tau_t"), saturate
         )
 
+    def _step_snapshot(self) -> Any:
+        # the spike history (store_trace=True) is a list that a step appends to
+        inplace, history = super()._step_snapshot(), self._history
+        if inplace is None and history is None:
+            return None
+        return inplace, None if history is None else len(history)
+
+    def _step_restore(self, saved: Any) -> None:
+        inplace, length = saved
+        if inplace is not None:
+            super()._step_restore(inplace)
+        if length is not None:
+            del self._history[length:]
+
     def _record(self, spikes: Tensor) -> None:
         if self._history is not None:
             self._history.append(spikes.to(torch.bool))
@@ -263,3 +287,6 @@ class Population(InputChecks, ParameterStore, StatefulModule):
         if not self._history:
             return torch.zeros((*spikes.shape, 0), dtype=torch.bool, device=spikes.device)
         return torch.stack(self._history, dim=-1)
+
+
+Population._index_declaration()

@@ -106,9 +106,19 @@ class BaseNeuron(Population):
     def setup(self) -> None:
         steps = sf.duration_to_steps(self._masters["duration_refrac"], self.dt, "duration_refrac")
         self.register_buffer("refrac_steps", steps)
-        # no refractory period at all: skip the gating and the counter updates
-        self._has_refractory = bool((steps > 0).any())
+        self._parameter_set("duration_refrac")
         self._fusion: tuple[str | Callable, str | None] | None = None
+
+    def _derived_buffers(self, name: str, master: Tensor) -> dict[str, Tensor]:
+        if name != "duration_refrac":
+            return {}
+        steps = sf.duration_to_steps(master, self.dt, name)
+        return {"refrac_steps": steps.to(self._buffers["refrac_steps"].device)}
+
+    def _parameter_set(self, name: str) -> None:
+        if name == "duration_refrac":
+            # no refractory period at all: skip the gating and the counter updates
+            self._has_refractory = bool((self._buffers["refrac_steps"] > 0).any())
 
     # -- the model's part ------------------------------------------------------------
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:

@@ -62,6 +62,7 @@ class ParameterStore:
     """
 
     params: ClassVar[tuple[Param, ...]] = ()
+    _param_names: ClassVar[frozenset[str]] = frozenset()
 
     def _register_parameters(self, values: dict[str, Any], legacy_factor: bool) -> None:
         """Validate and register every declared parameter from the constructor's ``values``."""
@@ -81,6 +82,69 @@ class ParameterStore:
             self._adopt_parameter_shape(master.shape)
             if param.constraint == "time" and getattr(self, "integrator", None) == "euler":
                 check_euler_stability(type(self).__name__, param.name, master, self.dt)
+
+    def set_parameter(self, name: str, value: float | Tensor) -> None:
+        """Set parameter ``name`` to a number or one value per neuron (also ``neuron.name = value``).
+
+        Checked like the constructor's argument, before anything changes:
+        finite (a time constant may be ``inf``, no decay), in the parameter's
+        range, broadcasting to the per-sample shape without expanding it.
+        Time constants are in ms (also for a module built with PySNN 0.1 decay
+        factors).  The value becomes the new full-precision master; derived
+        buffers (``refrac_steps``) follow.  The state is kept.
+
+        Parameters
+        ----------
+        name : str
+            A declared parameter (``type(neuron).params``).
+        value : float or Tensor
+            The new value.
+
+        Raises
+        ------
+        ValueError
+            For an unknown name, a NaN or infinite value, a value out of range
+            or a shape that does not broadcast to the population.
+        TypeError
+            If ``value`` is not a number or a tensor.
+        """
+        param = next((p for p in self.params if p.name == name), None)
+        if param is None:
+            raise ValueError(
+                f"{type(self).__name__}: name must be one of the parameters "
+                f"{[p.name for p in self.params]}, got {name!r}"
+            )
+        master, _ = parameter_tensor(param, value, self.dt, False)
+        master = master.cpu()
+        if not broadcasts_to(master.shape, self._features):
+            raise ValueError(
+                f"{type(self).__name__}: {name} must broadcast to the per-sample shape "
+                f"{self._features} without expanding it, got shape {tuple(master.shape)}"
+            )
+        if param.constraint == "time" and getattr(self, "integrator", None) == "euler":
+            check_euler_stability(type(self).__name__, name, master, self.dt)
+        derived = self._derived_buffers(name, master)
+        # every check passed: commit
+        anchor = self._buffers[self.params[0].name]
+        self._buffers[name] = master.to(device=anchor.device, dtype=anchor.dtype)
+        self._masters[name] = master
+        self._given_factors.pop(name, None)
+        self._buffers.update(derived)
+        self._factor_cache.clear()
+        self._parameter_set(name)
+
+    def _derived_buffers(self, name: str, master: Tensor) -> dict[str, Tensor]:
+        """Buffers computed from parameter ``name`` (new value ``master``); may raise."""
+        return {}
+
+    def _parameter_set(self, name: str) -> None:
+        """Hook after parameter ``name`` was set (e.g. to refresh a flag)."""
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in type(self)._param_names:
+            self.set_parameter(name, value)
+        else:
+            super().__setattr__(name, value)
 
     def _adopt_parameter_shape(self, shape: torch.Size) -> None:
         # A per-sample population such as (C, H, W) with per-channel parameters:
