@@ -14,8 +14,6 @@ parameters for NaN and infinity.  See ``docs/reliability.rst``.
 
 from __future__ import annotations
 
-import gc
-import weakref
 from collections import OrderedDict
 from typing import Any, Callable, Iterable, NamedTuple
 
@@ -25,6 +23,7 @@ from torch import nn
 from pysnn import fusion, graph
 from pysnn.fusion import is_compiling
 from pysnn.neuron import BaseNeuron, Population
+from pysnn.safety import check_finite_values, check_owner, claim, restore, snapshot
 from pysnn.state import StatefulModule
 
 Tensor = torch.Tensor
@@ -34,9 +33,6 @@ __all__ = ["CHECK_FINITE_DEFAULT", "Layer", "RuleHost", "SNNNetwork"]
 #: whether new networks start with :meth:`SNNNetwork.check_finite` switched on
 #: (the test suite sets it; off by default, where the check costs nothing)
 CHECK_FINITE_DEFAULT = False
-
-#: module -> weak reference to the network whose graph holds it (add_layer/connect)
-_GRAPH_OWNERS: weakref.WeakKeyDictionary[nn.Module, weakref.ref[Any]] = weakref.WeakKeyDictionary()
 
 
 class Layer(NamedTuple):
@@ -171,15 +167,15 @@ class SNNNetwork(RuleHost):
             if self._batch_pending:
                 _adopt_batch_size(self, args)
             return super().__call__(*args, **kwargs)
-        saved = _snapshot(self)
+        saved = snapshot(self)
         try:
             if self._batch_pending:
                 _adopt_batch_size(self, args)
             out = super().__call__(*args, **kwargs)
             if self._finite_check:
-                _check_finite(self)
+                check_finite_values(self)
         except BaseException:
-            _restore(saved)
+            restore(saved)
             raise
         self.__dict__["_step_index"] += 1
         return out
@@ -194,7 +190,7 @@ class SNNNetwork(RuleHost):
         state.pop("_tree", None)
         super().__setstate__(state)
         for layer in self.__dict__.get("_layers", {}).values():
-            _claim(self, layer, steal=False)
+            claim(self, layer, steal=False)
 
     @property
     def step_index(self) -> int:
@@ -302,14 +298,14 @@ class SNNNetwork(RuleHost):
         graph.check_roles(connection, neuron, pre)
         for label, module in parts.items():
             if module is not None:
-                _check_owner(self, name, label, module)
+                check_owner(self, name, label, module)
         known = {id(m) for m in self.modules()}
         for label, module in parts.items():
             if module is not None and id(module) not in known:
                 self.add_module(f"{name}_{label}", module)
                 known.add(id(module))
         layer = self._layers[name] = Layer(name, connection, neuron, pre, synapse, self)
-        _claim(self, layer, steal=True)
+        claim(self, layer, steal=True)
         self._plan = None
         self.__dict__.pop("_tree", None)
 
@@ -501,175 +497,3 @@ def _adopt_batch_size(network: SNNNetwork, args: tuple[Any, ...]) -> None:
         if isinstance(module, Population) and module.is_fresh:
             if module.batch_size != batch:
                 module.reset_state(batch)
-
-
-# -- graph ownership ------------------------------------------------------------------
-def _owner(module: nn.Module) -> Any:
-    ref = _GRAPH_OWNERS.get(module)
-    return None if ref is None else ref()
-
-
-def _claim(network: SNNNetwork, layer: Layer, steal: bool) -> None:
-    """Record ``network`` as the graph owner of the layer's modules (``steal``: even if owned)."""
-    for module in (layer.connection, layer.neuron, layer.pre, layer.synapse):
-        if module is not None and (steal or _owner(module) is None):
-            _GRAPH_OWNERS[module] = weakref.ref(network)
-
-
-def _check_owner(network: SNNNetwork, name: str, label: str, module: nn.Module) -> None:
-    """Reject a module that belongs to the graph of another (live) network."""
-    owner = _owner(module)
-    if owner is None or owner is network:
-        return
-    gc.collect()  # a network nobody refers to any more may wait for the cycle collector
-    owner = _owner(module)
-    if owner is None or owner is network:
-        return
-    path = graph.module_names(owner).get(id(module), "?")
-    layers = [
-        layer.name for layer in owner._layers.values() if any(part is module for part in layer[1:5])
-    ]
-    raise ValueError(
-        f"add_layer({name!r}): the {label} {type(module).__name__} ({path!r}, layer "
-        f"{layers[0] if layers else '?'!r}) already belongs to another network "
-        f"({type(owner).__name__}); a module can be in the graph of one network only: "
-        f"build a new module, or copy.deepcopy the network"
-    )
-
-
-# -- atomic steps -------------------------------------------------------------------
-# Every registration of a submodule anywhere (attribute assignment, add_module)
-# bumps this counter; a network's cached list of its modules is valid while it
-# is unchanged (and until reset_state() or add_layer()).
-_TREE_GENERATION = [0]
-_HAS_REGISTRATION_HOOK = hasattr(nn.modules.module, "register_module_module_registration_hook")
-
-
-def _tree_changed(module: nn.Module, name: str, submodule: nn.Module | None) -> None:
-    _TREE_GENERATION[0] += 1
-
-
-if _HAS_REGISTRATION_HOOK:
-    nn.modules.module.register_module_module_registration_hook(_tree_changed)
-
-
-def _modules_of(network: SNNNetwork) -> list[tuple[nn.Module, dict[str, Any], Any]]:
-    """``(module, its __dict__, its _step_snapshot or None)`` for every module, cached.
-
-    The cache stays valid while no module is registered anywhere (and until
-    reset_state() or add_layer()); it is not copied or pickled with the network.
-    """
-    attrs = network.__dict__
-    cache = attrs.get("_tree")
-    generation = _TREE_GENERATION[0]
-    if cache is None or cache[0] != generation or not _HAS_REGISTRATION_HOOK:
-        entries = [
-            (
-                module,
-                module.__dict__,
-                module._step_snapshot if isinstance(module, StatefulModule) else None,
-            )
-            for module in _submodules(network)
-        ]
-        cache = attrs["_tree"] = (generation, entries)
-    return cache[1]
-
-
-def _submodules(network: nn.Module) -> list[nn.Module]:
-    """``network`` and every submodule, each once (no names: cheaper than ``modules()``)."""
-    out = [network]
-    seen = {id(network)}
-    k = 0
-    while k < len(out):
-        for child in out[k]._modules.values():
-            if child is not None and id(child) not in seen:
-                seen.add(id(child))
-                out.append(child)
-        k += 1
-    return out
-
-
-_Snapshot = list[tuple[nn.Module, dict[str, Any], dict[str, Any], Any]]
-
-
-def _snapshot(network: SNNNetwork) -> _Snapshot:
-    """Per module: its attribute dict, its buffer dict and what a step overwrites in place."""
-    return [
-        (module, attrs.copy(), attrs["_buffers"].copy(), None if snap is None else snap())
-        for module, attrs, snap in _modules_of(network)
-    ]
-
-
-def _restore(saved: _Snapshot) -> None:
-    """Put back what :func:`_snapshot` saved."""
-    for module, attrs, buffers, inplace in reversed(saved):
-        live = module.__dict__
-        live.clear()
-        live.update(attrs)
-        live_buffers = attrs["_buffers"]
-        live_buffers.clear()
-        live_buffers.update(buffers)
-        if inplace is not None:
-            module._step_restore(inplace)
-
-
-# -- finite values ------------------------------------------------------------------
-def _check_finite(network: SNNNetwork) -> None:
-    """Raise :class:`FloatingPointError` if a floating buffer or parameter is NaN or infinite.
-
-    Tensors unchanged since the last check (same object, same version) are
-    skipped.  The others are summed, one reduction each: a finite total means
-    every value is finite; otherwise (or on overflow) each tensor is checked.
-    Time constants may be ``inf`` (no decay) and are only checked for NaN.
-    """
-    seen = network._finite_seen
-    checked: dict[int, tuple[Tensor, int]] = {}
-    pending: list[tuple[nn.Module, str, Tensor]] = []
-    bad: list[tuple[nn.Module, str, Tensor]] = []
-    for module, _, _ in _modules_of(network):
-        may_be_inf = getattr(module, "_infinite_ok", ())
-        for group in (module._parameters, module._buffers):
-            for name, tensor in group.items():
-                if tensor is None or not tensor.is_floating_point():
-                    continue
-                if not tensor.is_inference():  # inference tensors have no version counter
-                    version = tensor._version
-                    hit = seen.get(id(tensor))
-                    checked[id(tensor)] = (tensor, version)
-                    if hit is not None and hit[0] is tensor and hit[1] == version:
-                        continue
-                if name in may_be_inf:
-                    if bool(torch.isnan(tensor).any()):
-                        bad.append((module, name, tensor))
-                else:
-                    pending.append((module, name, tensor))
-    if pending:
-        sums = [t.sum() for _, _, t in pending]
-        device = sums[0].device
-        if all(x.device == device for x in sums):
-            finite = bool(torch.isfinite(torch.stack(sums).sum()))
-        else:
-            finite = all(bool(torch.isfinite(x)) for x in sums)
-        if not finite:  # find the culprits (a finite tensor may only have overflowed the sum)
-            bad += [entry for entry in pending if not bool(torch.isfinite(entry[2]).all())]
-    if bad:
-        raise FloatingPointError(_non_finite_message(network, bad))
-    network.__dict__["_finite_seen"] = checked
-
-
-def _non_finite_message(network: SNNNetwork, bad: list[tuple[nn.Module, str, Tensor]]) -> str:
-    names = graph.module_names(network)
-    parts = []
-    for module, name, tensor in bad:
-        path = names.get(id(module)) or "<network>"
-        nan = int(torch.isnan(tensor).sum())
-        inf = int(torch.isinf(tensor).sum())
-        parts.append(
-            f"{path}.{name} (module {path!r}, {type(module).__name__}, tensor {name!r}: "
-            f"{nan} NaN and {inf} inf of {tensor.numel()} values)"
-        )
-    return (
-        f"step {network.step_index} (counted from 0 since the last reset_state()) left "
-        f"non-finite values in {'; '.join(parts)}; the state was restored to before the step "
-        f"(check_finite is on)"
-    )
