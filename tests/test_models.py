@@ -6,6 +6,7 @@ found by bisection; the synapse against the hand-derived sum of exponentials.
 """
 
 import inspect
+import warnings
 import math
 
 import numpy as np
@@ -334,6 +335,23 @@ def test_forward_euler_stability_is_checked_at_construction():
         FedeNeuron((3,), dt=1.0, tau_v=0.3)
     # exact integration has no stability limit
     LIFNeuron((3,), dt=1.0, tau_v=0.4, tau_t=0.4, integrator="exact")
+
+
+def test_adex_euler_stability_covers_the_membrane_and_adaptation():
+    # AdEx integrates v and w with forward Euler whatever the trace does:
+    # tau_m = C / g_L = 10 pF / 10 nS = 1 ms, dt = 2.5 ms -> unstable
+    with pytest.raises(ValueError, match=r"unstable with dt/c_m/g_l = 2.5"):
+        AdExNeuron((2,), dt=2.5, c_m=10.0, g_l=10.0)
+    with pytest.warns(RuntimeWarning, match=r"dt/tau_w = 1.5"):
+        AdExNeuron((2,), dt=1.5, tau_w=1.0)
+    adex = AdExNeuron((2,), dt=0.1)  # the published cell: tau_m = 281 / 30 = 9.4 ms
+    with pytest.raises(ValueError, match=r"dt/c_m/g_l"):
+        adex.g_l = 10000.0  # tau_m = 0.0281 ms, dt/tau_m = 3.6
+    assert adex.g_l.item() == 30.0  # refused before anything changed
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        adex.a = 2.0  # not a time constant: no check, no warning
+    assert adex.a.item() == 2.0
 
 
 def test_v_reset_defaults_to_v_rest_and_old_checkpoints_load():

@@ -80,6 +80,10 @@ class AdExNeuron(BaseNeuron):
     default_dt: ClassVar[float] = 0.1
     reset = "rest"
 
+    def _euler_time_constants(self, masters: dict[str, Tensor]) -> dict[str, Tensor]:
+        # v and w are always forward Euler: membrane tau_m = C / g_L and tau_w
+        return {"c_m/g_l": masters["c_m"] / masters["g_l"], "tau_w": masters["tau_w"]}
+
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
         names = ("v_rest", "c_m", "g_l", "v_t", "delta_t", "a", "tau_w", "alpha_v")
         params = [state[name] for name in names]

@@ -80,8 +80,8 @@ class ParameterStore:
                 self._given_factors[param.name] = factor
             self.register_buffer(param.name, master.to(dtype))
             self._adopt_parameter_shape(master.shape)
-            if param.constraint == "time" and getattr(self, "integrator", None) == "euler":
-                check_euler_stability(type(self).__name__, param.name, master, self.dt)
+        for name, tau in self._euler_time_constants(self._masters).items():
+            check_euler_stability(type(self).__name__, name, tau, self.dt)
 
     def set_parameter(self, name: str, value: float | Tensor) -> None:
         """Set parameter ``name`` to a number or one value per neuron (also ``neuron.name = value``).
@@ -121,8 +121,9 @@ class ParameterStore:
                 f"{type(self).__name__}: {name} must broadcast to the per-sample shape "
                 f"{self._features} without expanding it, got shape {tuple(master.shape)}"
             )
-        if param.constraint == "time" and getattr(self, "integrator", None) == "euler":
-            check_euler_stability(type(self).__name__, name, master, self.dt)
+        for tau_name, tau in self._euler_time_constants({**self._masters, name: master}).items():
+            if name in tau_name.split("/"):
+                check_euler_stability(type(self).__name__, tau_name, tau, self.dt)
         derived = self._derived_buffers(name, master)
         # every check passed: commit
         anchor = self._buffers[self.params[0].name]
@@ -132,6 +133,17 @@ class ParameterStore:
         self._buffers.update(derived)
         self._factor_cache.clear()
         self._parameter_set(name)
+
+    def _euler_time_constants(self, masters: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Time constants (ms) integrated with forward Euler, by name, for the stability check.
+
+        Those of the ``"time"`` parameters under ``integrator="euler"``; models
+        that always integrate some variable with Euler add theirs (AdEx:
+        :math:`C/g_L` and :math:`\tau_w`).
+        """
+        if getattr(self, "integrator", None) != "euler":
+            return {}
+        return {p.name: masters[p.name] for p in self.params if p.constraint == "time"}
 
     def _derived_buffers(self, name: str, master: Tensor) -> dict[str, Tensor]:
         """Buffers computed from parameter ``name`` (new value ``master``); may raise."""
