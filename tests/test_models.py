@@ -6,8 +6,8 @@ found by bisection; the synapse against the hand-derived sum of exponentials.
 """
 
 import inspect
-import warnings
 import math
+import warnings
 
 import numpy as np
 import pytest
