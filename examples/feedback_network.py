@@ -76,7 +76,10 @@ def main(argv: list[str] | None = None) -> torch.Tensor:
     parser.add_argument("--rate", type=float, default=0.3, help="input spike probability/step")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--plot", type=Path, default=Path("feedback_network.png"))
+    parser.add_argument("--quick", action="store_true", help="30 steps")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.steps = 30
 
     torch.manual_seed(args.seed)
     net = FeedbackNetwork(batch_size=args.batch)

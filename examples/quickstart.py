@@ -69,7 +69,12 @@ def main(argv: list[str] | None = None) -> float:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--period", type=int, default=20, help="steps between clicks")
     parser.add_argument("--plot", type=Path, default=Path("quickstart.png"))
+    parser.add_argument("--seed", type=int, default=0, help="(the clicks are deterministic)")
+    parser.add_argument("--quick", action="store_true", help="100 steps")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.steps = 100
+    torch.manual_seed(args.seed)
 
     net = SoundLocaliser()
     clicks, itds = make_clicks(args.steps, args.period)

@@ -10,7 +10,10 @@ named attributes (e.g. ``"spikes"``, ``"v_cell"``, ``"trace"``, ``"thresh"`` of 
 
 :meth:`StateMonitor.get` returns the recorded steps in time order, shape ``[t, *state.shape]``.
 Buffers are allocated at the first recorded step (when the state shape is known) and reused
-after :meth:`StateMonitor.reset`.
+after :meth:`StateMonitor.reset`.  A monitor is reset together with the network that holds
+its module (``net.reset_state()``, and so at the start of every ``net.run()``): read the
+recording of a sample before the next one starts, or pass ``reset_with_network=False`` to
+record across samples.
 
 Examples
 --------
@@ -21,6 +24,7 @@ Examples
 
 from __future__ import annotations
 
+import weakref
 from typing import Optional, Sequence, Union
 
 import torch
@@ -28,7 +32,17 @@ from torch import nn
 
 Tensor = torch.Tensor
 
-__all__ = ["StateMonitor", "SpikeMonitor"]
+__all__ = ["StateMonitor", "SpikeMonitor", "monitors_of"]
+
+#: module -> the monitors that reset with it (``reset_with_network=True``)
+_MONITORS: weakref.WeakKeyDictionary[nn.Module, weakref.WeakSet[StateMonitor]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def monitors_of(module: nn.Module) -> list[StateMonitor]:
+    """The live monitors of ``module`` that reset with its network."""
+    return list(_MONITORS.get(module, ()))
 
 
 class StateMonitor:
@@ -52,6 +66,10 @@ class StateMonitor:
         What happens beyond ``num_steps`` steps.
     auto : bool
         Record on every forward call (hook); with ``False`` call :meth:`record` yourself.
+    reset_with_network : bool
+        Forget the recording when a network holding ``module`` calls
+        :meth:`~pysnn.network.SNNNetwork.reset_state` (default), so that
+        sample after sample can be recorded without calling :meth:`reset`.
     """
 
     def __init__(
@@ -64,6 +82,7 @@ class StateMonitor:
         dtype: Optional[torch.dtype] = None,
         overflow: str = "error",
         auto: bool = True,
+        reset_with_network: bool = True,
     ) -> None:
         if not isinstance(module, nn.Module):
             raise TypeError(f"module must be a torch.nn.Module, got {type(module).__name__}")
@@ -93,6 +112,12 @@ class StateMonitor:
         self._buffers: dict[str, Tensor] = {}
         self._count = 0
         self._handle = module.register_forward_hook(self._hook) if auto else None
+        if not isinstance(reset_with_network, bool):
+            raise TypeError(
+                f"reset_with_network must be a bool, got {type(reset_with_network).__name__}"
+            )
+        if reset_with_network:
+            _MONITORS.setdefault(module, weakref.WeakSet()).add(self)
 
     # -- recording ---------------------------------------------------------
     def _hook(self, module: nn.Module, inputs, output) -> None:
@@ -174,6 +199,7 @@ class StateMonitor:
         if self._handle is not None:
             self._handle.remove()
             self._handle = None
+        _MONITORS.get(self.module, weakref.WeakSet()).discard(self)
 
     detach = remove
 
@@ -208,6 +234,7 @@ class SpikeMonitor(StateMonitor):
         dtype: Optional[torch.dtype] = torch.bool,
         overflow: str = "error",
         auto: bool = True,
+        reset_with_network: bool = True,
     ) -> None:
         super().__init__(
             module,
@@ -218,6 +245,7 @@ class SpikeMonitor(StateMonitor):
             dtype=dtype,
             overflow=overflow,
             auto=auto,
+            reset_with_network=reset_with_network,
         )
 
     def _value(self, name: str) -> Tensor:

@@ -14,6 +14,7 @@ parameters for NaN and infinity.  See ``docs/reliability.rst``.
 
 from __future__ import annotations
 
+import warnings
 from collections import OrderedDict
 from typing import Any, Callable, Iterable, NamedTuple
 
@@ -22,6 +23,7 @@ from torch import nn
 
 from pysnn import fusion, graph
 from pysnn.fusion import is_compiling
+from pysnn.monitor import monitors_of
 from pysnn.neuron import BaseNeuron, Population
 from pysnn.safety import check_finite_values, check_owner, claim, restore, snapshot
 from pysnn.state import StatefulModule
@@ -376,12 +378,15 @@ class SNNNetwork(RuleHost):
         Voltages, traces, delay lines, synaptic currents and the rules' per-step
         state (eligibility, private traces) are reset; submodules without state
         (plain ``nn.Module``) are skipped; other modules with their own
-        ``reset_state()`` are reset too.
+        ``reset_state()`` are reset too.  Monitors of the network's modules
+        forget their recording (unless built with ``reset_with_network=False``).
         """
         self._batch_pending = True
         self.__dict__["_step_index"] = 0
         self.__dict__.pop("_tree", None)
         for module in self.modules():
+            for monitor in monitors_of(module):
+                monitor.reset()
             if module is self:
                 continue
             if isinstance(module, StatefulModule):
@@ -435,6 +440,8 @@ class SNNNetwork(RuleHost):
         inputs: Tensor | Iterable[Any],
         callback: Callable[[int, Any], None] | None = None,
         reset: bool = True,
+        progress: bool = False,
+        warn_silent: bool = True,
     ) -> Tensor:
         """Step the network through a sequence and stack its outputs.
 
@@ -447,7 +454,14 @@ class SNNNetwork(RuleHost):
             Called as ``callback(t, output)`` after every step, e.g. to apply a
             learning rule or record a monitor.
         reset : bool
-            Call :meth:`reset_state` first.
+            Call :meth:`reset_state` first (monitors of the network reset too).
+        progress : bool
+            Show a progress bar (needs ``tqdm``; silently off without it).
+        warn_silent : bool
+            Warn (:class:`RuntimeWarning`, once per population and network) when
+            a spiking population fired no spike during the whole run: a freshly
+            built network is often silent because the initial weights are signed
+            and small, or ``alpha_v``/the threshold do not suit the input.
 
         Returns
         -------
@@ -467,17 +481,85 @@ class SNNNetwork(RuleHost):
             )
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        for name, flag in (("progress", progress), ("warn_silent", warn_silent)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
         if reset:
             self.reset_state()
+        watch = SilenceWatch(self) if warn_silent else None
+        bar = _progress_bar(inputs) if progress else None
         outputs = []
         for t, x in enumerate(inputs):
             out = self(x)
             if callback is not None:
                 callback(t, out)
             outputs.append(out[0] if isinstance(out, (tuple, list)) else out)
+            if watch is not None:
+                watch.step()
+            if bar is not None:
+                bar.update(1)
+        if bar is not None:
+            bar.close()
         if not outputs:
             raise ValueError("inputs is empty: nothing to run")
+        if watch is not None:
+            watch.finish(len(outputs))
         return torch.stack(outputs)
+
+
+def _progress_bar(inputs: Any) -> Any:
+    """A tqdm bar over the steps of ``inputs``, or ``None`` without tqdm."""
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return None
+    total = len(inputs) if hasattr(inputs, "__len__") else None
+    return tqdm(total=total, desc="steps", unit="step")
+
+
+class SilenceWatch:
+    """Counts the spikes of a network's spiking populations until each has fired once.
+
+    One ``sum`` per still-silent population per step, checked (one sync) every
+    :attr:`CHECK_EVERY` steps; populations that fired drop out, so an active
+    network costs nothing after the first check.
+    """
+
+    CHECK_EVERY = 64
+
+    def __init__(self, network: SNNNetwork) -> None:
+        self.network = network
+        warned = network.__dict__.setdefault("_warned_silent", set())
+        self.counts = {
+            name: (module, torch.zeros((), device=module._buffers["spikes"].device))
+            for name, module in network.named_modules()
+            if isinstance(module, BaseNeuron) and id(module) not in warned
+        }
+        self.steps = 0
+
+    def step(self) -> None:
+        if not self.counts:
+            return
+        for module, total in self.counts.values():
+            total += module._buffers["spikes"].sum()
+        self.steps += 1
+        if self.steps % self.CHECK_EVERY == 0:
+            self.counts = {k: v for k, v in self.counts.items() if not bool(v[1] > 0)}
+
+    def finish(self, steps: int) -> None:
+        warned = self.network.__dict__["_warned_silent"]
+        for name, (module, total) in self.counts.items():
+            if bool(total > 0):
+                continue
+            warned.add(id(module))
+            warnings.warn(
+                f"pysnn: {name!r} ({type(module).__name__}) fired no spike in {steps} steps of "
+                f"run(); a freshly built network is often silent: initial weights are signed "
+                f"and scaled by 1/sqrt(fan_in) (reset_weights), so check the weights' sign and "
+                f"scale, alpha_v and the threshold against the input",
+                RuntimeWarning,
+                stacklevel=3,
+            )
 
 
 def _adopt_batch_size(network: SNNNetwork, args: tuple[Any, ...]) -> None:

@@ -252,6 +252,11 @@ def test_to_frames_counts_and_polarity():
     assert f[0, 1, 0, 0] == 1 and f[0, 0, 0, 1] == 1 and f[1, 1, 0, 1] == 1 and f[1, 1, 3, 2] == 1
     assert f.sum() == 4
     assert to_frames(ev, (3, 4), bin_us=25, t_start=0, t_end=100).shape == (4, 2, 4, 3)
+    # (width, height) in, [T, C, H, W] out; batch_dim adds the sample axis for net.run
+    batched = to_frames(ev, (3, 4), n_bins=2, t_start=0, t_end=100, batch_dim=True)
+    assert batched.shape == (2, 1, 2, 4, 3) and torch.equal(batched[:, 0], f)
+    with pytest.raises(TypeError, match="batch_dim"):
+        to_frames(ev, (3, 4), n_bins=2, batch_dim=1)
     merged = to_frames(ev, (3, 4), n_bins=1, polarity="merge")
     signed = to_frames(ev, (3, 4), n_bins=1, polarity="signed")
     assert merged.shape == (1, 1, 4, 3) and merged.sum() == 4

@@ -21,8 +21,16 @@ def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples write their plots to the working directory
 
 
+def test_feedback_network_quick_runs_with_feedback_inhibition():
+    out = _load("feedback_network").main(["--quick", "--seed", "0", "--plot", "fb.png"])
+    assert out.shape == (30, 4, 1, 5)  # steps x batch x 1 x output neurons
+    assert 0 < out.sum() < out.numel()
+    assert Path("fb.png").is_file()
+
+
 def test_quickstart_decodes_every_direction():
     assert _load("quickstart").main([]) == 1.0
+    assert _load("quickstart").main(["--quick", "--seed", "1"]) == 1.0
 
 
 def test_stdp_competition_favours_correlated_afferents():

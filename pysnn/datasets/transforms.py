@@ -56,8 +56,16 @@ def to_frames(
     polarity: str = "split",
     dtype: torch.dtype = torch.float32,
     device: Optional[torch.device] = None,
+    batch_dim: bool = False,
 ) -> torch.Tensor:
     """Count events in time bins and pixels.
+
+    Axis order: ``sensor_size`` is given as ``(width, height)``, the order in
+    which event cameras and Tonic state a sensor (x runs along the width), and
+    the frames come out as ``[T, C, H, W]``, PyTorch's image layout with time
+    first, so that ``frames[t]`` is one step's input to a ``Conv2d``.
+    ``batch_dim=True`` adds a batch axis of 1, ``[T, 1, C, H, W]``, ready for
+    :meth:`SNNNetwork.run <pysnn.network.SNNNetwork.run>`.
 
     Parameters
     ----------
@@ -76,14 +84,19 @@ def to_frames(
         all events; ``"signed"``: 1 channel of ON minus OFF counts.
     dtype, device
         Of the returned tensor.
+    batch_dim : bool
+        Return ``[T, 1, C, H, W]`` (one sample) instead of ``[T, C, H, W]``.
 
     Returns
     -------
     torch.Tensor
-        Shape ``[T, C, H, W]`` with ``C = 2`` for ``"split"`` and 1 otherwise.
+        Shape ``[T, C, H, W]`` (``[T, 1, C, H, W]`` with ``batch_dim``), ``C = 2``
+        for ``"split"`` and 1 otherwise.
     """
     events = _check_events(events)
     width, height = _check_size(sensor_size)
+    if not isinstance(batch_dim, bool):
+        raise TypeError(f"batch_dim must be a bool, got {type(batch_dim).__name__}")
     if polarity not in ("split", "merge", "signed"):
         raise ValueError(f"polarity must be 'split', 'merge' or 'signed', got {polarity!r}")
     if (n_bins is None) == (bin_us is None):
@@ -120,6 +133,8 @@ def to_frames(
     else:
         counts = np.bincount(flat, minlength=size)
     frames = torch.from_numpy(counts.reshape(n, channels, height, width))
+    if batch_dim:
+        frames = frames.unsqueeze(1)
     return frames.to(dtype=dtype, device=device)
 
 

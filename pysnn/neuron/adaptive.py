@@ -29,10 +29,17 @@ class AdaptiveLIFNeuron(LIFNeuron):
     :math:`\bar s` the spikes averaged over the batch (``thresh_reduction="mean"``)
     or summed over it (``"sum"``: every sample's spike raises the threshold by
     :math:`\alpha_\theta`, as if the samples had been shown one after another).
+    Names: ``thresh`` is the base :math:`\theta_0` (a parameter), and the
+    threshold the voltage is compared with, :math:`\theta`, is the state
+    ``thresh_adaptive``; :meth:`threshold` returns it (for every neuron model,
+    :meth:`threshold` is the threshold in use).
     The adaptive threshold ``thresh_adaptive`` is homeostatic state shared by
     the batch: :meth:`reset_state` keeps it (as in Diehl & Cook 2015),
     :meth:`reset_thresh` restores :math:`\theta_0`, and it only adapts in
-    training mode (frozen after ``.eval()``).
+    training mode (frozen after ``.eval()``).  Under ``integrator="euler"`` a
+    spike's increment is :math:`\alpha_\theta \Delta t/\tau_\theta` (the spike
+    drives the ODE), not :math:`\alpha_\theta`: use ``"exact"`` or
+    ``"impulse"`` for Diehl & Cook's per-spike jumps.
 
     Parameters
     ----------

@@ -80,7 +80,10 @@ class BaseNeuron(Population):
     duration_refrac : float or Tensor
         Refractory period in ms, a whole number of timesteps (checked with a
         relative tolerance of 1e-6).  The neuron integrates no input during the
-        ``duration_refrac / dt`` steps after the step of its spike.
+        ``duration_refrac / dt`` steps after the step of its spike.  Brian2 and
+        NEST count the spike step itself into their refractory period, so their
+        ``refractory = r`` is PySNN's ``duration_refrac = r - dt`` (e.g. 5 ms at
+        dt = 0.1 ms: ``duration_refrac=4.9``; ``examples/brette2007.py`` does this).
     tau_t : float or Tensor
         Trace time constant in ms (default 20); a decay factor per step under
         PySNN 0.1's ``update_type="linear"`` (default 0.95).
