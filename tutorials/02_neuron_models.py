@@ -128,7 +128,7 @@ synapses = {
     "conductance, 5 ms, E = 0 mV": ConductanceSynapse((1,), 5.0, 0.0, DT),
 }
 v_post = torch.tensor([[-65.0], [-40.0]])  # two postsynaptic voltages as a batch of 2
-fig, ax = plt.subplots(figsize=(7, 3))
+fig, (ax_i, ax_g) = plt.subplots(1, 2, figsize=(9, 3))
 ts = np.arange(400) * DT
 for name, syn in synapses.items():
     trace = []
@@ -138,10 +138,16 @@ for name, syn in synapses.items():
         trace.append(i[:, 0].clone())
     trace = torch.stack(trace).numpy()
     if isinstance(syn, ConductanceSynapse):
-        ax.plot(ts, trace[:, 0], label=f"{name} (v = -65 mV)")
-        ax.plot(ts, trace[:, 1], "--", label=f"{name} (v = -40 mV)")
+        ax_g.plot(ts, trace[:, 0], label="v = -65 mV")
+        ax_g.plot(ts, trace[:, 1], "--", label="v = -40 mV")
     else:
-        ax.plot(ts, trace[:, 0], label=name)
-ax.set(xlabel="time (ms)", ylabel="current per unit weight")
-ax.legend(fontsize=7)
+        ax_i.plot(ts, trace[:, 0], label=name)
+ax_i.set(xlabel="time (ms)", ylabel="current per unit weight", title="current synapses")
+ax_g.set(xlabel="time (ms)", ylabel="current per unit weight", title="conductance, E = 0 mV")
+ax_i.legend(fontsize=8)
+ax_g.legend(fontsize=8)
 fig.tight_layout()
+
+# %%
+# The conductance synapse drives less current when the membrane is closer to
+# its reversal potential.

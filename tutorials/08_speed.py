@@ -180,8 +180,8 @@ ax.set(xlabel="ms per step (best of 3 runs of 300 steps)", title="784 -> 1000 LI
 fig.tight_layout()
 
 # %%
-# Reading the numbers: at batch 1 the event-driven propagation makes the
-# default loop several times faster than the dense matmul, and
+# Reading the numbers: at batch 1 and 2 % activity the event-driven
+# propagation makes the default loop faster than the dense matmul, and
 # ``forward_steps`` removes the connection from the step loop altogether.
 # Compilation is no guaranteed gain on a network this small: a step takes a
 # fraction of a millisecond, and the compiled graph adds its own guards and
