@@ -23,7 +23,7 @@ setup(
     extras_require={
         "test": ["pytest", "hypothesis"],
         "dev": ["black", "ruff", "pre-commit"],
-        "docs": ["sphinx"],
+        "docs": ["sphinx", "furo", "sphinx-gallery", "sphinx-copybutton", "matplotlib"],
         "examples": ["matplotlib", "tqdm", "gymnasium"],
         "plot": ["matplotlib"],
     },

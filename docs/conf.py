@@ -1,11 +1,29 @@
-"""Sphinx configuration of the PySNN documentation."""
+"""Sphinx configuration of the PySNN documentation.
+
+The build runs offline (as in CI): intersphinx links to PyTorch and NumPy are
+resolved only when ``PYSNN_DOCS_INTERSPHINX=1`` is set, since fetching the
+inventories needs the network.  The tutorials in ``../tutorials`` are executed
+by sphinx-gallery at every build (only changed scripts are rerun while
+``docs/auto_tutorials`` exists); ``PYSNN_DOCS_SKIP_TUTORIALS=1`` renders them
+without running them, and ``PYSNN_DOCS_THREADS`` sets PyTorch's thread count
+for them (default 1).
+"""
 
 import os
 import sys
 
-sys.path.insert(0, os.path.abspath(".."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+sys.path.insert(0, ROOT)
+
+import torch  # noqa: E402
 
 import pysnn  # noqa: E402
+
+# The tutorials run in this process.  One intra-op thread keeps their run time
+# steady on small shared machines, where PyTorch's threads would otherwise
+# compete with other processes for the cores; PYSNN_DOCS_THREADS overrides it.
+torch.set_num_threads(int(os.environ.get("PYSNN_DOCS_THREADS", "1")))
 
 project = "PySNN"
 author = "The PySNN developers"
@@ -18,6 +36,9 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.mathjax",
     "sphinx.ext.viewcode",
+    "sphinx.ext.intersphinx",
+    "sphinx_copybutton",
+    "sphinx_gallery.gen_gallery",
 ]
 autodoc_member_order = "bysource"
 autodoc_default_options = {"members": True, "show-inheritance": True}
@@ -28,9 +49,44 @@ napoleon_use_rtype = False
 nitpicky = False
 # field names such as ``pre`` exist on several NamedTuples (Layer, ProjectionInfo)
 suppress_warnings = ["ref.python"]
-exclude_patterns = ["_build"]
-html_theme = "alabaster"
+exclude_patterns = ["_build", "auto_tutorials/*.ipynb", "auto_tutorials/*.py"]
+
+# -- intersphinx: only with the network ------------------------------------
+# Without the variable the mapping is empty, so nothing is fetched and
+# references such as :class:`torch.Tensor` stay plain text (no warning).
+_PEERS = {
+    "python": ("https://docs.python.org/3", None),
+    "torch": ("https://docs.pytorch.org/docs/stable", None),
+    "numpy": ("https://numpy.org/doc/stable", None),
+}
+intersphinx_mapping = _PEERS if os.environ.get("PYSNN_DOCS_INTERSPHINX") == "1" else {}
+intersphinx_timeout = 10
+
+# -- HTML ------------------------------------------------------------------
+html_theme = "furo"
+html_title = f"PySNN {release}"
 html_static_path = ["_static"]
+copybutton_prompt_text = r">>> |\.\.\. |\$ "
+copybutton_prompt_is_regexp = True
+
+# -- tutorials (sphinx-gallery) ---------------------------------------------
+sphinx_gallery_conf = {
+    "examples_dirs": "../tutorials",
+    "gallery_dirs": "auto_tutorials",
+    # every numbered script is a tutorial and is executed
+    "filename_pattern": r"/\d\d_",
+    "ignore_pattern": r"__init__\.py|/_",
+    "within_subsection_order": "FileNameSortKey",
+    "plot_gallery": "False" if os.environ.get("PYSNN_DOCS_SKIP_TUTORIALS") == "1" else "True",
+    "download_all_examples": False,
+    "remove_config_comments": True,
+    "abort_on_example_error": True,
+    "min_reported_time": 1,
+    "show_memory": False,
+    "matplotlib_animations": False,
+    "capture_repr": ("_repr_html_",),
+    "reset_modules": ("matplotlib", "seaborn"),
+}
 
 
 def _write_parameter_tables() -> None:

@@ -189,8 +189,11 @@ class PoissonRateEncoder(Encoder):
 
     Examples
     --------
+    >>> import torch
+    >>> image = torch.rand(4, 28, 28)              # intensities in [0, 1]
     >>> enc = PoissonRateEncoder(num_steps=350, dt=1.0)
-    >>> spikes = enc(image.flatten(1) * 63.75)   # [350, B, 784]
+    >>> enc(image.flatten(1) * 63.75).shape        # rates in Hz -> [350, B, 784] spikes
+    torch.Size([350, 4, 784])
     """
 
     def __init__(

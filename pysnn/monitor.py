@@ -17,9 +17,14 @@ record across samples.
 
 Examples
 --------
+>>> import torch
+>>> from pysnn.neuron import LIFNeuron
+>>> neuron = LIFNeuron((10,), thresh=1.0, v_rest=0.0, tau_v=20.0, integrator="exact")
 >>> mon = StateMonitor(neuron, ["v_cell", "spikes"], num_steps=100)
->>> for x in inputs: neuron(x)
+>>> for x in torch.rand(100, 4, 10):    # 100 steps, batch 4
+...     _ = neuron(x)
 >>> mon.get("v_cell").shape   # [100, batch, *neuron_shape]
+torch.Size([100, 4, 10])
 """
 
 from __future__ import annotations

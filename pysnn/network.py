@@ -127,6 +127,9 @@ class SNNNetwork(RuleHost):
 
     Examples
     --------
+    >>> import torch
+    >>> from pysnn.connection import Linear
+    >>> from pysnn.neuron import Input, LIFNeuron
     >>> class Net(SNNNetwork):
     ...     def __init__(self):
     ...         super().__init__()
@@ -138,7 +141,8 @@ class SNNNetwork(RuleHost):
     ...         s, t = self.input(x)
     ...         s, t = self.fc(s, t)
     ...         return self.lif(s)[0]
-    >>> out = Net().run(torch.rand(50, 8, 784) < 0.05)   # (50, 8, 100)
+    >>> Net().run(torch.rand(50, 8, 784) < 0.05).shape   # [T, B, 100]
+    torch.Size([50, 8, 100])
     """
 
     def __init__(self) -> None:

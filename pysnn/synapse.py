@@ -144,11 +144,15 @@ class ConductanceSynapse(ExponentialSynapse):
 
     Examples
     --------
+    >>> import torch
+    >>> from pysnn.neuron import LIFNeuron
     >>> exc = ConductanceSynapse((100,), tau_syn=5.0, e_rev=0.0)
     >>> inh = ConductanceSynapse((100,), tau_syn=10.0, e_rev=-80.0)
     >>> lif = LIFNeuron((100,), thresh=-50.0, v_rest=-60.0, tau_v=20.0, integrator="exact")
     >>> v = lif.v_cell
     >>> spikes, _ = lif([exc(torch.rand(1, 100) * 0.1, v), inh(torch.zeros(1, 100), v)])
+    >>> spikes.shape
+    torch.Size([1, 100])
     """
 
     params: ClassVar[tuple[Param, ...]] = ExponentialSynapse.params + (
