@@ -27,6 +27,7 @@ PUBLIC_MODULES = [
     "pysnn.network",
     "pysnn.neuron",
     "pysnn.plot",
+    "pysnn.safety",
     "pysnn.synapse",
 ]
 
