@@ -26,6 +26,7 @@ setup(
         "docs": ["sphinx", "furo", "sphinx-gallery", "sphinx-copybutton", "matplotlib"],
         "examples": ["matplotlib", "tqdm", "gymnasium"],
         "plot": ["matplotlib"],
+        "nir": ["nir"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

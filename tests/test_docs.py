@@ -25,6 +25,7 @@ PUBLIC_MODULES = [
     "pysnn.learning",
     "pysnn.monitor",
     "pysnn.network",
+    "pysnn.nir",
     "pysnn.neuron",
     "pysnn.plot",
     "pysnn.safety",
