@@ -212,6 +212,23 @@ def test_export_rejects_sparse_and_rules():
         pnir.export(Single(conn=Sparse(4, 3, torch.tensor([[0, 1], [0, 1]]), dt=DT)))
 
 
+def test_export_rejects_learning_rules():
+    from pysnn.learning import Hebbian
+
+    net = Single()
+    Hebbian(net.layers, lr=1e-3)
+    with pytest.raises(ValueError, match="Hebbian"):
+        pnir.export(net)
+
+
+def test_missing_nir_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "nir", None)
+    with pytest.raises(ImportError, match=r"pip install pysnn\[nir\]"):
+        pnir.export(Single())
+
+
 def test_load_rejects_unsupported():
     graph = nir.NIRGraph.from_list(
         nir.Input(input_type={"input": np.array([2])}),
