@@ -44,6 +44,16 @@ Run::
     python examples/diehl_cook_mnist.py --neurons 400
     python examples/diehl_cook_mnist.py --neurons 100 --synapses conductance   # dt 0.5 ms
     python examples/diehl_cook_mnist.py --quick            # seconds, a few hundred images
+    torchrun --nproc_per_node 2 examples/diehl_cook_mnist.py --distributed --quick
+
+``--distributed`` (under ``torchrun``) is data-parallel training with
+:func:`pysnn.distributed.data_parallel`: every rank simulates its share of each
+batch of ``--batch`` images, and the STDP changes and threshold increments are
+summed over the ranks, so the weights equal a single-process run's up to
+float summation order (the Poisson inputs differ: each rank draws its own).
+An image is shown again while any rank has a silent image (a rank without
+one shows a blank image meanwhile, which changes nothing).  The labelling and
+test passes are split over the ranks as well; only rank 0 prints and plots.
 
 Measured on the project's 2-core CPU (seed 0, one epoch over the 60k training
 images, labels from a frozen pass over them, full 10k test set, ``--threads 1``
@@ -63,6 +73,7 @@ from pathlib import Path
 
 import torch
 
+from pysnn import distributed
 from pysnn.connection import Linear
 from pysnn.learning import STDP, WeightNormalization
 from pysnn.network import SNNNetwork
@@ -191,6 +202,7 @@ def present(
     dt: float,
     gen: torch.Generator,
     rules: tuple = (),
+    dp: distributed.DataParallel | None = None,
 ) -> torch.Tensor:
     """Show a batch of images (``[B, 784]`` in [0, 1]) with the paper's retry rule.
 
@@ -198,20 +210,25 @@ def present(
     neurons fire fewer than ``MIN_SPIKES`` times are shown again with the maximum
     rate raised by ``RATE_BOOST`` Hz (plasticity stays on, as in the paper).
     Returns the excitatory spike counts ``[B, N]`` of each image's last showing.
+    With ``dp`` (data-parallel training), an image is shown again while any
+    rank has one to show; a rank with none shows a blank image (no spikes, so
+    no weight or threshold change) to keep the ranks' collectives in step.
     """
     counts = torch.zeros(images.shape[0], net.exc.features_shape[0])
     todo = torch.arange(images.shape[0])
     max_rate = MAX_RATE
-    while todo.numel():
+    while int(dp.all_sum(todo.numel())) if dp is not None else todo.numel():
         net.reset_state()
-        prob = images[todo] * (max_rate * dt / 1000.0)
-        total = torch.zeros(todo.numel(), counts.shape[1])
+        shown = images[todo] if todo.numel() else images.new_zeros(1, images.shape[1])
+        prob = shown * (max_rate * dt / 1000.0)
+        total = torch.zeros(prob.shape[0], counts.shape[1])
         for _ in range(steps):
             total += net(torch.rand(prob.shape, generator=gen) < prob)
             for rule in rules:
                 rule.step()
-        counts[todo] = total
-        todo = todo[total.sum(1) < MIN_SPIKES]
+        if todo.numel():
+            counts[todo] = total
+            todo = todo[total.sum(1) < MIN_SPIKES]
         max_rate += RATE_BOOST
         if max_rate * dt / 1000.0 > 1.0:  # an empty image can never make the network fire
             break
@@ -253,8 +270,15 @@ def progress_bar(total: int, desc: str, enabled: bool):
     return tqdm(total=total, desc=desc, disable=not enabled)
 
 
-def run_phase(net, images, steps, dt, gen, batch, rules=(), desc="", progress=True):
-    """Present ``images`` in batches; returns the spike counts ``[S, N]``."""
+def run_phase(net, images, steps, dt, gen, batch, rules=(), desc="", progress=True, dp=None):
+    """Present ``images`` in batches; returns the spike counts ``[S, N]``.
+
+    With ``dp`` (frozen network only), every rank presents its share of the
+    images and the counts of all ranks are returned.
+    """
+    if dp is not None:
+        local = run_phase(net, dp.shard(images), steps, dt, gen, batch, rules, desc, progress)
+        return gather_counts(dp, local, images.shape[0])
     counts = torch.zeros(images.shape[0], net.exc.features_shape[0])
     bar = progress_bar(images.shape[0], desc, progress)
     for start in range(0, images.shape[0], batch):
@@ -263,6 +287,27 @@ def run_phase(net, images, steps, dt, gen, batch, rules=(), desc="", progress=Tr
         bar.update(counts[chunk].shape[0])
     bar.close()
     return counts
+
+
+def gather_counts(dp: distributed.DataParallel, local: torch.Tensor, total: int) -> torch.Tensor:
+    """The counts of every rank's shard (``dp.shard`` of ``total`` samples), on every rank."""
+    full = torch.zeros(total, local.shape[1])
+    full[dp.shard(torch.arange(total))] = local
+    return dp.all_sum(full)
+
+
+def init_distributed() -> None:
+    """Initialise the default process group from torchrun's environment variables."""
+    import os
+
+    import torch.distributed as dist
+
+    if "RANK" not in os.environ or "WORLD_SIZE" not in os.environ:
+        raise RuntimeError("--distributed needs torchrun (RANK and WORLD_SIZE are not set)")
+    backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend == "nccl":
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend)
 
 
 def load_data(quick: bool, n_train: int, n_test: int, seed: int):
@@ -301,6 +346,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--plot", type=Path, default=Path("diehl_cook_mnist.png"))
     parser.add_argument("--save", type=Path, default=None, help="save the trained network here")
+    parser.add_argument(
+        "--distributed", action="store_true", help="data-parallel over torchrun's processes"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.train, args.test, args.time, args.block = 400, 200, 150.0, 128
@@ -311,6 +359,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             setattr(args, name, value)
     n_assign = args.train if args.assign is None else args.assign
     steps = int(round(args.time / args.dt))
+    if args.distributed:
+        init_distributed()
     progress = not args.no_progress
 
     torch.manual_seed(args.seed)
@@ -330,6 +380,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     norm = WeightNormalization([net.layers["input_exc"]], target=WEIGHT_SUM)
     norm.step()
+    dp = None
+    if args.distributed:
+        dp = distributed.data_parallel(net, [stdp])
+        dp.broadcast_weights()
+        gen.manual_seed(args.seed + 1000 * dp.rank)  # each rank its own Poisson inputs
+        progress = progress and dp.rank == 0
+    main_rank = dp is None or dp.rank == 0
 
     start = time.perf_counter()
     net.train()
@@ -339,9 +396,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     curve: list[tuple[int, float]] = []  # (images seen, accuracy on the newest block)
     for begin in range(0, args.train, args.batch):
         images = x_train[begin : begin + args.batch]
-        train_counts[begin : begin + args.batch] = present(
-            net, images, steps, args.dt, gen, (stdp,)
-        )
+        if dp is None:
+            counts = present(net, images, steps, args.dt, gen, (stdp,))
+        else:
+            local = present(net, dp.shard(images), steps, args.dt, gen, (stdp,), dp)
+            counts = gather_counts(dp, local, images.shape[0])
+        train_counts[begin : begin + args.batch] = counts
         norm.step()
         bar.update(images.shape[0])
         seen = begin + images.shape[0]
@@ -366,11 +426,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         args.eval_batch,
         desc="assign",
         progress=progress,
+        dp=dp,
     )
     assignments = assign_labels(assign_counts, y_train[:n_assign])
     train_acc = (predict(assign_counts, assignments) == y_train[:n_assign]).float().mean().item()
     test_counts = run_phase(
-        net, x_test, steps, args.dt, gen, args.eval_batch, desc="test", progress=progress
+        net, x_test, steps, args.dt, gen, args.eval_batch, desc="test", progress=progress, dp=dp
     )
     test_acc = (predict(test_counts, assignments) == y_test).float().mean().item()
     eval_s = time.perf_counter() - start
@@ -386,7 +447,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         weight_sum_error=float((net.input_exc.weight.sum(1) - WEIGHT_SUM).abs().max()),
         mean_threshold_rise=float((net.exc.thresh_adaptive - net.exc.thresh_center).mean()),
         training_curve=curve,
+        world_size=1 if dp is None else dp.world_size,
     )
+    if not main_rank:
+        return result
     print(
         f"N={args.neurons}: test accuracy {100 * test_acc:.2f} % on {x_test.shape[0]} images "
         f"(training set {100 * train_acc:.2f} %), training {train_s:.0f} s, "

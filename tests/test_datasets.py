@@ -3,6 +3,7 @@
 import gzip
 import re
 import struct
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,10 @@ from pysnn.datasets import (
     XOR,
     Boolean,
     FashionMNIST,
+    as_events,
     crop,
     denoise,
+    from_tonic,
     image_to_events,
     make_events,
     read_idx,
@@ -440,3 +443,143 @@ def test_dat_reader_reads_hand_written_events(tmp_path):
     ev = read_prophesee_dat(path)
     assert ev["t"].tolist() == [7, 9] and ev["x"].tolist() == [3, 5]
     assert ev["y"].tolist() == [4, 6] and ev["p"].tolist() == [1, 0]
+
+
+# ---------------------------------------------------------------------------
+# Tonic interoperability: Tonic-shaped structured arrays, written by hand
+# (tonic itself is not installed and not needed)
+# ---------------------------------------------------------------------------
+#: the generic dtype of Tonic's datasets, and the dtypes of Tonic's NMNIST
+#: (x/y int16, t int64, p bool or int8 as in different Tonic versions); the
+#: field order differs from EVENT_DTYPE on purpose
+TONIC_DTYPES = {
+    "tonic_int64": np.dtype([("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<i8")]),
+    "nmnist_bool": np.dtype([("x", "<i2"), ("y", "<i2"), ("t", "<i8"), ("p", "?")]),
+    "nmnist_int8": np.dtype([("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "i1")]),
+}
+
+
+def _reference_events() -> np.ndarray:
+    rng = np.random.default_rng(3)
+    n = 400
+    return make_events(
+        rng.integers(0, 34, n),
+        rng.integers(0, 34, n),
+        np.sort(rng.integers(0, 30_000, n)),
+        rng.integers(0, 2, n),
+    )
+
+
+def _as_tonic(events: np.ndarray, dtype: np.dtype, off: int = 0) -> np.ndarray:
+    out = np.empty(len(events), dtype=dtype)
+    for field in "xyt":
+        out[field] = events[field]
+    out["p"] = np.where(events["p"] > 0, 1, off) if dtype["p"] != np.bool_ else events["p"] > 0
+    return out
+
+
+@pytest.mark.parametrize("name", list(TONIC_DTYPES))
+def test_tonic_arrays_work_in_every_event_tool(name, tmp_path):
+    ref = _reference_events()
+    tonic = _as_tonic(ref, TONIC_DTYPES[name])
+    for polarity in ("split", "merge", "signed"):
+        got = to_frames(tonic, (34, 34, 2), n_bins=5, polarity=polarity, batch_dim=True)
+        want = to_frames(ref, (34, 34), n_bins=5, polarity=polarity, batch_dim=True)
+        assert got.shape == (5, 1, 2 if polarity == "split" else 1, 34, 34)
+        assert torch.equal(got, want)
+    off, on = split_polarity(tonic)
+    assert off.dtype == tonic.dtype  # the filters return the input's dtype
+    assert len(on) == int(ref["p"].sum()) and len(off) + len(on) == len(ref)
+    np.testing.assert_array_equal(denoise(tonic, 2000)["t"], denoise(ref, 2000)["t"])
+    np.testing.assert_array_equal(crop(tonic, 5, 5, 10, 10)["x"], crop(ref, 5, 5, 10, 10)["x"])
+    assert len(time_window(tonic, 0, 10_000)) == len(time_window(ref, 0, 10_000))
+    write_nmnist_bin(tmp_path / "a.bin", tonic)
+    np.testing.assert_array_equal(read_nmnist_bin(tmp_path / "a.bin"), ref)
+    write_prophesee_dat(tmp_path / "a.dat", tonic)
+    np.testing.assert_array_equal(read_prophesee_dat(tmp_path / "a.dat"), ref)
+    converted = as_events(tonic)
+    assert converted.dtype == EVENT_DTYPE
+    np.testing.assert_array_equal(converted, ref)
+
+
+def test_tonic_minus_one_polarity_is_off():
+    ref = _reference_events()
+    signed = _as_tonic(ref, TONIC_DTYPES["nmnist_int8"], off=-1)
+    assert signed["p"].min() == -1
+    assert torch.equal(to_frames(signed, (34, 34), n_bins=3), to_frames(ref, (34, 34), n_bins=3))
+    np.testing.assert_array_equal(as_events(signed), ref)
+
+
+def test_event_tools_reject_bad_tonic_like_arrays():
+    bad_t = np.zeros(3, dtype=[("x", "<i8"), ("y", "<i8"), ("t", "<f8"), ("p", "<i8")])
+    with pytest.raises(TypeError, match="'t'"):
+        to_frames(bad_t, (4, 4), n_bins=1)
+    bad_p = np.zeros(3, dtype=[("x", "<i8"), ("y", "<i8"), ("t", "<i8"), ("p", "<f4")])
+    with pytest.raises(TypeError, match="'p'"):
+        split_polarity(bad_p)
+    negative = np.zeros(2, dtype=TONIC_DTYPES["tonic_int64"])
+    negative["x"] = [-1, 2]
+    with pytest.raises(ValueError, match="'x'"):
+        as_events(negative)
+    # to_frames drops events outside the sensor, also at negative coordinates
+    assert float(to_frames(negative, (4, 4), n_bins=1).sum()) == 1.0
+    with pytest.raises(ValueError, match="sensor_size"):
+        to_frames(negative, (4, 4, 2, 1), n_bins=1)
+
+
+class _FakeTonicNMNIST:
+    """Stand-in with Tonic's dataset interface: sensor_size, len, (events, target) items."""
+
+    sensor_size = (34, 34, 2)
+    dtype = TONIC_DTYPES["nmnist_bool"]
+
+    def __init__(self) -> None:
+        self.samples = [(_as_tonic(_reference_events(), self.dtype), 7)]
+
+    def __len__(self) -> int:
+        return len(self.samples)
+
+    def __getitem__(self, index: int):
+        return self.samples[index]
+
+
+def test_from_tonic_bins_samples_into_frames():
+    dataset = _FakeTonicNMNIST()
+    frames = from_tonic(dataset, n_bins=10)
+    assert len(frames) == 1
+    x, label = frames[0]
+    assert label == 7
+    assert torch.equal(x, to_frames(_reference_events(), (34, 34), n_bins=10))
+    x, _ = from_tonic(dataset, bin_us=1000.0, polarity="merge", batch_dim=True)[0]
+    assert x.shape == (30, 1, 1, 34, 34)
+    # a DataLoader batches the frames of equal length
+    batch, labels = next(iter(torch.utils.data.DataLoader(frames, batch_size=1)))
+    assert batch.shape == (1, 10, 2, 34, 34) and labels.tolist() == [7]
+
+
+def test_from_tonic_bad_arguments():
+    with pytest.raises(TypeError, match="dataset"):
+        from_tonic(3, n_bins=2)
+    with pytest.raises(ValueError, match="sensor_size"):
+        from_tonic([(_reference_events(), 0)], n_bins=2)
+    with pytest.raises(ValueError, match="n_bins"):
+        from_tonic(_FakeTonicNMNIST())
+    with pytest.raises(ValueError, match="polarity"):
+        from_tonic(_FakeTonicNMNIST(), n_bins=2, polarity="on")
+    with pytest.raises(TypeError, match="pair"):
+        from_tonic([np.zeros(3)], n_bins=2, sensor_size=(4, 4))[0]
+
+
+def test_concepts_tonic_snippet_runs():
+    text = (Path(__file__).resolve().parents[1] / "docs" / "concepts.rst").read_text("utf-8")
+    block = re.search(
+        r"\.\. code-block:: python\n( +):caption: tonic_events.py\n\n((?:\1.*\n|\n)+)", text
+    )
+    namespace: dict = {}
+    exec(compile(textwrap.dedent(block.group(2)), "concepts.rst", "exec"), namespace)
+    frames = namespace["frames"]
+    assert frames.shape == (2, 1, 2, 34, 34) and float(frames.sum()) == 4.0
+    assert float(frames[0, 0, 1, 5, 3]) == 1.0  # ON event at x=3, y=5 in the first bin
+    assert namespace["kept"]["x"].tolist() == [3, 4, 4]
+    assert namespace["pysnn_events"].dtype == EVENT_DTYPE
+    assert namespace["pysnn_events"]["p"].tolist() == [1, 0, 1]

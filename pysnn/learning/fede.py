@@ -87,7 +87,7 @@ class FedeSTDP(LearningRule):
             return
         conn = layer.connection
         s_post = self._post(layer, "spikes")
-        if not bool(s_post.any()):
+        if not self._has_change_hooks and not bool(s_post.any()):
             return
         weight = conn.weight
         n = conn.post_sum(s_post)  # spikes per postsynaptic unit, (out, 1, ...)

@@ -142,8 +142,11 @@ class STDP(PairTraces, LearningRule):
         weight_numel = conn.weight.numel()
         # auto mode skips the search for active neurons when the layer is too small
         # for the event-driven path to pay off
-        if conn.supports_event_driven and (
-            mode is True or (mode is None and weight_numel >= group["event_min_synapses"])
+        hooked = self._has_change_hooks  # every step through apply_change (data parallel)
+        if (
+            not hooked
+            and conn.supports_event_driven
+            and (mode is True or (mode is None and weight_numel >= group["event_min_synapses"]))
         ):
             rows = _active_units(s_post, conn.weight.shape[0])
             cols = _active_units(conn.arriving("spikes"), conn.weight.shape[1])
@@ -158,7 +161,7 @@ class STDP(PairTraces, LearningRule):
                 self._event_update(layer, group, s_post, pre, x_post, rows, cols, c_plus, c_minus)
                 return
         self.last_path[layer.name] = "dense"
-        if group["soft_bounds"] or self._mask(layer, group) is not None:
+        if hooked or group["soft_bounds"] or self._mask(layer, group) is not None:
             ltp = conn.correlate(s_post, pre) * c_plus
             ltd = conn.correlate(x_post, "spikes") * c_minus
             self.apply_change(layer, group, ltp=ltp, ltd=ltd)

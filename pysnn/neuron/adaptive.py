@@ -81,11 +81,20 @@ class AdaptiveLIFNeuron(LIFNeuron):
 
     threshold_name = "thresh_adaptive"
 
+    #: ``hook(neuron, spikes) -> rate``, if set on an instance, replaces the batch
+    #: reduction of the spikes (``(B, *cells)`` -> ``cells``) in the threshold update:
+    #: :func:`pysnn.distributed.data_parallel` combines the spikes of every rank with it
+    batch_rate_hook = None
+
     def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:
         if not self.training:
             return
         state = self._buffers
-        rate = spikes.sum(0) if self.thresh_reduction == "sum" else spikes.mean(0)
+        hook = self.__dict__.get("batch_rate_hook")
+        if hook is not None:  # e.g. summed over the ranks of a data-parallel run
+            rate = hook(self, spikes)
+        else:
+            rate = spikes.sum(0) if self.thresh_reduction == "sum" else spikes.mean(0)
         args = (state["thresh_adaptive"], state["thresh"], rate, state["alpha_thresh"])
         if self.integrator == "euler":
             adapted = sf.exponential_thresh_update(*args, state["tau_thresh"], self.dt)
