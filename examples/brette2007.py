@@ -162,12 +162,18 @@ def simulate(
 def statistics(spike_i: np.ndarray, spike_t_ms: np.ndarray, n: int, duration_ms: float):
     """Mean rate (Hz) over all neurons and mean ISI CV over neurons with >= 3 spikes."""
     rate = len(spike_i) / n / (duration_ms / 1000.0)
+    cvs = isi_cvs(spike_i, spike_t_ms)
+    return rate, float(np.mean(cvs)) if cvs else float("nan")
+
+
+def isi_cvs(spike_i: np.ndarray, spike_t_ms: np.ndarray) -> list[float]:
+    """CV of the inter-spike intervals of every neuron with at least 3 spikes."""
     cvs = []
     for k in np.unique(spike_i):
         isi = np.diff(np.sort(spike_t_ms[spike_i == k]))
         if len(isi) >= 2 and isi.mean() > 0:
             cvs.append(isi.std() / isi.mean())
-    return rate, float(np.mean(cvs)) if cvs else float("nan")
+    return cvs
 
 
 def plot(result: dict, n_exc: int, path: Path) -> None:
@@ -187,12 +193,7 @@ def plot(result: dict, n_exc: int, path: Path) -> None:
     rates = np.bincount(spike_i, minlength=n) / duration_s
     axes[1].hist(rates, bins=40)
     axes[1].set(xlabel="rate (Hz)", ylabel="neurons", title=f"mean {result['rate_hz']:.2f} Hz")
-    cvs = []
-    for k in np.unique(spike_i):
-        isi = np.diff(np.sort(spike_t[spike_i == k]))
-        if len(isi) >= 2 and isi.mean() > 0:
-            cvs.append(isi.std() / isi.mean())
-    axes[2].hist(cvs, bins=40)
+    axes[2].hist(isi_cvs(spike_i, spike_t), bins=40)
     axes[2].set(xlabel="CV of ISI", title=f"mean {result['cv_isi']:.2f}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

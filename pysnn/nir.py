@@ -312,18 +312,13 @@ def _stage_nodes(nir: Any, label: str, conn: nn.Module, pre_shape: tuple[int, ..
             )
         )
         shape = (conn.out_channels, *conn.output_shape(tuple(pre_shape[1:])))
-    elif isinstance(conn, AvgPool2d):
-        if conn.ceil_mode or (any(conn.padding) and not conn.count_include_pad):
+    elif isinstance(conn, (AvgPool2d, SumPool2d)):
+        if isinstance(conn, AvgPool2d) and (
+            conn.ceil_mode or (any(conn.padding) and not conn.count_include_pad)
+        ):
             raise ValueError(f"{label}: AvgPool2d with ceil_mode or count_include_pad=False")
-        node = nir.AvgPool2d(
-            kernel_size=np.array(conn.kernel_size),
-            stride=np.array(conn.stride),
-            padding=np.array(conn.padding),
-        )
-        nodes.append(("", node))
-        shape = _pool_shape(pre_shape, conn.kernel_size, conn.stride, conn.padding)
-    elif isinstance(conn, SumPool2d):
-        node = nir.SumPool2d(
+        node_class = nir.AvgPool2d if isinstance(conn, AvgPool2d) else nir.SumPool2d
+        node = node_class(
             kernel_size=np.array(conn.kernel_size),
             stride=np.array(conn.stride),
             padding=np.array(conn.padding),

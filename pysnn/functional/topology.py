@@ -517,6 +517,16 @@ def sparse_propagate(
     return out.view(*spikes.shape[:-1], n_out)
 
 
+def _padded_rows(starts: Tensor, counts: Tensor, width: int) -> tuple[Tensor, Tensor]:
+    """CSR rows ``starts[i] .. starts[i] + counts[i] - 1`` as a ``(rows, width)`` table.
+
+    Returns ``(position, valid)``; padded slots hold position 0.
+    """
+    slot = torch.arange(width, device=starts.device)
+    valid = slot < counts.unsqueeze(1)
+    return torch.where(valid, starts.unsqueeze(1) + slot, 0), valid
+
+
 def fanout_table(
     pre_ptr: Tensor, post_index: Tensor, n_out: int, max_padding: float = 2.0
 ) -> tuple[Tensor, Tensor] | None:
@@ -536,9 +546,7 @@ def fanout_table(
     width = int(counts.max()) if n_in else 0
     if n_in * width > max_padding * n_syn + n_in:
         return None
-    slot = torch.arange(width, device=pre_ptr.device)
-    valid = slot < counts.unsqueeze(1)
-    synapse = torch.where(valid, pre_ptr[:-1].unsqueeze(1) + slot, 0)
+    synapse, valid = _padded_rows(pre_ptr[:-1], counts, width)
     post = torch.where(valid, post_index[synapse] if n_syn else 0, n_out)
     index_dtype = torch.int32 if max(n_syn, n_out + 1) < 2**31 else torch.int64
     return synapse.to(index_dtype), post.to(index_dtype)
@@ -625,13 +633,13 @@ def fanin_table(post_index: Tensor, n_out: int) -> tuple[Tensor, Tensor]:
     n_syn = post_index.numel()
     counts = torch.bincount(post_index, minlength=n_out)
     width = int(counts.max()) if n_syn else 0
-    by_post = torch.argsort(post_index, stable=True)
-    starts = torch.cumsum(counts, 0) - counts
-    slot = torch.arange(width, device=post_index.device)
-    valid = slot < counts.unsqueeze(1)
-    position = (starts.unsqueeze(1) + torch.where(valid, slot, 0)).clamp(max=max(n_syn - 1, 0))
-    synapse = by_post[position] if n_syn else position
-    return synapse, valid
+    by_post = torch.argsort(post_index, stable=True)  # synapses grouped by target, CSR
+    position, valid = _padded_rows(torch.cumsum(counts, 0) - counts, counts, width)
+    if not n_syn:
+        return position, valid
+    # padding repeats the row's first synapse (max/min over the row unchanged)
+    first = position[:, :1].clamp(max=n_syn - 1)
+    return by_post[torch.where(valid, position, first)], valid
 
 
 def sparse_correlate_mapped(
