@@ -181,9 +181,15 @@ def test_fuse_argument_checks():
 class _RecurrentSparse(SNNNetwork):
     """A small recurrent network: event-driven Sparse input and recurrence, exponential synapses."""
 
-    def __init__(self) -> None:
+    def __init__(self, dense_input: bool = False) -> None:
         super().__init__()
         self.inp = Sparse.fixed_probability(20, 60, 0.3, seed=1, weight=0.6, dt=0.5)
+        if dense_input:  # auto event-driven Linear: the gather path must not break the graph
+            dense = Linear(20, 60, dt=0.5)
+            dense.EVENT_MIN_SYNAPSES = 0
+            with torch.no_grad():
+                dense.weight.copy_(self.inp.to_dense())
+            self.inp = dense
         self.rec = Sparse.fixed_probability(60, 60, 0.1, seed=2, weight=-0.4, dt=0.5)
         self.syn = ExponentialSynapse((60,), 4.0, 0.5)
         self.neurons = LIFNeuron(
@@ -201,10 +207,11 @@ class _RecurrentSparse(SNNNetwork):
         return self.neurons(self.syn(drive))[0]
 
 
-def test_compile_step_gives_the_eager_spikes_of_a_sparse_recurrent_network():
+@pytest.mark.parametrize("dense_input", [False, True], ids=["sparse", "auto-linear"])
+def test_compile_step_gives_the_eager_spikes_of_a_sparse_recurrent_network(dense_input):
     from torch._dynamo.utils import counters
 
-    eager = _RecurrentSparse().double()
+    eager = _RecurrentSparse(dense_input).double()
     compiled_net = copy.deepcopy(eager)
     step = fusion.compile_step(compiled_net.forward)
     graphs_before = counters["stats"]["unique_graphs"]

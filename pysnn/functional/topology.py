@@ -28,6 +28,8 @@ from typing import Callable, Optional, Sequence
 import torch
 import torch.nn.functional as F
 
+from pysnn.fusion import is_compiling
+
 Tensor = torch.Tensor
 Pair = Sequence[int]
 PreMap = Optional[Callable[[Tensor], Tensor]]
@@ -63,7 +65,9 @@ def event_matmul(
         ``True``: always gather; ``False``: always a dense matmul; ``None``
         (auto): gather on CPU when ``rows`` has at least ``min_synapses``
         entries and at most ``event_threshold`` of the entries of ``flat`` are
-        nonzero.
+        nonzero.  Inside a compiled step (:func:`pysnn.fusion.compile_step`)
+        auto mode always gathers, since the graph cannot branch on the
+        number of events.
     event_threshold : float
         Fraction of active entries up to which auto mode gathers.
     min_synapses : int
@@ -74,7 +78,12 @@ def event_matmul(
     ):
         return flat @ rows
     events = flat.nonzero()  # (n_events, 2), row-major: grouped by sample
-    if event_driven is None and events.shape[0] > event_threshold * flat.numel():
+    # a compiled step cannot branch on the number of events: it always gathers
+    if (
+        event_driven is None
+        and not is_compiling()
+        and events.shape[0] > event_threshold * flat.numel()
+    ):
         return flat @ rows
     sample, index = events.unbind(1)
     if flat.shape[0] == 1:
