@@ -86,11 +86,16 @@ MAX_RATE = 63.75  # Hz for a white pixel (intensity 255 / 4)
 RATE_BOOST = 255.0 / 8.0  # Hz added to the maximum rate when the network stays silent
 MIN_SPIKES = 5
 WEIGHT_SUM = 78.0
-#: per synapse model: default dt (ms) and the recurrent weights (mV for current
-#: synapses, conductances in units of the leak for conductance synapses)
+#: per synapse model: default dt (ms), the recurrent weights (mV for current
+#: synapses, conductances in units of the leak for conductance synapses) and the
+#: excitatory refractory period (ms).  The paper's code lets an excitatory neuron
+#: fire only when a timer reset at its last spike, running at 0.1 ms per ms,
+#: exceeds 5 ms: at most one spike per 50 ms, which caps the threshold growth; the
+#: conductance variant uses a 50 ms refractory period for it (the voltage is also
+#: held, there for 5 ms only).
 SYNAPSE_DEFAULTS = {
-    "current": dict(dt=1.0, exc_inh=22.5, inh_exc=120.0),
-    "conductance": dict(dt=0.5, exc_inh=10.4, inh_exc=17.0),
+    "current": dict(dt=1.0, exc_inh=22.5, inh_exc=120.0, refrac_exc=5.0),
+    "conductance": dict(dt=0.5, exc_inh=10.4, inh_exc=17.0, refrac_exc=50.0),
 }
 
 
@@ -111,6 +116,8 @@ class DiehlCook(SNNNetwork):
     synapses : {"current", "conductance"}
         Delta current synapses (weights in mV) or the paper's conductance
         synapses (weights in units of the leak conductance).
+    refrac_exc : float
+        Refractory period (ms) of the excitatory neurons.
     """
 
     def __init__(
@@ -120,6 +127,7 @@ class DiehlCook(SNNNetwork):
         exc_inh: float = 22.5,
         inh_exc: float = 120.0,
         synapses: str = "current",
+        refrac_exc: float = 5.0,
     ) -> None:
         super().__init__()
         if synapses not in SYNAPSE_DEFAULTS:
@@ -140,7 +148,7 @@ class DiehlCook(SNNNetwork):
             alpha_v=1.0,
             alpha_t=1.0,
             dt=dt,
-            duration_refrac=5.0,
+            duration_refrac=refrac_exc,
             tau_v=100.0,
             tau_t=20.0,
             alpha_thresh=0.05,
@@ -219,14 +227,15 @@ def present(
     max_rate = MAX_RATE
     while int(dp.all_sum(todo.numel())) if dp is not None else todo.numel():
         net.reset_state()
-        shown = images[todo] if todo.numel() else images.new_zeros(1, images.shape[1])
+        shown = images[todo.to(images.device)] if todo.numel() else images[:1] * 0.0
         prob = shown * (max_rate * dt / 1000.0)
-        total = torch.zeros(prob.shape[0], counts.shape[1])
+        total = torch.zeros(prob.shape[0], counts.shape[1], device=images.device)
         for _ in range(steps):
-            total += net(torch.rand(prob.shape, generator=gen) < prob)
+            total += net(torch.rand(prob.shape, generator=gen, device=prob.device) < prob)
             for rule in rules:
                 rule.step()
         if todo.numel():
+            total = total.cpu()
             counts[todo] = total
             todo = todo[total.sum(1) < MIN_SPIKES]
         max_rate += RATE_BOOST
@@ -340,8 +349,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--nu-pre", type=float, default=1e-4, help="depression rate")
     parser.add_argument("--exc-inh", type=float, default=None, help="default per --synapses")
     parser.add_argument("--inh-exc", type=float, default=None, help="default per --synapses")
+    parser.add_argument("--refrac-exc", type=float, default=None, help="ms, default per --synapses")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--device", default="cpu", help="e.g. cuda; under torchrun, cuda uses cuda:LOCAL_RANK"
+    )
     parser.add_argument("--quick", action="store_true", help="a few hundred images, seconds")
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--plot", type=Path, default=Path("diehl_cook_mnist.png"))
@@ -363,10 +376,16 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         init_distributed()
     progress = not args.no_progress
 
+    device = torch.device(args.device)
+    if device.type == "cuda" and device.index is None and args.distributed:
+        device = torch.device("cuda", torch.cuda.current_device())
     torch.manual_seed(args.seed)
-    gen = torch.Generator().manual_seed(args.seed)
+    gen = torch.Generator(device=device).manual_seed(args.seed)
     x_train, y_train, x_test, y_test = load_data(args.quick, args.train, args.test, args.seed)
-    net = DiehlCook(args.neurons, args.dt, args.exc_inh, args.inh_exc, args.synapses)
+    x_train, x_test = x_train.to(device), x_test.to(device)
+    net = DiehlCook(
+        args.neurons, args.dt, args.exc_inh, args.inh_exc, args.synapses, args.refrac_exc
+    ).to(device)
     with torch.no_grad():
         net.input_exc.weight.uniform_(0.0, 0.3, generator=gen)
     stdp = STDP(

@@ -127,10 +127,18 @@ class DataParallel:
         return shard(batch, self.rank, self.world_size, dim)
 
     def all_sum(self, value: Tensor | float) -> Tensor:
-        """The sum of ``value`` over the ranks (a new tensor; e.g. a global sample count)."""
+        """The sum of ``value`` over the ranks (a new tensor; e.g. a global sample count).
+
+        The result lies on ``value``'s device (the CPU for a number); with NCCL,
+        which reduces CUDA tensors only, CPU values travel through the current
+        CUDA device.
+        """
         out = torch.as_tensor(value).clone()
+        home = out.device
+        if out.device.type != "cuda" and dist.get_backend(self.group) == "nccl":
+            out = out.to(torch.device("cuda", torch.cuda.current_device()))
         dist.all_reduce(out, group=self.group)
-        return out
+        return out.to(home)
 
     def broadcast_weights(self, src: int = 0) -> None:
         """Copy the parameters and the adaptive thresholds of rank ``src`` to every rank.
