@@ -68,10 +68,22 @@ def poisson_sample(steps: int, batch: int, gen: torch.Generator) -> torch.Tensor
     return torch.rand(steps, batch, N_IN, generator=gen) < prob
 
 
+def sync(device: torch.device) -> None:
+    """Wait for the device's queued kernels (CUDA runs asynchronously)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 def time_pysnn(
-    weight0: torch.Tensor, samples: list[torch.Tensor], mode, fused: bool = False
+    weight0: torch.Tensor,
+    samples: list[torch.Tensor],
+    mode,
+    fused: bool = False,
+    device: torch.device | str = "cpu",
 ) -> tuple[float, float]:
-    net = Net()
+    device = torch.device(device)
+    net = Net().to(device)
+    samples = [s.to(device) for s in samples]
     if fused:
         net.fuse()
     with torch.no_grad():
@@ -80,35 +92,42 @@ def time_pysnn(
         net.layers, lr=LR, a_plus=A_PLUS, a_minus=A_MINUS, w_min=0.0, w_max=1.0, event_driven=mode
     )
     steps, elapsed = 0, 0.0
-    active = torch.zeros(())
+    active = torch.zeros((), device=device)
     with torch.no_grad():
         for spikes in samples:
             net.reset_state()
             rule.reset_state()
+            sync(device)
             start = time.perf_counter()
             for t in range(spikes.shape[0]):
                 out = net(spikes[t])
                 rule.step()
                 active += out.any(0).float().mean()
+            sync(device)
             elapsed += time.perf_counter() - start
             steps += spikes.shape[0]
     return 1000.0 * elapsed / steps, float(active) / steps
 
 
 @torch.no_grad()
-def time_plain(weight0: torch.Tensor, samples: list[torch.Tensor]) -> float:
-    weight = weight0.clone()
+def time_plain(
+    weight0: torch.Tensor, samples: list[torch.Tensor], device: torch.device | str = "cpu"
+) -> float:
+    device = torch.device(device)
+    weight = weight0.to(device, copy=True)
+    samples = [s.to(device) for s in samples]
     lam_pre, lam_post = math.exp(-DT / TAU_PRE), math.exp(-DT / TAU_POST)
     lam_v = math.exp(-DT / TAU_V)
     refrac_steps = int(round(REFRAC / DT))
     steps, elapsed = 0, 0.0
-    active = torch.zeros(())  # same bookkeeping as time_pysnn, for a fair comparison
+    active = torch.zeros((), device=device)  # same bookkeeping as time_pysnn
     for spikes in samples:
         batch = spikes.shape[1]
-        x_pre = torch.zeros(batch, N_IN)
-        x_post = torch.zeros(batch, N_OUT)
-        v = torch.zeros(batch, N_OUT)
-        refrac = torch.zeros(batch, N_OUT)
+        x_pre = torch.zeros(batch, N_IN, device=device)
+        x_post = torch.zeros(batch, N_OUT, device=device)
+        v = torch.zeros(batch, N_OUT, device=device)
+        refrac = torch.zeros(batch, N_OUT, device=device)
+        sync(device)
         start = time.perf_counter()
         for t in range(spikes.shape[0]):
             s_pre = spikes[t].float()
@@ -124,6 +143,7 @@ def time_plain(weight0: torch.Tensor, samples: list[torch.Tensor]) -> float:
             weight += (LR / batch) * dw
             weight.clamp_(0.0, 1.0)
             active += s_post.any(0).float().mean()
+        sync(device)
         elapsed += time.perf_counter() - start
         steps += spikes.shape[0]
     return 1000.0 * elapsed / steps

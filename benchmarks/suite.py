@@ -15,7 +15,11 @@ Modes: ``default`` is the plain step loop with automatic path choices
 neuron's state update into one kernel (:meth:`pysnn.network.SNNNetwork.fuse`,
 torch.compile); ``multi-step`` computes the input currents of all T steps with
 one GEMM (:meth:`pysnn.connection.Connection.forward_steps`) and then runs the
-LIF loop; modes combine (``multi-step fused``).
+LIF loop; modes combine (``multi-step fused``).  ``--compiled-step`` adds W1's
+``compiled step`` mode: the whole network step compiled as one graph
+(:func:`pysnn.fusion.compile_step`; on CUDA with CUDA graphs, torch.compile's
+``"reduce-overhead"`` mode); its compile time is printed.  ``--device cuda``
+runs every cell, PySNN and references alike, on the GPU.
 
 Each cell prints PySNN's ms/step, the plain-PyTorch reference (same math, eager
 step loop, written here), a matmul-only loop, and the ratios, all measured in
@@ -26,6 +30,7 @@ PySNN and the reference are checked to produce identical spikes first.
     python benchmarks/suite.py --smoke      # seconds, tiny sizes
     python benchmarks/suite.py --only W1 W3
     python benchmarks/suite.py --no-fused   # skip the compiled modes
+    python benchmarks/suite.py --device cuda --compiled-step   # the GPU table
 """
 
 from __future__ import annotations
@@ -43,7 +48,7 @@ import torch
 import torch.nn.functional as F
 
 from pysnn.connection import Conv2d, Linear, MaxPool2d
-from pysnn.fusion import fusion_available
+from pysnn.fusion import compile_step, fusion_available
 from pysnn.network import SNNNetwork
 from pysnn.neuron import Input, LIFNeuron
 
@@ -51,6 +56,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_stdp  # noqa: E402  (W2 reuses its network, spike trains and plain loop)
 
 DECAY_T, DECAY_V, THRESH = 0.9, 0.9, 1.0
+#: where every cell runs (``--device``)
+DEVICE = torch.device("cpu")
 
 
 @dataclass
@@ -72,8 +79,10 @@ def median_ms(fn: Callable[[], object], steps: int, reps: int) -> float:
     fn()  # warm-up
     times = []
     for _ in range(reps):
+        bench_stdp.sync(DEVICE)
         start = time.perf_counter()
         fn()
+        bench_stdp.sync(DEVICE)
         times.append((time.perf_counter() - start) * 1e3 / steps)
     return statistics.median(times)
 
@@ -114,17 +123,18 @@ def plain_feedforward(
     """Input trace, (delayed) matmul, LIF linear update with refractory period and reset."""
     steps, batch, n_in = spikes.shape
     n_out = weight.shape[0]
+    like = dict(dtype=weight.dtype, device=weight.device)
     dtype = weight.dtype
-    x_in = torch.zeros(batch, n_in, dtype=dtype)
-    v = torch.zeros(batch, n_out, dtype=dtype)
-    x_out = torch.zeros(batch, n_out, dtype=dtype)
-    counts = torch.zeros(batch, n_out, dtype=dtype)
+    x_in = torch.zeros(batch, n_in, **like)
+    v = torch.zeros(batch, n_out, **like)
+    x_out = torch.zeros(batch, n_out, **like)
+    counts = torch.zeros(batch, n_out, **like)
     per_synapse = isinstance(delay, torch.Tensor)
     d_max = int(delay.max()) if per_synapse else int(delay)
     length = d_max + 1
-    hist = torch.zeros(length, batch, n_in, dtype=dtype)
+    hist = torch.zeros(length, batch, n_in, **like)
     masked = [weight * (delay == d) for d in range(length)] if per_synapse else None
-    out = torch.empty(steps, batch, n_out, dtype=dtype)
+    out = torch.empty(steps, batch, n_out, **like)
     for t in range(steps):
         s_in = spikes[t].to(dtype)
         x_in = x_in * DECAY_T + s_in
@@ -155,6 +165,18 @@ def matmul_only(weight: torch.Tensor, spikes: torch.Tensor) -> None:
         spikes[t].float() @ weight.T
 
 
+def run_compiled(net: FeedForward, step: Callable, spikes: torch.Tensor) -> torch.Tensor:
+    """The step loop of ``net.run`` with a compiled step (:func:`compile_step`)."""
+    net.reset_state()
+    with torch.no_grad():
+        return torch.stack([step(x) for x in spikes])
+
+
+def compiled_step(net: FeedForward) -> Callable:
+    """``net.forward`` compiled whole; on CUDA with CUDA graphs ("reduce-overhead")."""
+    return compile_step(net.forward, mode="reduce-overhead" if DEVICE.type == "cuda" else None)
+
+
 def feedforward_cells(
     workload: str, sizes: list[int], batches: list[int], steps: int, delays: dict
 ) -> list[Cell]:
@@ -173,16 +195,36 @@ def feedforward_cells(
                     net.fuse()
                 with torch.no_grad():
                     net.fc.weight.uniform_(0.0, 8.0 / 784 * 10, generator=gen)
+                net.to(DEVICE)
+                spikes = spikes.to(DEVICE)
+                if isinstance(delay, torch.Tensor):
+                    delay = delay.to(DEVICE)
                 weight = net.fc.weight.detach().clone()
                 # same spikes, checked in float64 on the first steps (float32 sums in
                 # another order may flip a spike that lands exactly on the threshold)
                 check = spikes[:100]
                 net.double()
-                ours = net.run_multistep(check.double()) if multistep else net.run(check.double())
+                if multistep:
+                    ours = net.run_multistep(check.double())
+                elif mode == "compiled step":
+                    ours = run_compiled(net, compiled_step(net), check.double())
+                else:
+                    ours = net.run(check.double())
                 ref = plain_feedforward(weight.double(), delay, check)
                 if not torch.equal(ours, ref):
                     raise AssertionError(f"{workload} {mode}: PySNN and reference disagree")
                 net.float()
+                if multistep:
+                    run = lambda net=net, spikes=spikes: net.run_multistep(spikes)  # noqa: E731
+                elif mode == "compiled step":
+                    start = time.perf_counter()
+                    step = compiled_step(net)
+                    run_compiled(net, step, spikes[:3])  # compiles the first and later steps
+                    print(f"{workload} N={n_out} batch {batch} compiled step: compile + warm-up "
+                          f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
+                    run = lambda net=net, step=step, s=spikes: run_compiled(net, step, s)  # noqa
+                else:
+                    run = lambda net=net, spikes=spikes: net.run(spikes)  # noqa: E731
                 cells.append(
                     Cell(
                         workload,
@@ -190,11 +232,7 @@ def feedforward_cells(
                         batch,
                         mode,
                         steps,
-                        (
-                            (lambda net=net, spikes=spikes: net.run_multistep(spikes))
-                            if multistep
-                            else (lambda net=net, spikes=spikes: net.run(spikes))
-                        ),
+                        run,
                         lambda w=weight, d=delay, s=spikes: plain_feedforward(w, d, s),
                         lambda w=weight, s=spikes: matmul_only(w, s),
                         module_bytes(net),
@@ -224,10 +262,10 @@ def stdp_cells(batches: list[int], samples: int, steps: int, modes: list[str]) -
                     mode,
                     steps * samples,
                     lambda w=weight0, tr=trains, m=mode: bench_stdp.time_pysnn(
-                        w, tr, None, fused="fused" in m
+                        w, tr, None, fused="fused" in m, device=DEVICE
                     ),
-                    lambda w=weight0, tr=trains: bench_stdp.time_plain(w, tr),
-                    lambda w=weight0, s=flat: matmul_only(w, s),
+                    lambda w=weight0, tr=trains: bench_stdp.time_plain(w, tr, DEVICE),
+                    lambda w=weight0.to(DEVICE), s=flat.to(DEVICE): matmul_only(w, s),
                     module_bytes(bench_stdp.Net()),
                     ("W2", batch),
                 )
@@ -259,12 +297,12 @@ class ConvNet(SNNNetwork):
 
 @torch.no_grad()
 def plain_conv(w1: torch.Tensor, w2: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
-    batch = frames.shape[1]
-    v1 = torch.zeros(batch, 16, 30, 30)
+    batch, device = frames.shape[1], frames.device
+    v1 = torch.zeros(batch, 16, 30, 30, device=device)
     x1 = torch.zeros_like(v1)
-    v2 = torch.zeros(batch, 32, 11, 11)
+    v2 = torch.zeros(batch, 32, 11, 11, device=device)
     x2 = torch.zeros_like(v2)
-    out = torch.empty(frames.shape[0], batch, 32, 11, 11)
+    out = torch.empty(frames.shape[0], batch, 32, 11, 11, device=device)
     for t in range(frames.shape[0]):
         v1 = v1 * DECAY_V + F.conv2d(frames[t], w1)
         s1 = (v1 >= THRESH).float()
@@ -283,7 +321,7 @@ def plain_conv(w1: torch.Tensor, w2: torch.Tensor, frames: torch.Tensor) -> torc
 
 @torch.no_grad()
 def conv_matmul_only(w1: torch.Tensor, w2: torch.Tensor, frames: torch.Tensor) -> None:
-    p = torch.zeros(frames.shape[1], 16, 15, 15)
+    p = torch.zeros(frames.shape[1], 16, 15, 15, device=frames.device)
     for t in range(frames.shape[0]):
         F.conv2d(frames[t], w1)
         F.conv2d(p, w2)
@@ -302,6 +340,8 @@ def conv_cell(steps: int, batch: int, mode: str) -> Cell:
     with torch.no_grad():
         net.conv1.weight.uniform_(0.0, 0.3, generator=gen)
         net.conv2.weight.uniform_(0.0, 0.1, generator=gen)
+    net.to(DEVICE)
+    frames = frames.to(DEVICE)
     w1, w2 = net.conv1.weight.detach().clone(), net.conv2.weight.detach().clone()
     if not torch.equal(net.run(frames), plain_conv(w1, w2, frames)):
         raise AssertionError(f"W4 {mode}: PySNN and reference disagree")
@@ -326,7 +366,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=3)
     parser.add_argument("--only", nargs="*", default=["W1", "W2", "W3", "W4"])
     parser.add_argument("--no-fused", action="store_true", help="skip the torch.compile modes")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (every cell, same run)")
+    parser.add_argument(
+        "--compiled-step",
+        action="store_true",
+        help="add W1's 'compiled step' mode (whole step compiled; CUDA graphs on CUDA)",
+    )
     args = parser.parse_args(argv)
+    global DEVICE
+    DEVICE = torch.device(args.device)
 
     if args.smoke:
         sizes, batches, steps, conv_steps, reps = [100], [1, 4], 20, 5, 1
@@ -336,13 +384,18 @@ def main(argv: list[str] | None = None) -> None:
         stdp_samples, stdp_steps = 20, 350
     fused = [] if args.no_fused or not fusion_available() else ["fused"]
 
+    where = platform.processor() or platform.machine()
+    if DEVICE.type == "cuda":
+        where = torch.cuda.get_device_name(DEVICE)
     print(
         f"torch {torch.__version__}, python {platform.python_version()}, "
-        f"threads={torch.get_num_threads()}, {platform.processor() or platform.machine()}"
+        f"threads={torch.get_num_threads()}, device {DEVICE}: {where}"
     )
     cells: list[Cell] = []
     if "W1" in args.only:
         modes = ["default", *fused, "multi-step", *[f"multi-step {m}" for m in fused]]
+        if args.compiled_step and fused:
+            modes.append("compiled step")
         cells += feedforward_cells("W1", sizes, batches, steps, {m: 0 for m in modes})
     if "W2" in args.only:
         cells += stdp_cells(batches, stdp_samples, stdp_steps, ["default", *fused])

@@ -5,8 +5,12 @@ spikes before timing, so these runs also test that the references agree.
 """
 
 import importlib.util
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
+import torch
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -52,3 +56,25 @@ def test_long_run_smoke(capsys):
     assert marks["first_bytes"] == marks["last_bytes"] > 0
     assert marks["window"] == 200 and marks["first_s"] > 0 and marks["last_s"] > 0
     assert marks["rate_hz"] > 0, "the smoke network must be active"
+
+
+def test_suite_compiled_step_matches_the_reference(capsys):
+    # the suite checks the compiled whole-step graph's spikes against the plain loop
+    suite = _load("suite")
+    if not suite.fusion_available():
+        pytest.skip("torch.compile is not available here")
+    suite.main(["--smoke", "--only", "W1", "--compiled-step"])
+    out = capsys.readouterr().out
+    assert out.count("compiled step ") >= 2 and "compile + warm-up" in out
+
+
+def test_gpu_check_without_cuda_says_so(tmp_path):
+    if torch.cuda.is_available():
+        pytest.skip("the GPU check itself runs here; see benchmarks/gpu_check.sh")
+    report = tmp_path / "report.md"
+    done = subprocess.run(
+        ["bash", str(BENCHMARKS / "gpu_check.sh"), str(report)], capture_output=True, text=True
+    )
+    assert done.returncode == 1
+    text = report.read_text()
+    assert text.startswith("# PySNN GPU check") and "CUDA is not available here" in text
