@@ -33,8 +33,11 @@ Differences from the paper, all for speed on a CPU:
   :math:`g (E_{rev} - v)`) with time constants 1 ms (excitatory) and 2 ms
   (inhibitory), reversal potentials 0 mV and -100 mV, weights 10.4
   (excitatory -> inhibitory) and 17.0 (inhibitory -> excitatory), inhibitory
-  reset -45 mV, membranes (tau 100 and 10 ms) integrated exactly with the synaptic current held over each step, and
-  dt = 0.5 ms, as in the paper's Brian code (which uses forward Euler).
+  reset -45 mV, membranes (tau 100 and 10 ms) integrated exactly with the
+  synaptic current held over each step, dt = 0.5 ms, and at most one
+  excitatory spike per 50 ms (the paper's code gates spiking with a timer
+  running at 0.1 ms per ms for 5 ms; here a 50 ms refractory period), as in
+  the paper's Brian code (which uses forward Euler).
   Both variants use the same pair STDP and omit the paper's random 0-10 ms
   input delays.
 
