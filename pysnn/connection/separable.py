@@ -42,9 +42,7 @@ def _tap_steps(delays: Sequence[float], dt: float) -> tuple[int, ...]:
     if isinstance(delays, Tensor):
         delays = delays.detach().cpu().flatten().tolist()
     if isinstance(delays, (str, bytes)) or not isinstance(delays, Sequence):
-        raise TypeError(
-            f"delays must be a sequence of delays in ms, got {type(delays).__name__}"
-        )
+        raise TypeError(f"delays must be a sequence of delays in ms, got {type(delays).__name__}")
     if len(delays) == 0:
         raise ValueError("delays must hold at least one delay (ms), got an empty sequence")
     for value in delays:
@@ -183,7 +181,12 @@ class Conv2dSep(Conv2d):
     @property
     def kernel_shape(self) -> tuple[int, ...]:
         """Shape of the spatiotemporal kernel :math:`W`, ``(O, C_g, D, kh, kw)``."""
-        return (self.out_channels, self.in_channels // self.groups, self.n_delays, *self.kernel_size)
+        return (
+            self.out_channels,
+            self.in_channels // self.groups,
+            self.n_delays,
+            *self.kernel_size,
+        )
 
     @torch.no_grad()
     def set_temporal_weight(self, temporal_weight: Tensor | Sequence[float]) -> None:
@@ -329,9 +332,7 @@ class Conv2dSep(Conv2d):
     def correlate_arriving(
         self, post: Tensor, pre: Tensor, per_batch: bool, pre_map: Callable | None
     ) -> Tensor:
-        full = sf.conv2d_correlate(
-            post, self._unfold(pre), self.kernel_shape, per_batch, pre_map
-        )
+        full = sf.conv2d_correlate(post, self._unfold(pre), self.kernel_shape, per_batch, pre_map)
         if not self.separable:
             return full
         return sf.separable_contract(full, self.temporal_weight)
