@@ -30,8 +30,8 @@ see :mod:`pysnn.delay`.  The postsynaptic input is
 from pysnn.connection.base import Connection
 from pysnn.connection.conv import Conv2d
 from pysnn.connection.linear import Linear, Recurrent
-from pysnn.connection.separable import Conv2dSep, Merge
 from pysnn.connection.pooling import AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, Pool2d
+from pysnn.connection.separable import Conv2dSep, Merge
 from pysnn.connection.sparse import Sparse
 
 __all__ = [
