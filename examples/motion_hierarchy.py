@@ -276,8 +276,8 @@ def plot(net: MotionHierarchy, curves: np.ndarray, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    ss = net.ss.weight.detach()
-    ms = net.ms.weight.detach()[:, 0]  # (maps, delays, 5, 5)
+    ss = net.ss.weight.detach().numpy()
+    ms = net.ms.weight.detach()[:, 0].numpy()  # (maps, delays, 5, 5)
     n_ss, (n_ms, n_delays) = ss.shape[0], ms.shape[:2]
     n_dense = curves.shape[1]
     rows = 1 + n_ms + 1
@@ -288,7 +288,7 @@ def plot(net: MotionHierarchy, curves: np.ndarray, path: Path) -> None:
         ax.imshow(ss[k, 1] - ss[k, 0], cmap="bwr", vmin=-1, vmax=1)
         ax.set_axis_off()
         ax.set_title(f"SS {k}", fontsize=7)
-    lim = float(ms.abs().max())
+    lim = float(np.abs(ms).max())
     for m in range(n_ms):
         for d in range(n_delays):
             ax = fig.add_subplot(rows, cols, (1 + m) * cols + d + 1)
