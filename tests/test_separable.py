@@ -210,3 +210,17 @@ def test_bad_arguments_name_the_argument():
         conn.set_delay(2.0)
     with pytest.raises(ValueError, match="Merge: delay"):
         Merge(2, delay=torch.zeros(1, 2, 1, 1))
+
+
+def test_state_dict_resumes_the_delay_history():
+    torch.manual_seed(5)
+    make = lambda: Conv2dSep(2, 3, 3, [0.0, 1.0, 3.0], temporal_weight=[1.0, 0.5, 0.25])  # noqa
+    a = make()
+    x = (torch.rand(6, 1, 2, 6, 6) < 0.4).float()
+    for t in range(3):
+        a(x[t])
+    b = make()
+    b.load_state_dict(a.state_dict())
+    torch.testing.assert_close(b.temporal_weight, a.temporal_weight)
+    for t in range(3, 6):
+        torch.testing.assert_close(b(x[t])[0], a(x[t])[0])
