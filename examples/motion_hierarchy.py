@@ -22,7 +22,11 @@ In the two convolutional layers only the map with the largest input current at a
 position integrates it (lateral inhibition, winner-take-all across maps), in the
 Dense layer only the neuron with the largest current.  The presynaptic-trace term
 of the FedeNeuron is :math:`X = \beta \\sum_{RF} x` with :math:`\beta` = 0.02 (the
-plain sum over a 5x5x5 receptive field would silence every neuron).  Each layer
+plain sum over a 5x5x5 receptive field would silence every neuron).  Every trace is
+nearest-spike (``trace_mode="saturating"``: reset to 1 at a spike): with additive
+traces the most active pixel of a receptive field dominates FedeSTDP's normalisation
+by the maximum, and the MS-Conv kernels of the delays > 0 collapse to ``w_init - 0.5``
+everywhere (measured: only the 0 ms kernel kept positive weights).  Each layer
 learns with FedeSTDP (``w_init`` = ``--w-init`` = 0.25, ``a`` = 0, ``lr`` = ``--lr``)
 while the layers below are frozen, on ``--train`` sequences in batches of ``--batch``;
 meanwhile a homeostasis moves the threshold of each map towards a target rate (0.5 %
@@ -93,12 +97,28 @@ class MotionHierarchy(SNNNetwork):
     ) -> None:
         super().__init__()
         self.adapt = adapt
-        fede = dict(dt=DT, tau_v=5.0, tau_t=5.0, alpha_v=1.0, duration_refrac=1.0)
-        self.inp = Input((2, size, size), DT, alpha_t=1.0, tau_t=5.0, update_type="exact")
+        fede = dict(
+            dt=DT, tau_v=5.0, tau_t=5.0, alpha_v=1.0, duration_refrac=1.0, trace_mode="saturating"
+        )
+        self.inp = Input(
+            (2, size, size),
+            DT,
+            alpha_t=1.0,
+            tau_t=5.0,
+            update_type="exact",
+            trace_mode="saturating",
+        )
         self.ss = Conv2d(2, n_ss, 5, padding=2, dt=DT)
         self.n_ss = FedeNeuron((n_ss, size, size), thresh=torch.full((n_ss, 1, 1), 0.2), **fede)
         self.merge = Merge(n_ss, dt=DT)
-        self.n_merge = IFNeuron((1, size, size), thresh=0.5, dt=DT, tau_t=5.0, integrator="exact")
+        self.n_merge = IFNeuron(
+            (1, size, size),
+            thresh=0.5,
+            dt=DT,
+            tau_t=5.0,
+            integrator="exact",
+            trace_mode="saturating",
+        )
         self.ms = Conv2dSep(1, n_ms, 5, DELAYS, separable=False, padding=2, dt=DT)
         self.n_ms = FedeNeuron((n_ms, size, size), thresh=torch.full((n_ms, 1, 1), 0.2), **fede)
         self.pool = MaxPool2d(pool)
