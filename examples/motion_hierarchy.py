@@ -169,7 +169,7 @@ def stimuli(n: int, size: int, steps: int, seed: int) -> tuple[torch.Tensor, np.
 
 
 #: homeostasis: target spikes per neuron and step of each trained layer, and its rate
-TARGET = {"ss": 0.005, "ms": 0.005, "fc": 0.05}
+TARGET = {"ss": 0.005, "ms": 0.0003, "fc": 0.05}
 HOMEOSTASIS = {"ss": 0.2, "ms": 0.2, "fc": 0.01}
 
 
@@ -337,7 +337,7 @@ def main(argv: Optional[list[str]] = None) -> dict[str, float]:
     parser.add_argument("--ss", type=int, default=8, help="SS-Conv maps")
     parser.add_argument("--ms", type=int, default=16, help="MS-Conv maps")
     parser.add_argument("--dense", type=int, default=16, help="Dense neurons")
-    parser.add_argument("--train", type=int, default=192, help="training sequences per layer")
+    parser.add_argument("--train", type=int, default=96, help="training sequences per layer")
     parser.add_argument("--readout", type=int, default=240, help="readout training sequences")
     parser.add_argument("--test", type=int, default=120, help="held-out test sequences")
     parser.add_argument("--batch", type=int, default=8)

@@ -135,6 +135,6 @@ def test_motion_hierarchy_quick_learns_direction_selective_maps():
     )
     assert result["ms_active"] >= 7 and result["dense_active"] >= 6  # homeostasis: in use
     # the MS-Conv maps learned with FedeSTDP are more direction selective than random ones
-    assert result["ms_dsi_mean"] > result["random_ms_dsi_mean"] + 0.1
+    assert result["ms_dsi_mean"] > result["random_ms_dsi_mean"] + 0.05
     assert 0.0 <= result["accuracy"] <= 1.0 and result["accuracy_ms"] > 0.125  # chance 1/8
     assert Path("motion.png").is_file()
