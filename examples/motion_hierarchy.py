@@ -29,9 +29,11 @@ by the maximum, and the MS-Conv kernels of the delays > 0 collapse to ``w_init -
 everywhere (measured: only the 0 ms kernel kept positive weights).  Each layer
 learns with FedeSTDP (``w_init`` = ``--w-init`` = 0.25, ``a`` = 0, ``lr`` = ``--lr``)
 while the layers below are frozen, on ``--train`` sequences in batches of ``--batch``;
-meanwhile a homeostasis moves the threshold of each map towards a target rate (0.5 %
-of the neurons of a map per ms in the convolutional layers, 5 % in Dense), so that
-every map stays in use.  The weights start uniform in [0, 0.5].  The **baseline**
+meanwhile a homeostasis moves the threshold of each map towards a target rate (per
+neuron and ms: 0.5 % in SS-Conv, 0.03 % in MS-Conv, 5 % in Dense), so that every map
+stays in use.  (With 0.5 % in MS-Conv the thresholds sink to their floor, every map
+fires on single input spikes and, after about 50 training sequences, the kernels of
+the delays > 0 collapse to ``w_init - 0.5``: measured.)  The weights start uniform in [0, 0.5].  The **baseline**
 (``random``) is a copy of the network taken before learning that goes through the same
 layer-by-layer schedule with the homeostasis only: its kernels stay the initial random
 ones, its thresholds are calibrated the same way.
@@ -54,6 +56,12 @@ Run::
 
     python examples/motion_hierarchy.py --threads 1 --plot motion_hierarchy.png
     python examples/motion_hierarchy.py --quick      # seconds
+
+Measured (seed 0, ``--threads 1``, 2-core CPU VM shared with other jobs, 257 s wall
+time): MS-Conv mean DSI **0.48**, 9 of 16 maps above 0.5 (random kernels: 0.22, none);
+Dense mean DSI 0.50, 7 of 16 above 0.5 (random: 0.24, 1); direction readout 19.2 %
+from the Dense counts (random 14.2 %, chance 12.5 %) and 86.7 % from the MS-Conv map
+counts (random 64.2 %).  See ``docs/examples.rst`` for what the kernels look like.
 
 Figure (``--plot``): the SS-Conv kernels (ON minus OFF weights), the MS-Conv
 spatiotemporal kernels (one row per map, one column per delay) and the polar tuning
