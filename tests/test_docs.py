@@ -16,7 +16,9 @@ TUTORIALS = ROOT / "tutorials"
 PUBLIC_MODULES = [
     "pysnn",
     "pysnn.connection",
+    "pysnn.connection.separable",
     "pysnn.datasets",
+    "pysnn.datasets.event_camera",
     "pysnn.delay",
     "pysnn.distributed",
     "pysnn.encoding",

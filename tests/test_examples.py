@@ -127,3 +127,14 @@ def test_brette2007_quick_runs_the_balanced_network(model):
     assert 1.0 < result["rate_hz"] < 60.0
     assert result["cv_isi"] > 0.1  # 200 ms: few intervals per neuron
     assert Path(f"brette_{model}.png").is_file()
+
+
+def test_motion_hierarchy_quick_learns_direction_selective_maps():
+    result = _load("motion_hierarchy").main(
+        ["--quick", "--seed", "0", "--threads", "1", "--plot", "motion.png"]
+    )
+    assert result["ms_active"] >= 7 and result["dense_active"] >= 6  # homeostasis: in use
+    # the MS-Conv maps learned with FedeSTDP are more direction selective than random ones
+    assert result["ms_dsi_mean"] > result["random_ms_dsi_mean"] + 0.05
+    assert 0.0 <= result["accuracy"] <= 1.0 and result["accuracy_ms"] > 0.125  # chance 1/8
+    assert Path("motion.png").is_file()

@@ -13,6 +13,8 @@ arrives at the synapses)``:
   connection type implements,
 * :mod:`pysnn.connection.linear`: :class:`Linear`, :class:`Recurrent`,
 * :mod:`pysnn.connection.conv`: :class:`Conv2d`,
+* :mod:`pysnn.connection.separable`: :class:`Conv2dSep` (multisynaptic
+  convolution with delayed copies of every synapse), :class:`Merge` (sum of channels),
 * :mod:`pysnn.connection.sparse`: :class:`Sparse` (only existing synapses, event-driven),
 * :mod:`pysnn.connection.pooling`: the weightless pools.
 
@@ -29,6 +31,7 @@ from pysnn.connection.base import Connection
 from pysnn.connection.conv import Conv2d
 from pysnn.connection.linear import Linear, Recurrent
 from pysnn.connection.pooling import AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, Pool2d
+from pysnn.connection.separable import Conv2dSep, Merge
 from pysnn.connection.sparse import Sparse
 
 __all__ = [
@@ -36,6 +39,8 @@ __all__ = [
     "Linear",
     "Recurrent",
     "Conv2d",
+    "Conv2dSep",
+    "Merge",
     "Sparse",
     "Pool2d",
     "MaxPool2d",

@@ -82,7 +82,7 @@ class Conv2d(Connection):
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) must be "
                 f"divisible by groups ({groups})"
             )
-        legacy_batch_size(batch_size, "Conv2d")
+        legacy_batch_size(batch_size, type(self).__name__)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = pair(kernel_size, "kernel_size", minimum=1)
@@ -93,8 +93,7 @@ class Conv2d(Connection):
         self.im_dims = None if im_dims is None else pair(im_dims, "im_dims", minimum=1)
         if self.im_dims is not None:
             self._check_fits(self.im_dims, "im_dims")
-        weight_shape = (out_channels, in_channels // groups, *self.kernel_size)
-        super().__init__(weight_shape, dt, delay, trace_per_synapse)
+        super().__init__(self._weight_shape(), dt, delay, trace_per_synapse)
         self.reset_weights()
 
     def extra_repr(self) -> str:
@@ -104,13 +103,17 @@ class Conv2d(Connection):
             f"groups={self.groups}"
         )
 
+    def _weight_shape(self) -> tuple[int, ...]:
+        """Shape of ``weight``: ``(out_channels, in_channels // groups, kh, kw)``."""
+        return (self.out_channels, self.in_channels // self.groups, *self.kernel_size)
+
     def _check_fits(self, hw: tuple[int, ...], name: str) -> None:
         """:class:`ValueError` when the dilated kernel is larger than the padded input."""
         geometry = (hw, self.kernel_size, self.padding, self.dilation)
         for axis, size, k, p, d in zip(("height", "width"), *geometry):
             if d * (k - 1) + 1 > size + 2 * p:
                 raise ValueError(
-                    f"Conv2d: kernel_size {self.kernel_size} (dilation {self.dilation}) spans "
+                    f"{type(self).__name__}: kernel_size {self.kernel_size} (dilation {self.dilation}) spans "
                     f"{d * (k - 1) + 1} pixels, more than the padded input {axis} "
                     f"{size} + 2 * {p} = {size + 2 * p} of {name} {tuple(hw)}"
                 )
@@ -141,7 +144,7 @@ class Conv2d(Connection):
         if not ok:
             hw = "H, W" if self.im_dims is None else f"{self.im_dims[0]}, {self.im_dims[1]}"
             raise ValueError(
-                f"Conv2d: spikes must have shape (batch, in_channels={self.in_channels}, {hw}), "
+                f"{type(self).__name__}: spikes must have shape (batch, in_channels={self.in_channels}, {hw}), "
                 f"got {tuple(shape)}"
             )
         if self.im_dims is None:

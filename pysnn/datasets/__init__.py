@@ -2,9 +2,18 @@
 
 Submodules: :mod:`~pysnn.datasets.mnist`, :mod:`~pysnn.datasets.events`,
 :mod:`~pysnn.datasets.transforms`, :mod:`~pysnn.datasets.toy`,
-:mod:`~pysnn.datasets.tonic` (Tonic interoperability).
+:mod:`~pysnn.datasets.tonic` (Tonic interoperability),
+:mod:`~pysnn.datasets.event_camera` (an event-camera simulator and moving stimuli).
 """
 
+from pysnn.datasets.event_camera import (
+    direction_velocity,
+    intensity_to_events,
+    moving_edge,
+    moving_events,
+    moving_texture,
+    random_texture,
+)
 from pysnn.datasets.events import (
     EVENT_DTYPE,
     NCARS,
@@ -59,4 +68,10 @@ __all__ = [
     "crop",
     "time_window",
     "image_to_events",
+    "intensity_to_events",
+    "random_texture",
+    "moving_texture",
+    "moving_edge",
+    "moving_events",
+    "direction_velocity",
 ]

@@ -378,6 +378,59 @@ def conv2d_receptive_field_sum(
 
 
 # ---------------------------------------------------------------------------
+# multisynaptic convolution (Conv2dSep): taps of the delay line stacked as channels
+# ---------------------------------------------------------------------------
+def delay_taps_stack(history_by_delay: Tensor, taps: Tensor) -> Tensor:
+    r"""The delayed copies of each input channel stacked as channels: ``(N, C D, H, W)``.
+
+    .. math:: \tilde s_{n,\,c D + d,\,y,x} = s_{n,c,y,x}(t - \tau_d)
+
+    ``history_by_delay`` is ``(L, N, C, H, W)`` with entry :math:`k` the input
+    of :math:`k` steps ago, ``taps`` the :math:`D` delays :math:`\tau_d` (int64
+    steps, each below :math:`L`).  A convolution of the result with a kernel
+    ``(O, C_g D, kh, kw)`` is the multisynaptic convolution: every synapse
+    :math:`(c, u, v)` has :math:`D` delayed copies, channel :math:`c D + d` of
+    the kernel weighting copy :math:`d` (one ``conv2d``, no loop over delays;
+    groups of whole channels stay contiguous, so ``groups`` works unchanged).
+    """
+    taps_first = history_by_delay.index_select(0, taps)  # (D, N, C, H, W)
+    stacked = taps_first.movedim(0, 2)  # (N, C, D, H, W)
+    return stacked.reshape(stacked.shape[0], -1, *stacked.shape[3:])
+
+
+def separable_weight(spatial: Tensor, temporal: Tensor) -> Tensor:
+    r"""Spatiotemporal kernel of a separable multisynaptic convolution.
+
+    .. math:: W_{o,c,d,u,v} = S_{o,c,u,v}\; T_{o,c,d}
+
+    ``spatial`` :math:`S` is ``(O, C_g, kh, kw)``; ``temporal`` :math:`T` is
+    ``(D,)`` (one weight per delay, shared by every synapse) or ``(O, C_g, D)``
+    (per synapse and delay).  Returns ``(O, C_g, D, kh, kw)``.
+    """
+    if temporal.dim() == 1:
+        temporal = temporal.view(1, 1, -1)
+    return spatial.unsqueeze(2) * temporal.unsqueeze(-1).unsqueeze(-1)
+
+
+def separable_contract(correlation: Tensor, temporal: Tensor) -> Tensor:
+    r"""Correlation of the full spatiotemporal kernel reduced to the spatial kernel.
+
+    .. math:: C^{S}_{o,c,u,v} = \sum_d T_{o,c,d}\; C_{o,c,d,u,v}
+              = \frac{\partial}{\partial S_{o,c,u,v}} \sum_{o,c,d,u,v} C_{o,c,d,u,v}\,
+                S_{o,c,u,v} T_{o,c,d}
+
+    (the chain rule through :func:`separable_weight`): each delayed copy of a
+    synapse contributes its correlation weighted by its temporal weight.
+    ``correlation`` is ``(..., O, C_g, D, kh, kw)`` (optionally with a leading
+    batch dimension), ``temporal`` ``(D,)`` or ``(O, C_g, D)``; returns
+    ``(..., O, C_g, kh, kw)``.
+    """
+    if temporal.dim() == 1:
+        temporal = temporal.view(1, 1, -1)
+    return (correlation * temporal.unsqueeze(-1).unsqueeze(-1)).sum(-3)
+
+
+# ---------------------------------------------------------------------------
 # pooling (weightless)
 # ---------------------------------------------------------------------------
 def _winner_key(spikes: Tensor, trace: Tensor | None) -> Tensor:
