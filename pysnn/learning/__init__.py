@@ -115,15 +115,18 @@ protocol (``weight``, ``dt``, ``correlate``, ``post_sum``,
 Modules: :mod:`~pysnn.learning.base` (:class:`LearningRule`),
 :mod:`~pysnn.learning.traces` (rule-owned traces), :mod:`~pysnn.learning.stdp`,
 :mod:`~pysnn.learning.triplet`, :mod:`~pysnn.learning.reward`,
-:mod:`~pysnn.learning.fede`, :mod:`~pysnn.learning.hebbian`,
+:mod:`~pysnn.learning.fede`, :mod:`~pysnn.learning.shrestha` (LTP-window rules),
+:mod:`~pysnn.learning.kheradpisheh`, :mod:`~pysnn.learning.hebbian`,
 :mod:`~pysnn.learning.normalization`.
 """
 
 from pysnn.learning.base import COMMON_DEFAULTS, LayerState, LearningRule, ParamGroup, Reward
 from pysnn.learning.fede import FedeSTDP
 from pysnn.learning.hebbian import Hebbian, Oja
+from pysnn.learning.kheradpisheh import KheradpishehSTDP
 from pysnn.learning.normalization import WeightNormalization, normalize_weights
 from pysnn.learning.reward import MSTDP, MSTDPET
+from pysnn.learning.shrestha import LTPWindowRule, ShresthaSTDP
 from pysnn.learning.stdp import STDP
 from pysnn.learning.triplet import TripletSTDP
 
@@ -138,6 +141,9 @@ __all__ = [
     "MSTDP",
     "MSTDPET",
     "FedeSTDP",
+    "LTPWindowRule",
+    "ShresthaSTDP",
+    "KheradpishehSTDP",
     "Hebbian",
     "Oja",
     "WeightNormalization",
