@@ -147,7 +147,7 @@ class Pool2d(nn.Module):
 
 
 class MaxPool2d(Pool2d):
-    """Spiking max pooling; see :func:`pysnn.functional.max_pool2d_winner` for the winner rule.
+    r"""Spiking max pooling; see :func:`pysnn.functional.max_pool2d_winner` for the winner rule.
 
     The winner of each window is the element that spiked (ties broken by the
     larger trace); when none spiked, the element with the largest trace.  The

@@ -132,9 +132,7 @@ class BaseNeuron(Population):
     def _parameter_set(self, name: str) -> None:
         if name == "duration_refrac":
             # no refractory period at all: skip the gating and the counter updates
-            self._has_refractory = self.fire_once or bool(
-                (self._buffers["refrac_steps"] > 0).any()
-            )
+            self._has_refractory = self.fire_once or bool((self._buffers["refrac_steps"] > 0).any())
 
     # -- the model's part ------------------------------------------------------------
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
