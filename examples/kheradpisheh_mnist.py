@@ -8,7 +8,7 @@ convolutional neural networks for object recognition", Neural Networks 99
           -> conv1 (30 maps, 5x5, threshold 15, KheradpishehSTDP k=5, r=2)
           -> first-spike max pooling 2x2 (stride 2)
           -> conv2 (100 maps, 5x5, threshold 10, KheradpishehSTDP k=8, r=1)
-          -> global max pooling of conv2's final potentials -> linear SVM
+          -> max pooling of conv2's final potentials over a 2x2 grid -> linear SVM
 
 Parameters as in the paper and SpykeTorch's reproduction of it (which uses
 slightly different layer sizes): weights drawn from N(0.8, 0.05),
@@ -122,14 +122,22 @@ def layer1_output(steps: torch.Tensor, weight: torch.Tensor, batch: int) -> torc
     return torch.cat(outs)
 
 
-def features(steps1: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, batch: int) -> torch.Tensor:
-    """Global max over positions of conv2's final potentials, ``(B, 100)``."""
+def features(
+    steps1: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor, batch: int, grid: int
+) -> torch.Tensor:
+    """Max of conv2's final potentials over a ``grid`` x ``grid`` partition, ``(B, 100 grid^2)``.
+
+    ``grid=1`` is the paper's global max pooling.  conv2's neurons do not fire
+    here (infinite threshold): their potential after the last step is the sum
+    of the weights of every input that spiked, one convolution of the
+    cumulative input.
+    """
     outs = []
     for i in range(0, steps1.shape[0], batch):
         pooled = layer1_output(steps1[i : i + batch], w1, batch)
         everything = (pooled >= 0).float()  # cumulative input at the last step
         v = F.conv2d(everything, w2, padding=LAYERS[1]["padding"])
-        outs.append(v.amax(dim=(2, 3)))
+        outs.append(F.adaptive_max_pool2d(v, grid).flatten(1))
     return torch.cat(outs)
 
 
@@ -230,6 +238,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--svm-train", type=int, default=60000, help="images to fit the SVM")
     parser.add_argument("--test", type=int, default=10000, help="test images")
     parser.add_argument("--batch", type=int, default=250, help="images per feature batch")
+    parser.add_argument(
+        "--grid", type=int, default=2, help="max pooling grid of conv2 (1: global, the paper's)"
+    )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--quick", action="store_true", help="a few hundred images, seconds")
@@ -272,11 +283,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # convergence measure of the paper: mean w(1 - w) (0 when every weight is 0 or 1)
     result["convergence1"] = float((w1 * (1 - w1)).mean())
     result["convergence2"] = float((w2 * (1 - w2)).mean())
+    result["kernel_change1"] = float((w1 - w1_random).abs().mean())
+    result["kernel_change2"] = float((w2 - w2_random).abs().mean())
 
     for name, (a, b) in {"trained": (w1, w2), "random": (w1_random, w2_random)}.items():
         t0 = time.perf_counter()
-        f_train = features(x_train[: args.svm_train], a, b, args.batch)
-        f_test = features(x_test, a, b, args.batch)
+        f_train = features(x_train[: args.svm_train], a, b, args.batch, args.grid)
+        f_test = features(x_test, a, b, args.batch, args.grid)
         acc = classify(f_train, y_train[: args.svm_train], f_test, y_test)
         result[f"accuracy_{name}"] = acc
         result[f"features_and_svm_s_{name}"] = time.perf_counter() - t0

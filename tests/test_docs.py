@@ -15,10 +15,12 @@ TUTORIALS = ROOT / "tutorials"
 
 PUBLIC_MODULES = [
     "pysnn",
+    "pysnn.competition",
     "pysnn.connection",
     "pysnn.datasets",
     "pysnn.delay",
     "pysnn.distributed",
+    "pysnn.dog",
     "pysnn.encoding",
     "pysnn.functional",
     "pysnn.fusion",

