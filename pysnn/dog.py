@@ -116,15 +116,17 @@ class DoGFilter(nn.Module):
     ----------
     size : int
         Kernel size in pixels (odd; default 7).
-    sigmas : sequence of (float, float)
-        ``(sigma_center, sigma_surround)`` per kernel in pixels (default
-        ``[(1, 2), (2, 1)]``: one on-centre and one off-centre channel).
+    sigmas : sequence of pairs of float
+        The pair ``sigma_center, sigma_surround`` of each kernel in pixels
+        (default: ``(1, 2)`` and ``(2, 1)``, one on-centre and one off-centre channel).
     threshold : float
         :math:`\theta`, in the unit of the image times the kernel (default 0).
     normalization_radius : int or None
         Radius of :func:`local_normalization` (default ``None``: none).
 
-    Input ``(B, H, W)`` or ``(B, 1, H, W)``; output ``(B, K, H, W)``, ``>= 0``.
+    Notes
+    -----
+    Input ``(B, H, W)`` or ``(B, 1, H, W)``; output ``(B, K, H, W)``, non-negative.
     """
 
     def __init__(
