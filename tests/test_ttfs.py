@@ -302,3 +302,22 @@ def test_shrestha_converges_to_its_fixed_point_without_bounds():
     assert abs(float(fc.weight) - w_star) < 0.05
     with pytest.raises(ValueError, match="tau_ltp"):
         ShresthaSTDP(layer, tau_ltp=-1.0)
+
+
+def test_kheradpisheh_state_dict_resumes_the_competition():
+    w0 = T([[0.5, 0.2, 0.9], [0.3, 0.6, 0.1]])
+    pre = T([[[1.0, 0, 0]], [[0, 1.0, 0]]])
+    runs = []
+    for resume in (False, True):
+        layer = _linear_layer(w0, 0.5)
+        rule = KheradpishehSTDP(layer, k=2, radius=None)
+        layer.neuron(layer.connection(pre[0])[0])
+        rule.step()
+        if resume:  # a fresh rule loads the state of the running one
+            saved = rule.state_dict()
+            rule = KheradpishehSTDP(layer, k=2, radius=None)
+            rule.load_state_dict(saved)
+        layer.neuron(layer.connection(pre[1])[0])
+        rule.step()
+        runs.append(layer.connection.weight.detach().clone())
+    torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)

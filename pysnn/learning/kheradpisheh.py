@@ -140,7 +140,9 @@ class KheradpishehSTDP(LTPWindowRule):
         unit_dim = layer.connection.unit_dim
         maps = as_feature_maps(spikes, unit_dim)  # (B, F, H, W)
         batch, n_maps = maps.shape[:2]
-        blocked, inhibited, count = state["blocked_maps"], state["inhibited"], state["n_winners"]
+        # (buffers loaded from a checkpoint into a fresh rule come back in the weight's dtype)
+        blocked, inhibited = state["blocked_maps"].bool(), state["inhibited"].bool()
+        count = state["n_winners"].long()
         if blocked.shape != (batch, n_maps) or inhibited.shape != (batch, *maps.shape[2:]):
             blocked = torch.zeros(batch, n_maps, dtype=torch.bool, device=maps.device)
             inhibited = torch.zeros(batch, *maps.shape[2:], dtype=torch.bool, device=maps.device)
