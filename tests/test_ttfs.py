@@ -321,3 +321,23 @@ def test_kheradpisheh_state_dict_resumes_the_competition():
         rule.step()
         runs.append(layer.connection.weight.detach().clone())
     torch.testing.assert_close(runs[0], runs[1], rtol=0, atol=0)
+
+
+def test_ltp_window_rules_on_sparse_match_dense():
+    from pysnn.connection import Sparse
+
+    w0 = T([[0.5, 0.2, 0.9], [0.3, 0.6, 0.1]])
+    pre = T([[[1.0, 0, 0], [0, 0, 1]], [[0, 1.0, 0], [0, 0, 0]], [[0, 0, 1.0], [0, 0, 0]]])
+    out = []
+    for conn in (None, Sparse.from_dense(w0)):
+        layer = _linear_layer(w0, 0.5)
+        if conn is not None:
+            layer = Layer("fc", conn, layer.neuron)
+        rules = [KheradpishehSTDP(layer, k=2, radius=None), ShresthaSTDP(layer, tau_ltp=1.0)]
+        for s in pre:
+            layer.neuron(layer.connection(s)[0])
+            for rule in rules:
+                rule.step()
+        c = layer.connection
+        out.append(c.to_dense() if conn is not None else c.weight.detach())
+    torch.testing.assert_close(out[1], out[0], rtol=0, atol=1e-12)
