@@ -241,6 +241,9 @@ def test_kheradpisheh_mean_reduction_and_bad_input():
         KheradpishehSTDP(_conv_layer(), potential="nope")
     with pytest.raises(ValueError, match="a_minus"):
         KheradpishehSTDP(_conv_layer(), a_minus=-0.003)
+    layer = _conv_layer()
+    with pytest.raises(ValueError, match="k must be"):  # parameter groups are checked too
+        KheradpishehSTDP([{"layers": [layer], "k": 0}])
 
 
 # -- ShresthaSTDP ---------------------------------------------------------------------

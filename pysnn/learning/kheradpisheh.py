@@ -96,15 +96,6 @@ class KheradpishehSTDP(LTPWindowRule):
         network: SNNNetwork | None = None,
         **options: Any,
     ) -> None:
-        if isinstance(k, bool) or not isinstance(k, int):
-            raise TypeError(f"k must be an int, got {type(k).__name__}")
-        if k < 1:
-            raise ValueError(f"k must be >= 1, got {k}")
-        check_radius(radius)
-        if potential is not None and not isinstance(potential, str):
-            raise TypeError(
-                f"potential must be a neuron attribute name or None, got {type(potential).__name__}"
-            )
         super().__init__(
             layers,
             dict(
@@ -120,6 +111,19 @@ class KheradpishehSTDP(LTPWindowRule):
             **options,
         )
         self.last_winners: dict[str, Tensor] = {}
+
+    def _check_group(self, group: dict[str, Any]) -> None:
+        super()._check_group(group)
+        k, potential = group["k"], group["potential"]
+        if isinstance(k, bool) or not isinstance(k, int):
+            raise TypeError(f"k must be an int, got {type(k).__name__}")
+        if k < 1:
+            raise ValueError(f"k must be >= 1, got {k}")
+        check_radius(group["radius"])
+        if potential is not None and not isinstance(potential, str):
+            raise TypeError(
+                f"potential must be a neuron attribute name or None, got {type(potential).__name__}"
+            )
 
     def _check_layer(self, layer: Layer, group: dict[str, Any]) -> None:
         super()._check_layer(layer, group)
