@@ -45,8 +45,12 @@ thread; the default here is a reduced protocol: ``--train1`` and
 all 60000 training images and the accuracy on the full 10000-image test set,
 for the trained and, in the same run, for random (untrained) kernels.
 
-Measured (``python examples/kheradpisheh_mnist.py --threads 1``, see
-``docs/examples.rst`` for the numbers of the last run).
+Measured with ``python examples/kheradpisheh_mnist.py --threads 1`` (seed 0,
+5,000 + 5,000 training images, SVM on 60,000, full 10,000-image test set):
+**98.17 %** with the STDP-trained kernels (paper: 98.4 %) and 49.24 % with
+the random initial kernels in the same run; convergence (mean w(1-w)) 0.0016
+for conv1 and 0.0011 for conv2; 1966 s in all on a 2-core CPU shared with
+other jobs (STDP training 375 s, batched features + SVM 1089 s and 424 s).
 
 Usage::
 
