@@ -24,7 +24,7 @@ setup(
         "test": ["pytest", "hypothesis"],
         "dev": ["black", "ruff", "pre-commit"],
         "docs": ["sphinx", "furo", "sphinx-gallery", "sphinx-copybutton", "matplotlib"],
-        "examples": ["matplotlib", "tqdm", "gymnasium"],
+        "examples": ["matplotlib", "tqdm", "gymnasium", "scikit-learn"],
         "plot": ["matplotlib"],
         "nir": ["nir"],
     },

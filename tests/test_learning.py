@@ -18,7 +18,9 @@ from pysnn.learning import (
     STDP,
     FedeSTDP,
     Hebbian,
+    KheradpishehSTDP,
     Oja,
+    ShresthaSTDP,
     TripletSTDP,
     WeightNormalization,
     normalize_weights,
@@ -535,6 +537,8 @@ RULES = {
     "fede": lambda L, **kw: FedeSTDP(L, lr=0.2, **kw),
     "hebbian": lambda L, **kw: Hebbian(L, lr=0.2, **kw),
     "oja": lambda L, **kw: Oja(L, lr=0.2, **kw),
+    "shrestha": lambda L, **kw: ShresthaSTDP(L, lr=0.2, **kw),
+    "kheradpisheh": lambda L, **kw: KheradpishehSTDP(L, lr=20.0, k=2, potential=None, **kw),
 }
 
 
@@ -585,7 +589,7 @@ def test_eval_freezes_weights(name):
     assert not torch.equal(net.conn.weight, w0)
 
 
-@pytest.mark.parametrize("name", ["stdp", "triplet", "mstdpet", "fede", "oja"])
+@pytest.mark.parametrize("name", ["stdp", "triplet", "mstdpet", "fede", "oja", "shrestha"])
 def test_linear_and_1x1_conv_give_same_weights(name):
     torch.manual_seed(14)
     c_in, c_out, h, w, batch, steps = 3, 4, 2, 3, 2, 15

@@ -17,7 +17,9 @@ from pysnn.learning import (
     STDP,
     FedeSTDP,
     Hebbian,
+    KheradpishehSTDP,
     Oja,
+    ShresthaSTDP,
     TripletSTDP,
     WeightNormalization,
 )
@@ -107,6 +109,8 @@ RULES = {
     "fede": lambda net, **kw: FedeSTDP(net.layers, **kw),
     "hebbian": lambda net, **kw: Hebbian(net.layers, **kw),
     "oja": lambda net, **kw: Oja(net.layers, **kw),
+    "shrestha": lambda net, **kw: ShresthaSTDP(net.layers, **kw),
+    "kheradpisheh": lambda net, **kw: KheradpishehSTDP(net.layers, **kw),
 }
 
 

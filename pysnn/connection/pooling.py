@@ -147,7 +147,7 @@ class Pool2d(nn.Module):
 
 
 class MaxPool2d(Pool2d):
-    """Spiking max pooling; see :func:`pysnn.functional.max_pool2d_winner` for the winner rule.
+    r"""Spiking max pooling; see :func:`pysnn.functional.max_pool2d_winner` for the winner rule.
 
     The winner of each window is the element that spiked (ties broken by the
     larger trace); when none spiked, the element with the largest trace.  The
@@ -156,6 +156,12 @@ class MaxPool2d(Pool2d):
 
     Inputs are spikes only (``graded_input = False``): bool or exactly 0.0/1.0;
     graded values, NaN and inf are a :class:`ValueError` naming ``spikes``.
+
+    With ``first_spike=True`` each output spikes at most once per sample, at the
+    step of the earliest spike in its window (time-to-first-spike networks,
+    SpykeTorch's pooling): an output that has spiked stays silent until
+    :meth:`reset_state`.  With inputs that fire at most once, the output spike
+    step is :math:`t_{out} = \min_{window} t_{in}`.
     """
 
     def __init__(
@@ -165,12 +171,40 @@ class MaxPool2d(Pool2d):
         padding: IntPair = 0,
         dilation: IntPair = 1,
         ceil_mode: bool = False,
+        first_spike: bool = False,
     ) -> None:
         super().__init__()
+        if not isinstance(first_spike, bool):
+            raise TypeError(f"first_spike must be a bool, got {type(first_spike).__name__}")
         self.dilation = pair(dilation, "dilation", minimum=1)
         self._set_window(kernel_size, stride, padding, ceil_mode)
+        self.first_spike = first_spike
+        #: outputs that have spiked since the last reset (``first_spike=True``)
+        self.fired: Tensor | None = None
+
+    def reset_state(self, batch_size: int | None = None) -> None:
+        super().reset_state(batch_size)
+        self.fired = None
+
+    def extra_repr(self) -> str:
+        return (
+            f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
+            f"dilation={self.dilation}, ceil_mode={self.ceil_mode}, first_spike={self.first_spike}"
+        )
 
     def pool(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:
+        out, out_trace = self._pool(spikes, trace)
+        if not self.first_spike:
+            return out, out_trace
+        fired = self.fired
+        if fired is None or fired.shape != out.shape or fired.device != out.device:
+            fired = torch.zeros(out.shape, dtype=torch.bool, device=out.device)
+        spiked = out > 0
+        out = torch.where(fired, torch.zeros_like(out), out)
+        self.__dict__["fired"] = fired | spiked
+        return out, out_trace
+
+    def _pool(self, spikes: Tensor, trace: Tensor | None) -> tuple[Tensor, Tensor | None]:
         return sf.max_pool2d_winner(
             spikes,
             trace,

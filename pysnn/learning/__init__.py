@@ -54,9 +54,12 @@ in ``rule.param_groups``.
 =================  ==========================================  ======  =====================  ================================
 name               meaning                                     unit    default                rules
 =================  ==========================================  ======  =====================  ================================
-``lr``             learning rate :math:`\eta`                  --      1e-3 (Triplet: 1.0)    all but WeightNormalization
-``a_plus``         potentiation (pre-before-post) amplitude    --      1.0 (Triplet: 5e-3)    STDP, Triplet, MSTDP, MSTDPET
-``a_minus``        depression (post-before-pre) amplitude      --      1.0 (Triplet: 7e-3)    STDP, Triplet, MSTDP, MSTDPET
+``lr``             learning rate :math:`\eta`                  --      1e-3 (Triplet,         all but WeightNormalization
+                                                                       Kheradpisheh: 1.0)
+``a_plus``         potentiation (pre-before-post) amplitude    --      1.0 (Triplet: 5e-3,    STDP, Triplet, MSTDP, MSTDPET,
+                                                                       Kheradpisheh: 4e-3)    Shrestha, Kheradpisheh
+``a_minus``        depression (post-before-pre) amplitude      --      1.0 (Triplet: 7e-3,    STDP, Triplet, MSTDP, MSTDPET,
+                                                                       Kheradpisheh: 3e-3)    Shrestha, Kheradpisheh
 ``tau_plus``       rule-owned presynaptic trace time constant  ms      None (neurons' trace)  STDP, MSTDP, MSTDPET
 ``tau_minus``      rule-owned postsynaptic trace time const.   ms      None (neurons' trace)  STDP, MSTDP, MSTDPET
 ``pairing``        ``"all-to-all"`` or ``"nearest"`` (own      --      ``"all-to-all"``       STDP, MSTDP, MSTDPET
@@ -71,6 +74,12 @@ name               meaning                                     unit    default  
 ``a3_minus``       triplet depression amplitude                --      0.0                    TripletSTDP
 ``tau_x``          slow presynaptic trace time constant        ms      100.0                  TripletSTDP
 ``tau_y``          slow postsynaptic trace time constant       ms      125.0                  TripletSTDP
+``tau_ltp``        LTP window (presynaptic spike at most       ms      10.0 (Kheradpisheh:    ShresthaSTDP, KheradpishehSTDP
+                   ``tau_ltp`` before the postsynaptic one)            inf)
+``k``              winners per sample and presentation         --      1                      KheradpishehSTDP
+``radius``         lateral inhibition radius (positions)       --      0                      KheradpishehSTDP
+``potential``      neuron attribute ranking simultaneous       --      ``"v_cell"``           KheradpishehSTDP
+                   spikes
 ``w_init``         weight the rule is centred on               weight  0.5                    FedeSTDP
 ``a``              LTP/LTD balance shift                       --      0.0                    FedeSTDP
 ``pre``, ``post``  correlated ``"trace"`` or ``"spikes"``       --      ``"trace"``            Hebbian, Oja
@@ -115,15 +124,18 @@ protocol (``weight``, ``dt``, ``correlate``, ``post_sum``,
 Modules: :mod:`~pysnn.learning.base` (:class:`LearningRule`),
 :mod:`~pysnn.learning.traces` (rule-owned traces), :mod:`~pysnn.learning.stdp`,
 :mod:`~pysnn.learning.triplet`, :mod:`~pysnn.learning.reward`,
-:mod:`~pysnn.learning.fede`, :mod:`~pysnn.learning.hebbian`,
+:mod:`~pysnn.learning.fede`, :mod:`~pysnn.learning.shrestha` (LTP-window rules),
+:mod:`~pysnn.learning.kheradpisheh`, :mod:`~pysnn.learning.hebbian`,
 :mod:`~pysnn.learning.normalization`.
 """
 
 from pysnn.learning.base import COMMON_DEFAULTS, LayerState, LearningRule, ParamGroup, Reward
 from pysnn.learning.fede import FedeSTDP
 from pysnn.learning.hebbian import Hebbian, Oja
+from pysnn.learning.kheradpisheh import KheradpishehSTDP
 from pysnn.learning.normalization import WeightNormalization, normalize_weights
 from pysnn.learning.reward import MSTDP, MSTDPET
+from pysnn.learning.shrestha import LTPWindowRule, ShresthaSTDP
 from pysnn.learning.stdp import STDP
 from pysnn.learning.triplet import TripletSTDP
 
@@ -138,6 +150,9 @@ __all__ = [
     "MSTDP",
     "MSTDPET",
     "FedeSTDP",
+    "LTPWindowRule",
+    "ShresthaSTDP",
+    "KheradpishehSTDP",
     "Hebbian",
     "Oja",
     "WeightNormalization",

@@ -30,6 +30,7 @@ __all__ = [
     "NEURON_OPTIONS",
     "SPIKE_STATE",
     "FIXED_RESET_OPTIONS",
+    "FIRED_ONCE",
     "POSITIONAL_HEAD",
     "POSITIONAL_TAIL",
 ]
@@ -54,7 +55,10 @@ NEURON_STATE = (StateVar("v_cell", "v_rest"),) + SPIKE_STATE
 FIXED_RESET_OPTIONS = (
     Option("store_trace", False, (False, True)),
     Option("trace_mode", "additive", TRACE_MODES),
+    Option("fire_once", False, (False, True)),
 )
+#: refractory count of a ``fire_once`` neuron after its spike (silent until ``reset_state()``)
+FIRED_ONCE = 2**62
 NEURON_OPTIONS = FIXED_RESET_OPTIONS + (Option("reset", "rest", sf.RESET_MODES),)
 
 
@@ -96,6 +100,13 @@ class BaseNeuron(Population):
         Set the voltage to ``v_reset`` or subtract ``thresh - v_reset`` after a spike.
     trace_mode : {"additive", "saturating"}
         Additive (all-to-all) or saturating (nearest-spike) trace.
+    fire_once : bool
+        Time-to-first-spike mode: each neuron spikes at most once per sample,
+        until :meth:`reset_state` (per batch element).  After its spike a
+        neuron is refractory for good (:attr:`refrac_counts` is set to
+        :data:`FIRED_ONCE`, so it integrates nothing more) and its voltage is
+        **not** reset: ``v_cell`` keeps the potential it had when it fired
+        (what first-spike competition, :mod:`pysnn.competition`, ranks by).
     integrator : {"euler", "exact", "impulse"}, optional
         Integration scheme (see :mod:`pysnn.functional.integration`); every
         time constant is then in ms.
@@ -121,7 +132,7 @@ class BaseNeuron(Population):
     def _parameter_set(self, name: str) -> None:
         if name == "duration_refrac":
             # no refractory period at all: skip the gating and the counter updates
-            self._has_refractory = bool((self._buffers["refrac_steps"] > 0).any())
+            self._has_refractory = self.fire_once or bool((self._buffers["refrac_steps"] > 0).any())
 
     # -- the model's part ------------------------------------------------------------
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
@@ -173,10 +184,12 @@ class BaseNeuron(Population):
         if self._has_spike_effects:
             self.on_spike(new, spikes)
         if self._has_refractory:
-            new["refrac_counts"] = sf.refractory_update(
-                state["refrac_counts"], spikes, state["refrac_steps"]
-            )
-        new["v_cell"] = sf.reset_voltage(v, fired, state[self.reset_name], thresh, self.reset)
+            counts = sf.refractory_update(state["refrac_counts"], spikes, state["refrac_steps"])
+            if self.fire_once:
+                counts = counts.masked_fill(fired, FIRED_ONCE)
+            new["refrac_counts"] = counts
+        if not self.fire_once:  # a neuron that fires once keeps its potential
+            new["v_cell"] = sf.reset_voltage(v, fired, state[self.reset_name], thresh, self.reset)
         new["trace"] = trace
         new["spikes"] = spikes
         state.update(new)
