@@ -33,10 +33,13 @@ def test_quickstart_decodes_every_direction():
     assert _load("quickstart").main(["--quick", "--seed", "1"]) == 1.0
 
 
-def test_stdp_competition_favours_correlated_afferents():
-    result = _load("stdp_competition").main(["--quick", "--seed", "0"])
+@pytest.mark.parametrize("rule", ["stdp", "shrestha"])
+def test_stdp_competition_favours_correlated_afferents(rule):
+    result = _load("stdp_competition").main(["--quick", "--seed", "0", "--rule", rule])
     assert result["w_correlated"] > result["w_independent"] + 0.02
     assert result["rate_hz"] > 0
+    if rule == "shrestha":  # no bounds: the weights stay near their start, finite
+        assert -1.0 < result["w_lowest"] and result["w_highest"] < 2.0
 
 
 @pytest.mark.parametrize("synapses", ["current", "conductance"])
