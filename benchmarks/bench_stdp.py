@@ -21,6 +21,7 @@ fraction of active postsynaptic neurons per step.
 
     python benchmarks/bench_stdp.py                 # 350 steps x 20 samples, batch 1 and 32
     python benchmarks/bench_stdp.py --samples 5
+    python benchmarks/bench_stdp.py --neurons 100 400 1600   # N_out values (default 400)
     python benchmarks/bench_stdp.py --quick         # 2 samples x 50 steps (smoke test)
 """
 
@@ -46,12 +47,12 @@ W_INIT_MAX = 0.3
 
 
 class Net(SNNNetwork):
-    def __init__(self) -> None:
+    def __init__(self, n_out: int = N_OUT) -> None:
         super().__init__()
         self.inp = Input((N_IN,), DT, 1.0, TAU_PRE, "exact")
-        self.fc = Linear(N_IN, N_OUT, None, DT, 0)
+        self.fc = Linear(N_IN, n_out, None, DT, 0)
         self.lif = LIFNeuron(
-            (N_OUT,), THRESH, 0.0, ALPHA_V, 1.0, DT, REFRAC, TAU_V, TAU_POST, "exact"
+            (n_out,), THRESH, 0.0, ALPHA_V, 1.0, DT, REFRAC, TAU_V, TAU_POST, "exact"
         )
         self.add_layer("fc", self.fc, self.lif)
 
@@ -82,7 +83,7 @@ def time_pysnn(
     device: torch.device | str = "cpu",
 ) -> tuple[float, float]:
     device = torch.device(device)
-    net = Net().to(device)
+    net = Net(weight0.shape[0]).to(device)
     samples = [s.to(device) for s in samples]
     if fused:
         net.fuse()
@@ -124,9 +125,10 @@ def time_plain(
     for spikes in samples:
         batch = spikes.shape[1]
         x_pre = torch.zeros(batch, N_IN, device=device)
-        x_post = torch.zeros(batch, N_OUT, device=device)
-        v = torch.zeros(batch, N_OUT, device=device)
-        refrac = torch.zeros(batch, N_OUT, device=device)
+        n_out = weight.shape[0]
+        x_post = torch.zeros(batch, n_out, device=device)
+        v = torch.zeros(batch, n_out, device=device)
+        refrac = torch.zeros(batch, n_out, device=device)
         sync(device)
         start = time.perf_counter()
         for t in range(spikes.shape[0]):
@@ -154,6 +156,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=20, help="samples per batch size")
     parser.add_argument("--steps", type=int, default=350, help="timesteps per sample")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
+    parser.add_argument("--neurons", type=int, nargs="+", default=[N_OUT], help="N_out values")
     parser.add_argument("--quick", action="store_true", help="2 samples x 50 steps")
     args = parser.parse_args()
     if args.quick:
@@ -162,16 +165,16 @@ def main() -> None:
         f"torch {torch.__version__}, {torch.get_num_threads()} threads; "
         f"{args.samples} samples x {args.steps} steps"
     )
-    for batch in args.batches:
+    for n_out, batch in [(n, b) for n in args.neurons for b in args.batches]:
         gen = torch.Generator().manual_seed(batch)
-        weight0 = torch.rand(N_OUT, N_IN, generator=gen) * W_INIT_MAX
+        weight0 = torch.rand(n_out, N_IN, generator=gen) * W_INIT_MAX
         samples = [poisson_sample(args.steps, batch, gen) for _ in range(args.samples)]
         warm = [s[: min(20, args.steps)] for s in samples[:1]]
         time_plain(weight0, warm)
         for mode in (False, True, None):
             time_pysnn(weight0, warm, mode)
         plain = time_plain(weight0, samples)
-        print(f"batch {batch}: plain PyTorch loop {plain:.3f} ms/step")
+        print(f"N={n_out} batch {batch}: plain PyTorch loop {plain:.3f} ms/step")
         for label, mode in (("dense", False), ("event", True), ("auto", None)):
             ms, active = time_pysnn(weight0, samples, mode)
             print(
