@@ -143,6 +143,7 @@ def test_a_group_value_set_later_is_rejected_when_set_and_at_step():
     x = _spikes()
     for t in range(5):
         net(x[t])
+        rule.step()  # checked values are remembered: a later change must still be seen
     weights = [net.fc1.weight.clone(), net.fc2.weight.clone()]
     group.update(lr=NAN)
     with pytest.raises(ValueError, match="lr must be finite"):
@@ -152,6 +153,21 @@ def test_a_group_value_set_later_is_rejected_when_set_and_at_step():
     with pytest.raises(ValueError, match="w_max must be finite"):
         rule.step()
     assert torch.equal(net.fc1.weight, weights[0])
+
+
+def test_a_tensor_option_edited_in_place_is_rejected_at_step():
+    net = TwoLayer()
+    lr = torch.tensor(0.5)
+    rule = STDP(net.layers, lr=lr, w_min=0.0, w_max=1.0)
+    x = _spikes()
+    for t in range(3):
+        net(x[t])
+        rule.step()
+    weights = net.fc1.weight.clone()
+    lr.fill_(NAN)
+    with pytest.raises(ValueError, match="lr must be finite"):
+        rule.step()
+    assert torch.equal(net.fc1.weight, weights)
 
 
 def test_weight_normalization_checks_target_set_later_before_scaling():

@@ -627,9 +627,22 @@ class LearningRule(nn.Module):
                 self._step_layer(layer, group, self.state[layer.name], reward)
 
     def _prepare_step(self) -> None:
-        """Check every group's hyper-parameters; make inference-mode state updatable."""
-        for group in self.param_groups:
+        """Check every group's hyper-parameters; make inference-mode state updatable.
+
+        A group whose finite-checked options are numbers equal to those of its
+        last check is not checked again (a check of every option costs about
+        as much as a small weight update); tensor options are checked every
+        step, since they can change in place.
+        """
+        checked = self.__dict__.setdefault("_checked_options", {})
+        for index, group in enumerate(self.param_groups):
+            values = tuple([dict.get(group, name) for name in FINITE_OPTIONS])
+            numbers_only = not any(isinstance(value, Tensor) for value in values)
+            if numbers_only and checked.get(index) == values:
+                continue
             check_finite_options(group)
+            if numbers_only:
+                checked[index] = values
         for module in self.layer_state.values():
             module.make_updatable()  # type: ignore[operator]
 
