@@ -468,7 +468,7 @@ class Connection(Correlations, StatefulModule):
                 if trace is None or not self.trace_per_synapse:
                     return out, None
                 return out, line.synapse_read(self.synapse_trace, self.synapse_layout)
-            spikes, trace = line.arriving(trace is not None)
+            spikes, trace = self.arriving_from_line(trace is not None)
         attrs["pre_spikes"], attrs["pre_trace"] = spikes, trace
         out = self.propagate(spikes)
         if trace is not None and self.trace_per_synapse:
@@ -534,12 +534,32 @@ class Connection(Correlations, StatefulModule):
                 out = self.propagate_delayed(line.windows_by_delay(full))
                 attrs["pre_spikes"] = attrs["pre_trace"] = None
                 return out.reshape(steps, batch, *out.shape[1:]), None
-            arriving = full[:steps]
-            arriving_trace = None if full_trace is None else full_trace[:steps]
+            arriving, arriving_trace = self.arriving_from_window(full, full_trace, steps)
         out = self.propagate(arriving.reshape(-1, *arriving.shape[2:]))
         attrs["pre_spikes"] = arriving[-1].clone()
         attrs["pre_trace"] = None if arriving_trace is None else arriving_trace[-1].clone()
         return out.reshape(steps, batch, *out.shape[1:]), arriving_trace
+
+    # -- what arrives at the synapses (one scalar delay) ------------------------------
+    def arriving_from_line(self, with_trace: bool) -> tuple[Tensor, Tensor | None]:
+        """The spikes (and trace) arriving this step, read from the delay line.
+
+        Called by :meth:`forward` after the step's input was pushed, when the
+        line has a scalar delay :math:`d > 0`: the input of :math:`d` steps ago.
+        A connection whose synapses see several delayed copies of the input
+        (:class:`~pysnn.connection.Conv2dSep`) returns them stacked instead.
+        """
+        return self._line.arriving(with_trace)
+
+    def arriving_from_window(
+        self, full: Tensor, full_trace: Tensor | None, steps: int
+    ) -> tuple[Tensor, Tensor | None]:
+        """:meth:`arriving_from_line` for the ``steps`` steps of a window ``[T, B, ...]``.
+
+        ``full`` (and ``full_trace``) is :meth:`~pysnn.delay.DelayLine.window`'s
+        output, the buffered steps followed by the window.
+        """
+        return full[:steps], None if full_trace is None else full_trace[:steps]
 
     # -- hooks of a connection type (see the module docstring) ---------------------
     def check_input_shape(self, shape: torch.Size) -> None:

@@ -22,12 +22,7 @@ from typing import Callable, Sequence
 import torch
 
 from pysnn import functional as sf
-from pysnn.connection.base import (
-    IntPair,
-    check_step_inputs,
-    check_steps_input,
-    steps_by_loop,
-)
+from pysnn.connection.base import IntPair
 from pysnn.connection.conv import Conv2d
 from pysnn.delay import DelayLike
 from pysnn.validation import check_dt
@@ -234,79 +229,28 @@ class Conv2dSep(Conv2d):
         out, cg, n_delays, kh, kw = self.kernel_shape
         return (out, cg * n_delays, kh, kw)
 
-    # -- the step ------------------------------------------------------------------
-    def _taps(self, name: str, current: Tensor | None) -> Tensor | None:
-        """Stacked taps of the spike or trace history (``current`` when there is no delay)."""
+    # -- what arrives: the delayed copies stacked as channels --------------------------
+    def arriving_from_line(self, with_trace: bool) -> tuple[Tensor, Tensor | None]:
+        """The stacked taps ``(batch, C D, H, W)`` of the spike (and trace) history."""
         line = self._line
-        if current is None:
-            return None
-        if line.max_delay == 0:  # a single tap of delay 0
-            return current
-        return sf.delay_taps_stack(line.history_by_delay(name), self.taps)
+        spikes = sf.delay_taps_stack(line.history_by_delay("spikes"), self.taps)
+        if not with_trace:
+            return spikes, None
+        return spikes, sf.delay_taps_stack(line.history_by_delay("trace"), self.taps)
 
-    def forward(self, spikes: Tensor, trace: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """Propagate one timestep; see :meth:`pysnn.connection.Connection.forward`.
-
-        Returns ``(x, trace)`` with ``trace`` the stacked delayed copies
-        ``(batch, C D, H, W)`` of the presynaptic trace (per synapse with
-        ``trace_per_synapse=True``), ``None`` without ``trace``.
-        """
-        weight = self._parameters["weight"]
-        spikes, trace = check_step_inputs(self, spikes, trace, weight)
-        spikes = spikes.to(weight.dtype)
-        line = self._line
-        line.start(int(spikes.shape[0]), tuple(spikes.shape[1:]))
-        if line.max_delay > 0:
-            line.push(spikes, trace)
-        stacked, stacked_trace = self._taps("spikes", spikes), self._taps("trace", trace)
-        attrs = self.__dict__
-        attrs["pre_spikes"], attrs["pre_trace"] = stacked, stacked_trace
-        out = self.propagate(stacked)
-        if stacked_trace is not None and self.trace_per_synapse:
-            stacked_trace = self.synapse_trace(stacked_trace)
-        return out, stacked_trace
-
-    def forward_steps(
-        self, spikes: Tensor, trace: Tensor | None = None
+    def arriving_from_window(
+        self, full: Tensor, full_trace: Tensor | None, steps: int
     ) -> tuple[Tensor, Tensor | None]:
-        r"""Propagate ``T`` timesteps as one convolution over ``T * batch`` stacked inputs.
-
-        Equal to ``T`` calls of :meth:`forward` (outputs stacked, same state left
-        behind); the ``T`` windows of the delay line come from
-        :meth:`~pysnn.delay.DelayLine.window`.  Do not change the weights during
-        the window.
-        """
-        check_steps_input(self, spikes, trace)
-        steps = int(spikes.shape[0])
-        if steps == 0 or (self.trace_per_synapse and trace is not None):
-            return steps_by_loop(self.forward, spikes, trace)
-        weight = self._parameters["weight"]
-        check_step_inputs(
-            self, spikes[0], None if trace is None else trace[0], weight, spikes, trace
-        )
-        spikes = spikes.to(weight.dtype)
-        batch = int(spikes.shape[1])
+        """The stacked taps of every step of the window, ``[T, batch, C D, H, W]``."""
         line = self._line
-        line.start(batch, tuple(spikes.shape[2:]))
-        if line.max_delay == 0:
-            stacked = spikes.reshape(-1, *spikes.shape[2:])
-            stacked_trace = None if trace is None else trace.reshape(stacked.shape)
-        else:
-            full, full_trace = line.window(spikes, trace)
-            stacked = sf.delay_taps_stack(line.windows_by_delay(full), self.taps)
-            stacked_trace = None
-            if full_trace is not None:
-                stacked_trace = sf.delay_taps_stack(line.windows_by_delay(full_trace), self.taps)
-        out = self.propagate(stacked)
-        by_step = stacked.view(steps, batch, *stacked.shape[1:])
-        attrs = self.__dict__
-        attrs["pre_spikes"] = by_step[-1].clone()
-        if stacked_trace is not None:
-            stacked_trace = stacked_trace.view(steps, batch, *stacked_trace.shape[1:])
-            attrs["pre_trace"] = stacked_trace[-1].clone()
-        else:
-            attrs["pre_trace"] = None
-        return out.reshape(steps, batch, *out.shape[1:]), stacked_trace
+
+        def stack(history: Tensor | None) -> Tensor | None:
+            if history is None:
+                return None
+            stacked = sf.delay_taps_stack(line.windows_by_delay(history), self.taps)
+            return stacked.view(steps, -1, *stacked.shape[1:])
+
+        return stack(full), stack(full_trace)
 
     # -- the connection protocol (on the stacked taps) -----------------------------
     def propagate(self, spikes: Tensor) -> Tensor:
