@@ -255,7 +255,9 @@ def present(
     max_rate = MAX_RATE
     while int(dp.all_sum(todo.numel())) if dp is not None else todo.numel():
         net.reset_state()
-        shown = images[todo.to(images.device)] if todo.numel() else images[:1] * 0.0
+        shown = (
+            images[todo.to(images.device)] if todo.numel() else images.new_zeros(1, images.shape[1])
+        )
         prob = shown * (max_rate * dt / 1000.0)
         total = torch.zeros(prob.shape[0], counts.shape[1], device=images.device)
         for _ in range(steps):

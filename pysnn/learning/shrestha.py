@@ -88,7 +88,7 @@ class LTPWindowRule(LearningRule):
         since = state["since_pre"]
         if since.shape != pre.shape:
             since = torch.full_like(pre, math.inf)
-        since = torch.where(pre > 0, torch.zeros_like(since), since + conn.dt)
+        since = (since + conn.dt).masked_fill_(pre > 0, 0.0)
         state["since_pre"] = since
         return ((since <= group["tau_ltp"]) & torch.isfinite(since)).to(pre.dtype)
 
