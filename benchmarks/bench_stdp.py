@@ -15,6 +15,15 @@ Compared in the same run, on the same spike trains:
   outer-product STDP update every step,
   ``W += lr/B * (A+ s_post^T x_pre - A- x_post^T s_pre)``, clamped to [0, 1].
 
+With ``--rule mstdpet`` (or ``both``) the rule is reward-modulated STDP with
+an eligibility trace (:class:`pysnn.learning.MSTDPET`, Florian 2007): every
+sample keeps its own eligibility ``e_b`` (``B x N_out x 784``), updated every
+step by ``e_b <- e^{-dt/tau_e} e_b + A+ s_post,b x_pre,b^T - A- x_post,b s_pre,b^T``,
+and the weights change by ``lr/B * sum_b r_b e_b`` with a reward ``r_b = +-1``
+drawn per step and sample beforehand.  The plain loop does the same with two
+in-place ``baddbmm_`` per step; both are first checked (float64, one short
+sample) to give the same weights to 1e-9.
+
 Only the simulation/learning loop is timed (the Poisson spikes are drawn
 beforehand); both loops also accumulate the fraction of active neurons.  Prints ms/step and the ratio to the plain loop, plus the mean
 fraction of active postsynaptic neurons per step.
@@ -23,6 +32,7 @@ fraction of active postsynaptic neurons per step.
     python benchmarks/bench_stdp.py --samples 5
     python benchmarks/bench_stdp.py --neurons 100 400 1600   # N_out values (default 400)
     python benchmarks/bench_stdp.py --quick         # 2 samples x 50 steps (smoke test)
+    python benchmarks/bench_stdp.py --rule both     # pair STDP and MSTDPET
 """
 
 from __future__ import annotations
@@ -34,7 +44,7 @@ import time
 import torch
 
 from pysnn.connection import Linear
-from pysnn.learning import STDP
+from pysnn.learning import MSTDPET, STDP
 from pysnn.network import SNNNetwork
 from pysnn.neuron import Input, LIFNeuron
 
@@ -43,6 +53,7 @@ DT, MAX_RATE = 1.0, 63.75  # ms, Hz
 TAU_PRE, TAU_POST, TAU_V = 20.0, 20.0, 20.0  # ms
 THRESH, ALPHA_V, REFRAC = 1.0, 1.5, 5.0  # voltage units, -, ms
 LR, A_PLUS, A_MINUS = 1e-3, 1.0, 1.05
+TAU_E = 25.0  # ms, eligibility time constant of MSTDPET
 W_INIT_MAX = 0.3
 
 
@@ -110,6 +121,102 @@ def time_pysnn(
     return 1000.0 * elapsed / steps, float(active) / steps
 
 
+def rewards_for(samples: list[torch.Tensor], gen: torch.Generator) -> list[torch.Tensor]:
+    """A reward of +1 or -1 per step and sample, ``(steps, batch)`` per spike train."""
+    return [torch.randint(0, 2, s.shape[:2], generator=gen).float() * 2 - 1 for s in samples]
+
+
+def time_pysnn_mstdpet(
+    weight0: torch.Tensor,
+    samples: list[torch.Tensor],
+    rewards: list[torch.Tensor],
+    device: torch.device | str = "cpu",
+) -> tuple[float, torch.Tensor]:
+    """ms per step of PySNN's network + :class:`MSTDPET`; returns the final weights too."""
+    device = torch.device(device)
+    net = Net(weight0.shape[0]).to(device=device, dtype=weight0.dtype)
+    with torch.no_grad():
+        net.fc.weight.copy_(weight0)
+    rule = MSTDPET(
+        net.layers, lr=LR, a_plus=A_PLUS, a_minus=A_MINUS, tau_e=TAU_E, w_min=0.0, w_max=1.0
+    )
+    steps, elapsed = 0, 0.0
+    with torch.no_grad():
+        for spikes, reward in zip(samples, rewards):
+            spikes, reward = spikes.to(device), reward.to(device, weight0.dtype)
+            net.reset_state()
+            rule.reset_state()
+            sync(device)
+            start = time.perf_counter()
+            for t in range(spikes.shape[0]):
+                net(spikes[t])
+                rule.update_state()
+                rule.step(reward[t])
+            sync(device)
+            elapsed += time.perf_counter() - start
+            steps += spikes.shape[0]
+    return 1000.0 * elapsed / steps, net.fc.weight.detach().clone()
+
+
+@torch.no_grad()
+def time_plain_mstdpet(
+    weight0: torch.Tensor,
+    samples: list[torch.Tensor],
+    rewards: list[torch.Tensor],
+    device: torch.device | str = "cpu",
+) -> tuple[float, torch.Tensor]:
+    """The same network and MSTDPET written as a plain loop; ms per step and final weights."""
+    device = torch.device(device)
+    like = dict(device=device, dtype=weight0.dtype)
+    weight = weight0.to(device, copy=True)
+    lam_pre, lam_post = math.exp(-DT / TAU_PRE), math.exp(-DT / TAU_POST)
+    lam_v, lam_e = math.exp(-DT / TAU_V), math.exp(-DT / TAU_E)
+    refrac_steps = int(round(REFRAC / DT))
+    n_out = weight.shape[0]
+    steps, elapsed = 0, 0.0
+    for spikes, reward in zip(samples, rewards):
+        spikes, reward = spikes.to(device), reward.to(**like)
+        batch = spikes.shape[1]
+        x_pre = torch.zeros(batch, N_IN, **like)
+        x_post = torch.zeros(batch, n_out, **like)
+        v = torch.zeros(batch, n_out, **like)
+        refrac = torch.zeros(batch, n_out, **like)
+        e = torch.zeros(batch, n_out, N_IN, **like)
+        sync(device)
+        start = time.perf_counter()
+        for t in range(spikes.shape[0]):
+            s_pre = spikes[t].to(weight.dtype)
+            x_pre = x_pre * lam_pre + s_pre
+            current = s_pre @ weight.t()
+            free = (refrac == 0).to(weight.dtype)
+            v = v + (ALPHA_V * current - v) * (1 - lam_v) * free
+            s_post = (v >= THRESH).to(weight.dtype)
+            x_post = x_post * lam_post + s_post
+            refrac = (refrac - 1).clamp(min=0) + s_post * refrac_steps
+            v = v * (1 - s_post)
+            e.mul_(lam_e)
+            e.baddbmm_(s_post.unsqueeze(2), x_pre.unsqueeze(1), alpha=A_PLUS)
+            e.baddbmm_(x_post.unsqueeze(2), s_pre.unsqueeze(1), alpha=-A_MINUS)
+            weight += (LR / batch) * torch.tensordot(reward[t], e, dims=1)
+            weight.clamp_(0.0, 1.0)
+        sync(device)
+        elapsed += time.perf_counter() - start
+        steps += spikes.shape[0]
+    return 1000.0 * elapsed / steps, weight
+
+
+def check_mstdpet(weight0: torch.Tensor, sample: torch.Tensor, reward: torch.Tensor) -> None:
+    """PySNN's MSTDPET and the plain loop give the same weights (float64, one sample)."""
+    _, ours = time_pysnn_mstdpet(weight0.double(), [sample], [reward])
+    _, plain = time_plain_mstdpet(weight0.double(), [sample], [reward])
+    if not torch.allclose(ours, plain, rtol=0, atol=1e-9):
+        raise AssertionError(
+            f"MSTDPET: PySNN and the plain loop disagree by {float((ours - plain).abs().max())}"
+        )
+    if torch.equal(ours, weight0.double()):
+        raise AssertionError("MSTDPET check: the weights did not change")
+
+
 @torch.no_grad()
 def time_plain(
     weight0: torch.Tensor, samples: list[torch.Tensor], device: torch.device | str = "cpu"
@@ -158,6 +265,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--neurons", type=int, nargs="+", default=[N_OUT], help="N_out values")
     parser.add_argument("--quick", action="store_true", help="2 samples x 50 steps")
+    parser.add_argument(
+        "--rule", choices=["stdp", "mstdpet", "both"], default="stdp", help="learning rule(s)"
+    )
     args = parser.parse_args()
     if args.quick:
         args.samples, args.steps = 2, 50
@@ -170,6 +280,19 @@ def main() -> None:
         weight0 = torch.rand(n_out, N_IN, generator=gen) * W_INIT_MAX
         samples = [poisson_sample(args.steps, batch, gen) for _ in range(args.samples)]
         warm = [s[: min(20, args.steps)] for s in samples[:1]]
+        if args.rule in ("mstdpet", "both"):
+            rewards = rewards_for(samples, gen)
+            check_mstdpet(weight0, samples[0][:100], rewards[0][:100])
+            time_plain_mstdpet(weight0, warm, rewards[:1])
+            time_pysnn_mstdpet(weight0, warm, rewards[:1])
+            plain, _ = time_plain_mstdpet(weight0, samples, rewards)
+            ours, _ = time_pysnn_mstdpet(weight0, samples, rewards)
+            print(
+                f"N={n_out} batch {batch} MSTDPET: plain PyTorch loop {plain:.3f} ms/step, "
+                f"pysnn {ours:.3f} ms/step  ratio {ours / plain:.2f}x"
+            )
+        if args.rule == "mstdpet":
+            continue
         time_plain(weight0, warm)
         for mode in (False, True, None):
             time_pysnn(weight0, warm, mode)

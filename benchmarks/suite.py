@@ -15,7 +15,11 @@ Modes: ``default`` is the plain step loop with automatic path choices
 neuron's state update into one kernel (:meth:`pysnn.network.SNNNetwork.fuse`,
 torch.compile); ``multi-step`` computes the input currents of all T steps with
 one GEMM (:meth:`pysnn.connection.Connection.forward_steps`) and then runs the
-LIF loop; modes combine (``multi-step fused``).  ``--compiled-step`` adds W1's
+LIF loop; ``whole-network`` is ``net.run`` on a graph network, which picks
+whole-network multi-step execution by itself (:mod:`pysnn.window`: every
+population over a window of steps, the input population's trace included;
+fused, the LIF steps of each 16-step chunk are one compiled kernel); modes
+combine (``multi-step fused``, ``whole-network fused``).  ``--compiled-step`` adds W1's
 ``compiled step`` mode: the whole network step compiled as one graph
 (:func:`pysnn.fusion.compile_step`; on CUDA with CUDA graphs, torch.compile's
 ``"reduce-overhead"`` mode); its compile time is printed.  ``--device cuda``
@@ -101,7 +105,7 @@ class FeedForward(SNNNetwork):
         self.inp = Input((n_in,), 1.0, 1.0, DECAY_T)
         self.fc = Linear(n_in, n_out, None, 1.0, delay)
         self.lif = LIFNeuron((n_out,), THRESH, 0.0, 1.0, 1.0, 1.0, float(refrac), DECAY_V, DECAY_T)
-        self.add_layer("fc", self.fc, self.lif)
+        self.add_layer("fc", self.fc, self.lif, self.inp)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         s, t = self.inp(x)
@@ -114,6 +118,12 @@ class FeedForward(SNNNetwork):
         self.reset_state()
         currents, _ = self.fc.forward_steps(spikes)
         return torch.stack([self.lif(x)[0] for x in currents])
+
+
+class GraphFeedForward(FeedForward):
+    """The same network run by the graph's default step, so ``run`` may use windows."""
+
+    forward = SNNNetwork.forward
 
 
 @torch.no_grad()
@@ -190,7 +200,10 @@ def feedforward_cells(
                 spikes = torch.rand(steps, batch, 784, generator=gen) < 0.02
                 if isinstance(delay, tuple):  # ("per-synapse", d_max)
                     delay = torch.randint(0, delay[1] + 1, (n_out, 784), generator=gen)
-                net = FeedForward(784, n_out, delay)
+                whole = "whole-network" in mode
+                net = (GraphFeedForward if whole else FeedForward)(784, n_out, delay)
+                if whole and net.multi_step_obstacle(spikes) is not None:
+                    raise AssertionError(f"{mode}: {net.multi_step_obstacle(spikes)}")
                 if "fused" in mode:
                     net.fuse()
                 with torch.no_grad():
@@ -394,6 +407,7 @@ def main(argv: list[str] | None = None) -> None:
     cells: list[Cell] = []
     if "W1" in args.only:
         modes = ["default", *fused, "multi-step", *[f"multi-step {m}" for m in fused]]
+        modes += ["whole-network", *[f"whole-network {m}" for m in fused]]
         if args.compiled_step and fused:
             modes.append("compiled step")
         cells += feedforward_cells("W1", sizes, batches, steps, {m: 0 for m in modes})
@@ -404,6 +418,7 @@ def main(argv: list[str] | None = None) -> None:
             "scalar 3": 3,
             "per-synapse 0..15": ("per-synapse", 15),
             "multi-step 0..15": ("per-synapse", 15),
+            "whole-network 0..15": ("per-synapse", 15),
         }
         cells += feedforward_cells("W3", sizes[:1], batches, steps, delays)
     if "W4" in args.only:

@@ -170,11 +170,30 @@ def make_layer(index: int, generator: torch.Generator) -> tuple[Layer, Kheradpis
     return layer, rule
 
 
-def train_layer(layer: Layer, rule: KheradpishehSTDP, inputs: torch.Tensor) -> None:
-    """Present each input (spike steps ``(N, C, H, W)``) for ``T`` steps, learning after each."""
+def convergence(weight: torch.Tensor) -> float:
+    """The paper's learning-convergence measure ``C = mean(w (1 - w))`` (0 when all w are 0 or 1)."""
+    return float((weight * (1 - weight)).mean())
+
+
+def train_layer(
+    layer: Layer,
+    rule: KheradpishehSTDP,
+    inputs: torch.Tensor,
+    converge: float = 0.0,
+    start: int = 0,
+) -> int:
+    """Present inputs (spike steps ``(N, C, H, W)``) for ``T`` steps each, learning after each.
+
+    Stops early, at a multiple of 500 images, once the layer's convergence
+    measure is below ``converge`` (the paper stops a layer at ``C < 0.01``).
+    ``start`` is the number of images the layer has already seen (the
+    schedule continues from there).  Returns the number of images presented.
+    """
     conv, neuron = layer.connection, layer.neuron
     for i in range(inputs.shape[0]):
-        if i and i % SCHEDULE_EVERY == 0:  # SpykeTorch's learning-rate schedule
+        if start + i and (start + i) % SCHEDULE_EVERY == 0:  # SpykeTorch's learning-rate schedule
+            if convergence(conv.weight.detach()) < converge:
+                return i
             for group in rule.param_groups:
                 group["a_plus"] = min(2 * group["a_plus"], A_MAX)
                 group["a_minus"] = 0.75 * group["a_plus"]
@@ -185,6 +204,7 @@ def train_layer(layer: Layer, rule: KheradpishehSTDP, inputs: torch.Tensor) -> N
         for t in range(STEPS):
             neuron(conv(spikes[t])[0])
             rule.step()
+    return inputs.shape[0]
 
 
 def check_fast_path(layer: Layer, inputs: torch.Tensor) -> bool:
@@ -248,8 +268,18 @@ def plot_kernels(weight: torch.Tensor, path: Path) -> None:
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--train1", type=int, default=5000, help="images to train conv1")
-    parser.add_argument("--train2", type=int, default=5000, help="images to train conv2")
+    parser.add_argument(
+        "--train1", type=int, default=60000, help="most images to train conv1 (one epoch)"
+    )
+    parser.add_argument(
+        "--train2", type=int, default=60000, help="most images to train conv2 (one epoch)"
+    )
+    parser.add_argument(
+        "--converge",
+        type=float,
+        default=0.01,
+        help="stop a layer once mean w(1-w) is below this (the paper's 0.01; 0: never)",
+    )
     parser.add_argument("--svm-train", type=int, default=60000, help="images to fit the SVM")
     parser.add_argument("--test", type=int, default=10000, help="test images")
     parser.add_argument("--batch", type=int, default=250, help="images per feature batch")
@@ -288,16 +318,25 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     result["fast_path_exact"] = float(check_fast_path(layer1, x_train[:8]))
 
     t0 = time.perf_counter()
-    train_layer(layer1, rule1, x_train[: args.train1])
+    result["images1"] = train_layer(layer1, rule1, x_train[: args.train1], args.converge)
     w1 = layer1.connection.weight.detach().clone()
-    inputs2 = layer1_output(x_train[: args.train2], w1, args.batch)
-    train_layer(layer2, rule2, inputs2)
+    result["convergence1"] = convergence(w1)
+    print(f"conv1: {result['images1']:.0f} images, C={result['convergence1']:.4f}", flush=True)
+    result["images2"] = 0.0
+    for i in range(0, args.train2, 5000):  # conv1's output, computed in chunks as needed
+        chunk = layer1_output(x_train[i : min(i + 5000, args.train2)], w1, args.batch)
+        used = train_layer(layer2, rule2, chunk, args.converge, start=i)
+        result["images2"] += used
+        if used < chunk.shape[0]:
+            break
     w2 = layer2.connection.weight.detach().clone()
+    result["convergence2"] = convergence(w2)
     result["train_s"] = time.perf_counter() - t0
-    print(f"trained conv1 and conv2 in {result['train_s']:.0f} s", flush=True)
-    # convergence measure of the paper: mean w(1 - w) (0 when every weight is 0 or 1)
-    result["convergence1"] = float((w1 * (1 - w1)).mean())
-    result["convergence2"] = float((w2 * (1 - w2)).mean())
+    print(
+        f"conv2: {result['images2']:.0f} images, C={result['convergence2']:.4f}; "
+        f"trained conv1 and conv2 in {result['train_s']:.0f} s",
+        flush=True,
+    )
     result["kernel_change1"] = float((w1 - w1_random).abs().mean())
     result["kernel_change2"] = float((w2 - w2_random).abs().mean())
 
@@ -311,7 +350,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         print(f"{name}: accuracy {acc:.4f} ({time.perf_counter() - t0:.0f} s)", flush=True)
     result["total_s"] = time.perf_counter() - start
     print(
-        f"train {args.train1}+{args.train2} images, SVM on {args.svm_train}, test "
+        f"train {result['images1']:.0f}+{result['images2']:.0f} images, SVM on {args.svm_train}, test "
         f"{args.test}: accuracy trained {result['accuracy_trained']:.4f}, random kernels "
         f"{result['accuracy_random']:.4f}; convergence C1={result['convergence1']:.4f} "
         f"C2={result['convergence2']:.4f}; training {result['train_s']:.0f} s, total "

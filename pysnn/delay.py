@@ -317,13 +317,13 @@ class DelayLine(StatefulModule):
     #: (one op each); larger ones copy only the slot that :meth:`push` overwrites
     SNAPSHOT_WHOLE_NUMEL = 1 << 16
 
-    def _step_snapshot(self) -> Any:
-        """What the next :meth:`push` overwrites: the whole (small) buffers or that slot."""
+    def _step_snapshot(self, steps: int = 1) -> Any:
+        """What the next ``steps`` pushes overwrite: the whole buffers (small, or a window) or one slot."""
         buffers = self._buffers
         spikes, trace = buffers["spike_history"], buffers["trace_history"]
         if spikes.numel() == 0:  # no delay, or no history yet: push() writes nothing in place
             return None
-        if spikes.numel() <= self.SNAPSHOT_WHOLE_NUMEL:
+        if steps > 1 or spikes.numel() <= self.SNAPSHOT_WHOLE_NUMEL:
             return super()._step_snapshot()
         slot = (self.__dict__["head"] + 1) % spikes.shape[0]
         return slot, spikes[slot].clone(), trace[slot].clone()

@@ -21,7 +21,7 @@ from typing import Any, Callable, Iterable, NamedTuple
 import torch
 from torch import nn
 
-from pysnn import fusion, graph
+from pysnn import fusion, graph, window
 from pysnn.fusion import is_compiling
 from pysnn.monitor import monitors_of
 from pysnn.neuron import BaseNeuron, Population
@@ -446,6 +446,7 @@ class SNNNetwork(RuleHost):
         reset: bool = True,
         progress: bool = False,
         warn_silent: bool = True,
+        multi_step: bool | None = None,
     ) -> Tensor:
         """Step the network through a sequence and stack its outputs.
 
@@ -466,6 +467,15 @@ class SNNNetwork(RuleHost):
             a spiking population fired no spike during the whole run: a freshly
             built network is often silent because the initial weights are signed
             and small, or ``alpha_v``/the threshold do not suit the input.
+        multi_step : bool, optional
+            Whole-network multi-step execution (:mod:`pysnn.window`): each
+            population runs over a window of steps before the next one, the
+            connections' input of the window in one GEMM/convolution.  ``None``
+            (default): used whenever it gives exactly the step loop's result
+            (see :meth:`multi_step_obstacle`); ``True``: required (a
+            :class:`ValueError` says why when it would not be exact);
+            ``False``: always the step loop.  A window of steps is atomic: if
+            it raises, the state is restored to before the window.
 
         Returns
         -------
@@ -488,10 +498,17 @@ class SNNNetwork(RuleHost):
         for name, flag in (("progress", progress), ("warn_silent", warn_silent)):
             if not isinstance(flag, bool):
                 raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+        if multi_step is not None and not isinstance(multi_step, bool):
+            raise TypeError(f"multi_step must be None or a bool, got {type(multi_step).__name__}")
+        reason = None if multi_step is False else self.multi_step_obstacle(inputs, callback)
+        if multi_step and reason is not None:
+            raise ValueError(f"run(multi_step=True) would not equal the step loop: {reason}")
         if reset:
             self.reset_state()
         watch = SilenceWatch(self) if warn_silent else None
         bar = _progress_bar(inputs) if progress else None
+        if multi_step is not False and reason is None:
+            return self._run_windows(inputs, watch, bar)
         outputs = []
         for t, x in enumerate(inputs):
             out = self(x)
@@ -509,6 +526,50 @@ class SNNNetwork(RuleHost):
         if watch is not None:
             watch.finish(len(outputs))
         return torch.stack(outputs)
+
+    def multi_step_obstacle(
+        self, inputs: Any = None, callback: Callable[..., Any] | None = None
+    ) -> str | None:
+        """Why :meth:`run` would step one by one rather than in windows (``None``: it would not).
+
+        ``inputs`` and ``callback`` as they would be given to :meth:`run`; see
+        :mod:`pysnn.window` for the conditions.
+        """
+        if inputs is not None and not isinstance(inputs, Tensor):
+            return "inputs is not a tensor [T, batch, ...] (an iterable streams step by step)"
+        if callback is not None:
+            return "a callback runs between steps"
+        if type(self).forward is not SNNNetwork.forward:
+            return f"{type(self).__name__} writes its own forward()"
+        if self._plan is None:
+            self._plan = graph.plan(self._layers.values())
+        return window.obstacle(self, self._plan)
+
+    def _run_windows(self, inputs: Tensor, watch: SilenceWatch | None, bar: Any) -> Tensor:
+        """:meth:`run` in windows of at most :data:`pysnn.window.MAX_WINDOW` steps."""
+        plan, outputs = self._plan, []
+        assert plan is not None
+        for start in range(0, int(inputs.shape[0]), window.MAX_WINDOW):
+            chunk = inputs[start : start + window.MAX_WINDOW]
+            saved = snapshot(self, steps=int(chunk.shape[0]))
+            try:
+                if self._batch_pending:
+                    _adopt_batch_size(self, (chunk[0],))
+                spikes = window.run_window(plan, chunk)
+            except BaseException:
+                restore(saved)
+                raise
+            self.__dict__["_step_index"] += int(chunk.shape[0])
+            outputs.append(spikes[id(plan.outputs[0])][0])
+            if watch is not None:
+                watch.add_window(spikes)
+            if bar is not None:
+                bar.update(int(chunk.shape[0]))
+        if bar is not None:
+            bar.close()
+        if watch is not None:
+            watch.finish(int(inputs.shape[0]))
+        return torch.cat(outputs)
 
 
 def _progress_bar(inputs: Any) -> Any:
@@ -549,6 +610,12 @@ class SilenceWatch:
         self.steps += 1
         if self.steps % self.CHECK_EVERY == 0:
             self.counts = {k: v for k, v in self.counts.items() if not bool(v[1] > 0)}
+
+    def add_window(self, spikes: dict[int, tuple[Tensor, Tensor]]) -> None:
+        """Count a window's spikes (``{id(population): (spikes, trace)}``, see :mod:`pysnn.window`)."""
+        for module, total in self.counts.values():
+            if id(module) in spikes:
+                total += spikes[id(module)][0].sum()
 
     def finish(self, steps: int) -> None:
         warned = self.network.__dict__["_warned_silent"]

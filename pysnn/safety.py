@@ -120,10 +120,10 @@ def _submodules(network: nn.Module) -> list[nn.Module]:
 _Snapshot = list[tuple[nn.Module, dict[str, Any], dict[str, Any], Any]]
 
 
-def snapshot(network: Any) -> _Snapshot:
-    """Per module: its attribute dict, its buffer dict and what a step overwrites in place."""
+def snapshot(network: Any, steps: int = 1) -> _Snapshot:
+    """Per module: its attribute dict, its buffer dict and what ``steps`` steps overwrite in place."""
     return [
-        (module, attrs.copy(), attrs["_buffers"].copy(), None if snap is None else snap())
+        (module, attrs.copy(), attrs["_buffers"].copy(), None if snap is None else snap(steps))
         for module, attrs, snap in _modules_of(network)
     ]
 

@@ -110,8 +110,8 @@ class StatefulModule(nn.Module):
                     # created under torch.inference_mode(): an ordinary copy can be updated
                     buffers[name] = buffers[name].clone()
 
-    def _step_snapshot(self) -> Any:
-        """What the next step may change in place (``None``: nothing), for :meth:`_step_restore`.
+    def _step_snapshot(self, steps: int = 1) -> Any:
+        """What the next ``steps`` steps may change in place (``None``: nothing), for :meth:`_step_restore`.
 
         Rebound buffers and plain attributes are restored by the caller (see
         :meth:`SNNNetwork.__call__ <pysnn.network.SNNNetwork.__call__>`); this

@@ -98,6 +98,26 @@ def test_fused_step_gives_the_eager_spikes_and_state(name):
     assert counters["stats"]["unique_graphs"] > compiled_before
 
 
+def test_fused_forward_steps_compiles_chunks_and_matches_eager(monkeypatch):
+    """A fused window runs whole chunks as one compiled graph, the rest step by step."""
+    from torch._dynamo.utils import counters
+
+    monkeypatch.setattr(AdaptiveLIFNeuron, "FUSED_CHUNK", 4)
+    eager = CASES["adaptive_lif_sum"]().double()
+    fused = copy.deepcopy(eager).fuse()
+    x = _inputs(10, 3, 6, 1.6, seed=4)  # two chunks of 4, then 2 single steps
+    compiled_before = counters["stats"]["unique_graphs"]
+    loop = [eager(xt) for xt in x]
+    spikes, traces = fused.forward_steps(x)
+    assert counters["stats"]["unique_graphs"] > compiled_before
+    assert torch.equal(spikes, torch.stack([s for s, _ in loop]))
+    torch.testing.assert_close(traces, torch.stack([t for _, t in loop]), rtol=1e-12, atol=1e-12)
+    assert spikes.sum() > 5
+    for key, value in eager.state_dict().items():
+        if isinstance(value, torch.Tensor):
+            torch.testing.assert_close(fused.state_dict()[key], value, rtol=1e-12, atol=1e-12)
+
+
 def test_fede_neuron_fused_with_its_presynaptic_trace():
     kwargs = dict(thresh=1.0, v_rest=0.0, duration_refrac=1.0, tau_v=0.8, tau_t=0.9, **COMMON)
     eager = FedeNeuron((5,), **kwargs).double()

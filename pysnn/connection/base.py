@@ -317,13 +317,22 @@ class Correlations:
         return units.reshape(-1, n_out).sum(0).view(n_out, *tail)
 
     def accumulate_correlation(
-        self, target: Tensor, post: Tensor, pre: str | Tensor = "spikes", alpha: float = 1.0
+        self,
+        target: Tensor,
+        post: Tensor,
+        pre: str | Tensor = "spikes",
+        alpha: float = 1.0,
+        per_batch: bool = False,
     ) -> Tensor:
-        """In place ``target += alpha * correlate(post, pre)``; returns ``target``.
+        """In place ``target += alpha * correlate(post, pre, per_batch)``; returns ``target``.
 
-        ``Linear`` does it with one ``addmm_`` (no temporary of the weight's size).
+        ``Linear`` does it with one ``addmm_`` (``baddbmm_`` per batch element),
+        without a temporary of the weight's size.
         """
-        return target.add_(self.correlate(post, pre), alpha=alpha)
+        correlation = self.correlate(post, pre, per_batch=per_batch)
+        if isinstance(alpha, Tensor):  # e.g. an amplitude per synapse
+            return target.add_(correlation * alpha)
+        return target.add_(correlation, alpha=alpha)
 
     def accumulate_correlations(
         self, target: Tensor, terms: Sequence[tuple[Tensor, str | Tensor, float]]

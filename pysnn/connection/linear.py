@@ -153,10 +153,20 @@ class Linear(Connection):
         return post.to(self.weight.dtype).reshape(-1, self.out_features), x
 
     def accumulate_correlation(
-        self, target: Tensor, post: Tensor, pre: str | Tensor = "spikes", alpha: float = 1.0
+        self,
+        target: Tensor,
+        post: Tensor,
+        pre: str | Tensor = "spikes",
+        alpha: float = 1.0,
+        per_batch: bool = False,
     ) -> Tensor:
-        if self.per_synapse_delay:
-            return super().accumulate_correlation(target, post, pre, alpha)
+        if self.per_synapse_delay or isinstance(alpha, Tensor):
+            return super().accumulate_correlation(target, post, pre, alpha, per_batch)
+        if per_batch:  # (B, out, in) += alpha * y_b^T x_b
+            batch = int(post.shape[0])
+            y = post.to(self.weight.dtype).reshape(batch, -1, self.out_features)
+            x = self.arriving(pre).reshape(batch, -1, self.in_features)
+            return target.baddbmm_(y.transpose(1, 2), x, alpha=alpha)
         y, x = self._flat(post, pre)
         return target.addmm_(y.t(), x, alpha=alpha)
 

@@ -230,12 +230,18 @@ class MSTDPET(_RewardSTDP):
     def _update_layer_state(self, layer: Layer, group: dict, state: dict) -> None:
         if self._frozen(layer):
             return
-        zeta = self._stdp_terms(layer, group, state, None, per_batch=True)
-        e = state["e"]
-        if e.shape != zeta.shape or e.dtype != zeta.dtype or e.device != zeta.device:
-            state["e"] = zeta
+        conn = layer.connection
+        s_post = self._post(layer, "spikes")
+        pre, x_post = pair_traces(layer, group, state, s_post)
+        e, weight = state["e"], conn.weight
+        shape = (int(s_post.shape[0]), *weight.shape)
+        if e.shape != shape or e.dtype != weight.dtype or e.device != weight.device:
+            e = state["e"] = weight.detach().new_zeros(shape)
         else:
-            e.mul_(tau_to_decay(group["tau_e"], float(layer.connection.dt))).add_(zeta)
+            e.mul_(tau_to_decay(group["tau_e"], float(conn.dt)))
+        # e += A+ C(s_post, x_pre) - A- C(x_post, s_pre), per batch element, in place
+        conn.accumulate_correlation(e, s_post, pre, group["a_plus"], per_batch=True)
+        conn.accumulate_correlation(e, x_post, "spikes", -group["a_minus"], per_batch=True)
 
     def _step_layer(self, layer: Layer, group: dict, state: dict, reward: Reward | None) -> None:
         e = state["e"]

@@ -29,20 +29,43 @@ class BaseInput(Population):
         spikes, features = self._sum_input(x, allow_bool=True)
         parts = x if isinstance(x, (list, tuple)) else (x,)
         for i, part in enumerate(parts):
-            # x * x == x only for 0 and 1 (NaN fails too): two kernels, no copy;
-            # bool spikes (the usual case) need no check
-            if part.dtype != torch.bool and bool(torch.ne(part * part, part).any()):
-                name = f"x[{i}]" if parts is x else "x"
-                raise ValueError(
-                    f"{type(self).__name__}: {name} must hold spikes, bool or exactly 0.0/1.0; "
-                    f"got other values (a list of spike tensors is summed into counts)"
-                )
+            self._check_spike_values(part, f"x[{i}]" if parts is x else "x")
         self._adopt_input(spikes, features)
         trace = self.update_trace(spikes)
         state = self._buffers
         state["spikes"] = spikes
         state["trace"] = trace
         return spikes, trace
+
+    def forward_steps(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Take the spikes of ``T`` steps, ``x[T, batch, ...]``; return ``(spikes, trace)`` stacked.
+
+        Equals ``T`` calls of :meth:`forward` on ``x[t]`` and leaves the same
+        state; the input is validated once for the whole window.
+        """
+        self._check_spike_values(x, "x")
+        window = self._prepare_window(x, allow_bool=True)
+        traces = []
+        for spikes in window:
+            trace = self.update_trace(spikes)
+            self._buffers["trace"] = trace
+            traces.append(trace)
+        self._buffers["spikes"] = window[-1].clone()  # not a view of the whole window
+        return window, torch.stack(traces)
+
+    def _check_spike_values(self, part: object, name: str) -> None:
+        # x * x == x only for 0 and 1 (NaN fails too): two kernels, no copy;
+        # bool spikes (the usual case) need no check
+        if (
+            isinstance(part, Tensor)
+            and part.dtype != torch.bool
+            and part.is_floating_point()
+            and bool(torch.ne(part * part, part).any())
+        ):
+            raise ValueError(
+                f"{type(self).__name__}: {name} must hold spikes, bool or exactly 0.0/1.0; "
+                f"got other values (a list of spike tensors is summed into counts)"
+            )
 
 
 class Input(BaseInput):

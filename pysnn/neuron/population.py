@@ -260,9 +260,9 @@ class Population(InputChecks, ParameterStore, StatefulModule):
             state["trace"], spikes, state["alpha_t"], self.decay("tau_t"), saturate
         )
 
-    def _step_snapshot(self) -> Any:
+    def _step_snapshot(self, steps: int = 1) -> Any:
         # the spike history (store_trace=True) is a list that a step appends to
-        inplace, history = super()._step_snapshot(), self._history
+        inplace, history = super()._step_snapshot(steps), self._history
         if inplace is None and history is None:
             return None
         return inplace, None if history is None else len(history)

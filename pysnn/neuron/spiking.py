@@ -214,6 +214,57 @@ class BaseNeuron(Population):
         """
         return self._advance(self._prepare_input(x))
 
+    #: steps per compiled chunk of :meth:`forward_steps` after :meth:`fuse` (each
+    #: chunk is one kernel; the compile time grows with it: about 10 s for 16 on CPU)
+    FUSED_CHUNK: ClassVar[int] = 16
+
+    def forward_steps(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Advance ``T`` timesteps with the inputs ``x[T, batch, ...]`` (multi-step execution).
+
+        Equals ``T`` calls of :meth:`forward` on ``x[t]`` (the same spikes,
+        traces and final state); the window is validated once instead of every
+        step.  Eager, the state update runs step after step; after :meth:`fuse`,
+        every :attr:`FUSED_CHUNK` steps are compiled into **one** kernel that
+        carries the state through the chunk (the steps left over run one fused
+        step each).  :meth:`SNNNetwork.run <pysnn.network.SNNNetwork.run>` uses
+        it for whole-network multi-step execution.
+
+        Returns
+        -------
+        tuple of Tensor
+            ``(spikes, trace)``, both ``[T, batch, *features]``.
+        """
+        window = self._prepare_window(x)
+        steps, done, parts = int(window.shape[0]), 0, []
+        if self._fusion is not None:
+            backend, mode = self._fusion
+            chunk = self.FUSED_CHUNK
+            while steps - done >= chunk:
+                part = window[done : done + chunk]
+                parts.append(
+                    fusion.call_fused(BaseNeuron._run_steps, self, part, backend=backend, mode=mode)
+                )
+                done += chunk
+        if done < steps:
+            spikes, traces = [], []
+            for current in window[done:]:
+                s, trace = self._advance(current)
+                spikes.append(s)
+                traces.append(trace)
+            parts.append((torch.stack(spikes), torch.stack(traces)))
+        if len(parts) == 1:
+            return parts[0]
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def _run_steps(self, window: Tensor) -> tuple[Tensor, Tensor]:
+        """:meth:`_step` over every step of ``window``, stacked (unrolled when compiled)."""
+        spikes, traces = [], []
+        for current in window:
+            s, trace = self._step(current)
+            spikes.append(s)
+            traces.append(trace)
+        return torch.stack(spikes), torch.stack(traces)
+
     # -- fused execution ---------------------------------------------------------------
     def fuse(
         self,

@@ -41,6 +41,24 @@ class InputChecks:
         self._adopt_input(total, features)
         return total
 
+    def _prepare_window(self, x: object, name: str = "x", allow_bool: bool = False) -> Tensor:
+        """Validate a window ``[T, batch, ...]`` of per-step inputs once; adopt its batch size.
+
+        Returns the window in the module's dtype.  Every step of a window
+        shares the dtype, device and shape, so checking the window as a whole
+        equals checking each step.
+        """
+        anchor = self._anchor
+        window = check_tensor(name, x, anchor.dtype, anchor.device, allow_bool)
+        if window.dim() < 2 or window.shape[0] == 0:
+            raise ValueError(
+                f"{type(self).__name__}: {name} must have shape [T, batch, ...] with T >= 1, "
+                f"got {tuple(window.shape)}"
+            )
+        first, features = self._sum_input(window[0], f"{name}[t]")
+        self._adopt_input(first, features)
+        return window
+
     def _sum_input(
         self, x: InputLike, name: str = "x", allow_bool: bool = False
     ) -> tuple[Tensor, tuple[int, ...]]:
