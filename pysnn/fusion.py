@@ -106,6 +106,15 @@ def compile_step(
     ``capture_scalar_outputs`` for the process (patching them around every
     call would cost 10-25 us per step).
 
+    ``step`` may also call learning rules (``rule.update_state()``,
+    ``rule.step(reward)``): the network step and the weight update become one
+    graph (tested to give the eager spikes and weights).  Inside it a rule
+    does not re-check its hyper-parameters every step (they are checked when
+    set and on every eager step), and a non-finite tensor reward raises a
+    :class:`RuntimeError` from a runtime assert, before the weights change;
+    give rewards as tensors (a Python float is a constant of the graph, so
+    every new value would recompile).
+
     The first calls compile (seconds; one graph per distinct call signature and
     for the first step after ``reset_state``).  Results equal the eager step up
     to the rounding of fused arithmetic.  Use it for long simulations of a

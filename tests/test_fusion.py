@@ -251,3 +251,68 @@ def test_compile_step_gives_the_eager_spikes_of_a_sparse_recurrent_network(dense
     # compiled as whole-step graphs (first step and later steps), not eagerly
     assert 0 < counters["stats"]["unique_graphs"] - graphs_before <= 3
     assert sum(counters["graph_break"].values()) == breaks_before
+
+
+class _GraphNet(SNNNetwork):
+    """Input -> Linear -> LIF through the graph's default step."""
+
+    def __init__(self):
+        super().__init__()
+        self.input = Input((20,), dt=1.0, alpha_t=1.0, tau_t=10.0, integrator="exact")
+        self.fc = Linear(20, 8)
+        self.lif = LIFNeuron((8,), thresh=0.5, duration_refrac=2.0, integrator="exact")
+        self.add_layer("fc", self.fc, self.lif, self.input)
+
+
+@pytest.mark.parametrize("rule_name", ["stdp", "mstdpet"])
+def test_compile_step_captures_a_learning_step_with_the_eager_weights(rule_name):
+    """Network step and rule update compiled as one graph: the eager spikes and weights."""
+    from torch._dynamo.utils import counters
+
+    from pysnn.learning import MSTDPET, STDP
+
+    g = torch.Generator().manual_seed(3)
+    x = torch.rand(60, 2, 20, generator=g) < 0.3
+    rewards = torch.randint(0, 2, (60, 2), generator=g).double() * 2 - 1
+    nets, rules = [], []
+    for _ in range(2):
+        net = _GraphNet().double()
+        with torch.no_grad():
+            net.fc.weight.copy_(torch.rand(8, 20, generator=torch.Generator().manual_seed(1)))
+        if rule_name == "stdp":
+            rule = STDP(net.layers, lr=0.01, a_plus=1.0, a_minus=1.1, w_min=0.0, w_max=1.0)
+        else:
+            rule = MSTDPET(net.layers, lr=0.01, tau_e=10.0, w_min=0.0, w_max=1.0)
+        nets.append(net)
+        rules.append(rule)
+
+    def learning_step(net, rule, x, reward):
+        out = net(x)
+        if rule_name == "stdp":
+            rule.step()
+        else:
+            rule.update_state()
+            rule.step(reward)
+        return out
+
+    step = fusion.compile_step(learning_step)
+    breaks_before = sum(counters["graph_break"].values())
+    total = 0.0
+    with torch.no_grad():
+        for t in range(60):
+            s_eager = learning_step(nets[0], rules[0], x[t], rewards[t])
+            s_compiled = step(nets[1], rules[1], x[t], rewards[t])
+            assert torch.equal(s_compiled, s_eager), f"spikes differ at step {t}"
+            total += float(s_eager.sum())
+    torch.testing.assert_close(nets[1].fc.weight, nets[0].fc.weight, rtol=0, atol=1e-12)
+    assert not torch.equal(
+        nets[0].fc.weight, torch.rand(8, 20, generator=torch.Generator().manual_seed(1)).double()
+    )
+    assert total > 10
+    assert sum(counters["graph_break"].values()) == breaks_before
+    if rule_name == "mstdpet":  # a NaN reward is still refused inside the compiled graph
+        before = nets[1].fc.weight.clone()
+        nan_reward = torch.tensor([1.0, float("nan")], dtype=torch.float64)
+        with torch.no_grad(), pytest.raises(RuntimeError, match="reward must be finite"):
+            step(nets[1], rules[1], x[0], nan_reward)
+        assert torch.equal(nets[1].fc.weight, before)

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from pysnn.fusion import is_compiling
 from pysnn.network import Layer, SNNNetwork
 
 Tensor = torch.Tensor
@@ -169,8 +170,8 @@ class LayerState(nn.Module):
         The rules update their state in place, which an inference tensor does
         not allow outside inference mode.
         """
-        if torch.is_inference_mode_enabled():
-            return
+        if is_compiling() or torch.is_inference_mode_enabled():
+            return  # a compiled step (compile_step) never runs under inference mode
         buffers = self._buffers
         for name, buf in buffers.items():
             if buf is not None and buf.is_inference():
@@ -322,6 +323,11 @@ def check_reward(reward: Any) -> Reward | None:
     if isinstance(reward, Tensor):
         if reward.dtype == torch.bool or reward.is_complex():
             raise TypeError(f"reward must be a real-valued tensor, got dtype {reward.dtype}")
+        if is_compiling():  # no data-dependent branch inside a compiled step: a runtime assert
+            torch._assert_async(
+                torch.isfinite(reward).all(), "reward must be finite (no NaN or inf)"
+            )
+            return reward
         finite = bool(torch.isfinite(reward).all())
     elif isinstance(reward, numbers.Real) and not isinstance(reward, bool):
         finite = math.isfinite(reward)
@@ -634,6 +640,10 @@ class LearningRule(nn.Module):
         as much as a small weight update); tensor options are checked every
         step, since they can change in place.
         """
+        if is_compiling():
+            # inside compile_step: the options were checked when they were set, and the
+            # first eager step checks them again; nothing here may branch on data
+            return
         checked = self.__dict__.setdefault("_checked_options", {})
         for index, group in enumerate(self.param_groups):
             values = tuple([dict.get(group, name) for name in FINITE_OPTIONS])
