@@ -35,6 +35,7 @@ PUBLIC_MODULES = [
     "pysnn.plot",
     "pysnn.safety",
     "pysnn.synapse",
+    "pysnn.window",
 ]
 
 # ``.. code-block:: python`` with a ``:caption:`` (as in the side-by-side tables)

@@ -306,6 +306,51 @@ def test_event_and_dense_paths_agree(soft, masked):
     torch.testing.assert_close(weights[None], weights[False], atol=1e-12, rtol=0)
 
 
+@pytest.mark.parametrize("delay", [0, 2])
+def test_spike_scatter_update_equals_dense_with_counts_positions_and_rule_traces(delay):
+    """The event path scatters each (sample, neuron) spike; it equals the dense update.
+
+    Spike counts (a list of inputs summed), an extra leading position dimension
+    (``(B, P, in)``), a delay and rule-owned nearest-spike traces.
+    """
+    g = torch.Generator().manual_seed(9)
+    n_in, n_out, batch, positions, steps = 12, 9, 3, 2, 40
+    pre_a = (torch.rand(steps, batch, positions, n_in, generator=g) < 0.1).double()
+    pre_b = (torch.rand(steps, batch, positions, n_in, generator=g) < 0.05).double()
+    post = (torch.rand(steps, batch, positions, n_out, generator=g) < 0.1).double()
+    weights, paths = {}, {}
+    for mode in (False, True):
+        net = Forced(Linear(n_in, n_out, dt=DT, delay=delay), (positions, n_in), (positions, n_out))
+        net = net.double()
+        with torch.no_grad():
+            net.conn.weight.copy_(
+                torch.rand(n_out, n_in, generator=torch.Generator().manual_seed(2))
+            )
+        rule = STDP(
+            net.layers,
+            lr=0.05,
+            a_plus=1.0,
+            a_minus=1.3,
+            w_min=0.0,
+            w_max=1.0,
+            tau_plus=15.0,
+            tau_minus=25.0,
+            pairing="nearest",
+            event_driven=mode,
+        )
+        used = set()
+        for t in range(steps):
+            net([pre_a[t], pre_b[t]], post[t])  # a list of inputs: spike counts
+            rule.step()
+            used.add(rule.last_path["conn"])
+        weights[mode], paths[mode] = net.conn.weight.clone(), used
+    assert "event" in paths[True] and paths[False] == {"dense"}
+    assert not torch.equal(
+        weights[False], torch.rand(n_out, n_in, generator=torch.Generator().manual_seed(2)).double()
+    )
+    torch.testing.assert_close(weights[True], weights[False], atol=1e-12, rtol=0)
+
+
 # ---------------------------------------------------------------------------
 # Triplet STDP
 # ---------------------------------------------------------------------------
