@@ -202,6 +202,7 @@ def feedforward_cells(
                     delay = torch.randint(0, delay[1] + 1, (n_out, 784), generator=gen)
                 whole = "whole-network" in mode
                 net = (GraphFeedForward if whole else FeedForward)(784, n_out, delay)
+                net.check_finite(False)  # off by default, but on in the test suite
                 if whole and net.multi_step_obstacle(spikes) is not None:
                     raise AssertionError(f"{mode}: {net.multi_step_obstacle(spikes)}")
                 if "fused" in mode:

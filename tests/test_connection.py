@@ -912,3 +912,23 @@ def test_pool_geometry_checks():
         pool(torch.zeros(1, 1, 2, 2))
     assert pool.is_fresh
     assert MaxPool2d(3, padding=1)(torch.ones(1, 1, 1, 1))[0].item() == 1.0
+
+
+def test_population_outputs_skip_the_value_check_until_edited_in_place():
+    """A population's own spikes and trace are trusted; an in-place edit makes them checked again."""
+    from pysnn.neuron import Input
+    from pysnn.validation import is_marked_valid
+
+    inp = Input((4,), dt=1.0, alpha_t=1.0, tau_t=10.0, integrator="exact")
+    conn = Linear(4, 3)
+    spikes, trace = inp(torch.tensor([[1.0, 0.0, 1.0, 0.0]]))
+    assert is_marked_valid(spikes) and is_marked_valid(trace)
+    out, _ = conn(spikes, trace)
+    torch.testing.assert_close(out, spikes @ conn.weight.t())
+    spikes.mul_(float("nan"))  # no longer what the population produced
+    assert not is_marked_valid(spikes)
+    with pytest.raises(ValueError, match="spikes must be finite"):
+        conn(spikes, trace)
+    trace.fill_(float("nan"))
+    with pytest.raises(ValueError, match="trace must be finite"):
+        conn(torch.ones(1, 4), trace)

@@ -832,20 +832,20 @@ def test_custom_rule_on_base_class():
 
 
 def test_auto_path_choice():
-    net = linear_net(40, 30)
-    pre = torch.zeros(1, 40, dtype=torch.float64)
+    net = linear_net(200, 150)
+    pre = torch.zeros(1, 200, dtype=torch.float64)
     pre[0, 3] = 1.0
-    post = torch.zeros(1, 30, dtype=torch.float64)
-    post[0, 2] = 1.0
+    post = torch.zeros(1, 150, dtype=torch.float64)
+    post[0, 2] = 1.0  # 0.6 % of the neurons active: below event_threshold
     small = STDP(net.layers, lr=0.1)  # below event_min_synapses: dense
     eager = STDP(net.layers, lr=0.1, event_min_synapses=0)
     net(pre, post)
     small.step()
     eager.step()
     assert small.last_path["conn"] == "dense" and eager.last_path["conn"] == "event"
-    net(torch.ones(1, 40).double(), torch.ones(1, 30).double())
+    net(torch.ones(1, 200).double(), torch.ones(1, 150).double())
     eager.step()
     assert eager.last_path["conn"] == "dense"  # too many active neurons
-    net(torch.zeros(1, 40).double(), torch.zeros(1, 30).double())
+    net(torch.zeros(1, 200).double(), torch.zeros(1, 150).double())
     eager.step()
     assert eager.last_path["conn"] == "none"

@@ -55,7 +55,7 @@ from torch import nn
 
 from pysnn.delay import DelayLike, DelayLine
 from pysnn.state import StatefulModule
-from pysnn.validation import check_dt, check_spike_values, check_tensor
+from pysnn.validation import check_dt, check_spike_values, check_tensor, is_marked_valid
 
 Tensor = torch.Tensor
 IntPair = Union[int, Sequence[int]]
@@ -133,13 +133,16 @@ def check_step_inputs(
                 f"{type(module).__name__}: trace must have the shape of spikes "
                 f"{tuple(spikes.shape)}, got {tuple(trace.shape)}"
             )
-    check_spike_values(
-        type(module).__name__,
-        spikes if values is None else values,
-        trace if values is None else value_trace,
-        module.graded_input,
-        not binary_input,
-    )
+    checked_spikes = spikes if values is None else values
+    checked_trace = trace if values is None else value_trace
+    # a population's own step output needs no second check (see mark_valid)
+    trusted = binary_input or is_marked_valid(checked_spikes)
+    if checked_trace is not None and is_marked_valid(checked_trace):
+        checked_trace = None
+    if not (trusted and checked_trace is None):
+        check_spike_values(
+            type(module).__name__, checked_spikes, checked_trace, module.graded_input, not trusted
+        )
     return spikes, trace
 
 

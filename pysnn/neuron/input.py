@@ -8,6 +8,7 @@ import torch
 
 from pysnn.neuron.population import Population
 from pysnn.neuron.validation import InputLike
+from pysnn.validation import mark_valid
 
 Tensor = torch.Tensor
 
@@ -35,6 +36,7 @@ class BaseInput(Population):
         state = self._buffers
         state["spikes"] = spikes
         state["trace"] = trace
+        mark_valid(spikes, trace)  # checked above: connections need not check them again
         return spikes, trace
 
     def forward_steps(self, x: Tensor) -> tuple[Tensor, Tensor]:
@@ -51,7 +53,9 @@ class BaseInput(Population):
             self._buffers["trace"] = trace
             traces.append(trace)
         self._buffers["spikes"] = window[-1].clone()  # not a view of the whole window
-        return window, torch.stack(traces)
+        traces = torch.stack(traces)
+        mark_valid(window, traces)
+        return window, traces
 
     def _check_spike_values(self, part: object, name: str) -> None:
         # x * x == x only for 0 and 1 (NaN fails too): two kernels, no copy;

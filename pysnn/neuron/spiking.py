@@ -20,6 +20,7 @@ from pysnn import fusion
 from pysnn.neuron.parameters import Option, Param, StateVar
 from pysnn.neuron.population import TRACE_MODES, Population
 from pysnn.neuron.validation import InputLike
+from pysnn.validation import mark_valid
 
 Tensor = torch.Tensor
 
@@ -199,9 +200,14 @@ class BaseNeuron(Population):
     def _advance(self, x: Tensor, *extra: Tensor) -> tuple[Tensor, Tensor]:
         """Run :meth:`_step` eagerly or, after :meth:`fuse`, compiled."""
         if self._fusion is None:
-            return self._step(x, *extra)
-        backend, mode = self._fusion
-        return fusion.call_fused(type(self)._step, self, x, *extra, backend=backend, mode=mode)
+            spikes, trace = self._step(x, *extra)
+        else:
+            backend, mode = self._fusion
+            spikes, trace = fusion.call_fused(
+                type(self)._step, self, x, *extra, backend=backend, mode=mode
+            )
+        mark_valid(spikes, trace)  # connections need not check them again
+        return spikes, trace
 
     def forward(self, x: InputLike) -> tuple[Tensor, Tensor]:
         """Advance one timestep with input ``x`` (a tensor or a list of tensors, summed).
@@ -253,8 +259,11 @@ class BaseNeuron(Population):
                 traces.append(trace)
             parts.append((torch.stack(spikes), torch.stack(traces)))
         if len(parts) == 1:
-            return parts[0]
-        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+            spikes, traces = parts[0]
+        else:
+            spikes, traces = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+        mark_valid(spikes, traces)
+        return spikes, traces
 
     def _run_steps(self, window: Tensor) -> tuple[Tensor, Tensor]:
         """:meth:`_step` over every step of ``window``, stacked (unrolled when compiled)."""
