@@ -293,6 +293,7 @@ def test_event_and_dense_paths_agree(soft, masked):
             mask=mask,
             event_driven=mode,
             event_min_synapses=0,
+            event_threshold=0.1,
         )
         used = set()
         for t in range(steps):
