@@ -546,11 +546,12 @@ class SNNNetwork(RuleHost):
         return window.obstacle(self, self._plan)
 
     def _run_windows(self, inputs: Tensor, watch: SilenceWatch | None, bar: Any) -> Tensor:
-        """:meth:`run` in windows of at most :data:`pysnn.window.MAX_WINDOW` steps."""
+        """:meth:`run` in windows of :func:`pysnn.window.window_length` steps."""
         plan, outputs = self._plan, []
         assert plan is not None
-        for start in range(0, int(inputs.shape[0]), window.MAX_WINDOW):
-            chunk = inputs[start : start + window.MAX_WINDOW]
+        length = window.window_length(plan, int(inputs.shape[1]))
+        for start in range(0, int(inputs.shape[0]), length):
+            chunk = inputs[start : start + length]
             saved = snapshot(self, steps=int(chunk.shape[0]))
             try:
                 if self._batch_pending:

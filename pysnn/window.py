@@ -36,7 +36,10 @@ It is **exact** (the same spikes, traces and final state as ``T`` calls of
 :func:`obstacle` says which of these fails; :meth:`SNNNetwork.run
 <pysnn.network.SNNNetwork.run>` uses :func:`run_window` when none does.
 Memory: the spikes, traces and input currents of every population for one
-window (``run`` splits long inputs into windows of :data:`MAX_WINDOW` steps).
+window.  ``run`` splits long inputs into windows of :func:`window_length`
+steps: at most :data:`MAX_WINDOW`, and short enough that one population's
+stacked window holds about :data:`WINDOW_ELEMENTS` values (larger windows of
+large populations ran slower: they no longer fit in the caches).
 """
 
 from __future__ import annotations
@@ -51,10 +54,29 @@ from pysnn.neuron import BaseInput, BaseNeuron
 
 Tensor = torch.Tensor
 
-__all__ = ["MAX_WINDOW", "obstacle", "run_window"]
+__all__ = ["MAX_WINDOW", "MIN_WINDOW", "WINDOW_ELEMENTS", "obstacle", "run_window", "window_length"]
 
 #: most steps simulated in one window (longer runs are split; the state carries over)
 MAX_WINDOW = 512
+#: fewest steps per window (unless the input is shorter)
+MIN_WINDOW = 16
+#: target number of values in one population's stacked window (batch x neurons x steps)
+WINDOW_ELEMENTS = 1 << 22
+
+
+def window_length(plan: StepPlan, batch: int) -> int:
+    """Steps per window for ``batch`` samples: :data:`WINDOW_ELEMENTS` over the largest population.
+
+    Clamped to [:data:`MIN_WINDOW`, :data:`MAX_WINDOW`].
+    """
+    largest = 1
+    for population in (*plan.inputs, *(post for post, _ in plan.stages)):
+        size = 1
+        for dim in getattr(population, "features_shape", ()) or ():
+            size *= int(dim)
+        largest = max(largest, size)
+    steps = WINDOW_ELEMENTS // max(1, batch * largest)
+    return max(MIN_WINDOW, min(MAX_WINDOW, steps))
 
 
 def _hooked(module: nn.Module) -> bool:

@@ -10,7 +10,7 @@ import copy
 import pytest
 import torch
 
-from pysnn import window
+from pysnn import graph, window
 from pysnn.connection import Conv2d, Linear, MaxPool2d, Recurrent
 from pysnn.delay import DelayLine
 from pysnn.monitor import StateMonitor
@@ -137,6 +137,14 @@ def test_run_in_windows_equals_the_step_loop(case, monkeypatch):
     after_window = torch.stack([twin(s) for s in more])
     assert torch.equal(after_window, after_loop)
     _assert_same(_state(twin), _state(net))
+
+
+def test_window_length_follows_the_largest_population():
+    net, _ = _feedforward()  # populations of 20, 16 and 6 neurons
+    plan = graph.plan(net.layers.values())
+    assert window.window_length(plan, 1) == window.MAX_WINDOW
+    assert window.window_length(plan, 4096) == window.WINDOW_ELEMENTS // (4096 * 20)
+    assert window.window_length(plan, 10**6) == window.MIN_WINDOW
 
 
 def test_windows_are_used_and_faster_paths_are_taken(monkeypatch):
