@@ -48,8 +48,8 @@ def run(tree: Path, script: str, args: str) -> dict[str, float]:
     cells: dict[str, float] = {}
     batch = ""
     for line in out.splitlines():
-        if script == "bench_stdp.py" and line.startswith("batch "):
-            batch = line.split(":")[0]
+        if script == "bench_stdp.py" and line.startswith(("batch ", "N=")) and ":" in line:
+            batch = line.split(":")[0]  # "N=400 batch 32" (or "batch 32" in older versions)
         match = PATTERNS[script].match(line)
         if match:
             *key, ms = match.groups()
