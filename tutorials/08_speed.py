@@ -1,5 +1,5 @@
 r"""
-Speed: four ways to run a network
+Speed: five ways to run a network
 =================================
 
 A PySNN step is a handful of small tensor operations, so how fast a
@@ -17,6 +17,10 @@ same spikes, and times them on the machine that built this page:
 * **multi-step**: ``connection.forward_steps`` computes the input of all
   ``T`` steps in one matrix product when the input sequence is known and no
   rule changes the weights; only the neurons step one by one;
+* **whole-network multi-step**: ``net.run(x)`` on a network that uses the
+  graph's default step runs every population over a window of steps before
+  the next one, by itself, whenever that equals the step loop
+  (:mod:`pysnn.window`); with ``fuse()``, 16 neuron steps are one kernel;
 * **whole-step compilation**: :func:`pysnn.fusion.compile_step` compiles
   the whole ``forward`` (connection and neurons) into one graph.
 
@@ -132,6 +136,37 @@ results["multi-step (forward_steps)"], out = timed(multi_step)
 print("same spikes as the default loop:", torch.equal(out, reference))
 
 # %%
+# Whole-network multi-step
+# ------------------------
+# The same modules in a network that writes no ``forward``: the graph
+# registered by ``connect`` is the step.  ``run`` sees that every projection
+# is feedforward and that nothing acts between steps, so it simulates the
+# input population over a window of steps, then the connection (one matrix
+# product), then the LIF population (``multi_step_obstacle`` would say why
+# not).  After ``fuse()`` each 16 LIF steps are one compiled kernel.
+
+
+class GraphNet(Net):
+    forward = SNNNetwork.forward  # the graph's default step
+
+
+graph_net = GraphNet()
+with torch.no_grad():
+    graph_net.fc.weight.copy_(weight)
+graph_net.eval()
+print("obstacle:", graph_net.multi_step_obstacle(x))
+results["whole-network (net.run)"], out = timed(lambda: graph_net.run(x))
+print("same spikes as the default loop:", torch.equal(out, reference))
+graph_net.fuse()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    start = time.perf_counter()
+    graph_net.run(x)  # warm-up: compiles the 16-step chunk
+    print(f"first fused window run (compiling): {time.perf_counter() - start:.1f} s")
+results["whole-network fused"], out = timed(lambda: graph_net.run(x))
+print("same spikes as the default loop:", torch.equal(out, reference))
+
+# %%
 # Whole-step compilation
 # ----------------------
 # ``compile_step(net.forward)`` returns a function called like ``forward``.
@@ -192,7 +227,10 @@ fig.tight_layout()
 # the seconds of compilation.
 #
 # Which mode to use: the default loop for experiments and anything with
-# learning; ``forward_steps`` for inference on encoded data (the whole input
-# known, weights fixed); ``fuse()`` and ``compile_step`` for long runs of a
-# fixed network, after measuring them on it.  Batches of samples cut the
+# learning; ``net.run`` on a graph network for inference on encoded data
+# (it picks whole-network multi-step by itself; with ``fuse()`` it ran this
+# network at 0.022-0.026 ms per step in ``benchmarks/suite.py``, against 0.11-0.14
+# for the default loop), or ``forward_steps`` by hand in a network with its
+# own ``forward``; ``fuse()`` and ``compile_step`` for long runs of a fixed
+# network, after measuring them on it.  Batches of samples cut the
 # per-sample cost in every mode, because the per-step overhead is shared.
