@@ -40,6 +40,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from typing import Callable
 
 import torch
 
@@ -86,6 +87,65 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+class PlainLIF:
+    """The plain loops' input trace and exact LIF update (refractory period, reset to 0).
+
+    ``step`` advances one timestep and returns the output spikes; the traces
+    ``x_pre``, ``x_post`` after the step are attributes (what STDP pairs).
+    """
+
+    LAM_PRE, LAM_POST, LAM_V = (math.exp(-DT / tau) for tau in (TAU_PRE, TAU_POST, TAU_V))
+    REFRAC_STEPS = int(round(REFRAC / DT))
+
+    def __init__(self, batch: int, n_out: int, like: torch.Tensor) -> None:
+        self.x_pre = like.new_zeros(batch, N_IN)
+        self.x_post = like.new_zeros(batch, n_out)
+        self.v = like.new_zeros(batch, n_out)
+        self.refrac = like.new_zeros(batch, n_out)
+
+    def step(self, s_pre: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        self.x_pre = self.x_pre * self.LAM_PRE + s_pre
+        current = s_pre @ weight.t()
+        free = (self.refrac == 0).to(weight.dtype)
+        v = self.v + (ALPHA_V * current - self.v) * (1 - self.LAM_V) * free
+        s_post = (v >= THRESH).to(weight.dtype)
+        self.x_post = self.x_post * self.LAM_POST + s_post
+        self.refrac = (self.refrac - 1).clamp(min=0) + s_post * self.REFRAC_STEPS
+        self.v = v * (1 - s_post)
+        return s_post
+
+
+def time_samples(
+    samples: list[torch.Tensor],
+    begin: Callable[[int, torch.Tensor], None],
+    step: Callable[[int, int, torch.Tensor], None],
+    device: torch.device,
+) -> float:
+    """ms per step of ``step(sample, t, spikes)`` over every sample; ``begin`` (untimed) first."""
+    steps, elapsed = 0, 0.0
+    with torch.no_grad():
+        for i, spikes in enumerate(samples):
+            begin(i, spikes)
+            sync(device)
+            start = time.perf_counter()
+            for t in range(spikes.shape[0]):
+                step(i, t, spikes)
+            sync(device)
+            elapsed += time.perf_counter() - start
+            steps += spikes.shape[0]
+    return 1000.0 * elapsed / steps
+
+
+def pysnn_net(weight0: torch.Tensor, device: torch.device, fused: bool = False) -> Net:
+    """:class:`Net` on ``device`` in ``weight0``'s dtype, with ``weight0`` as its weights."""
+    net = Net(weight0.shape[0]).to(device=device, dtype=weight0.dtype)
+    if fused:
+        net.fuse()
+    with torch.no_grad():
+        net.fc.weight.copy_(weight0)
+    return net
+
+
 def time_pysnn(
     weight0: torch.Tensor,
     samples: list[torch.Tensor],
@@ -94,31 +154,25 @@ def time_pysnn(
     device: torch.device | str = "cpu",
 ) -> tuple[float, float]:
     device = torch.device(device)
-    net = Net(weight0.shape[0]).to(device)
+    net = pysnn_net(weight0, device, fused)
     samples = [s.to(device) for s in samples]
-    if fused:
-        net.fuse()
-    with torch.no_grad():
-        net.fc.weight.copy_(weight0)
     rule = STDP(
         net.layers, lr=LR, a_plus=A_PLUS, a_minus=A_MINUS, w_min=0.0, w_max=1.0, event_driven=mode
     )
-    steps, elapsed = 0, 0.0
     active = torch.zeros((), device=device)
-    with torch.no_grad():
-        for spikes in samples:
-            net.reset_state()
-            rule.reset_state()
-            sync(device)
-            start = time.perf_counter()
-            for t in range(spikes.shape[0]):
-                out = net(spikes[t])
-                rule.step()
-                active += out.any(0).float().mean()
-            sync(device)
-            elapsed += time.perf_counter() - start
-            steps += spikes.shape[0]
-    return 1000.0 * elapsed / steps, float(active) / steps
+
+    def begin(i: int, spikes: torch.Tensor) -> None:
+        net.reset_state()
+        rule.reset_state()
+
+    def step(i: int, t: int, spikes: torch.Tensor) -> None:
+        nonlocal active
+        out = net(spikes[t])
+        rule.step()
+        active += out.any(0).float().mean()
+
+    ms = time_samples(samples, begin, step, device)
+    return ms, float(active) / sum(s.shape[0] for s in samples)
 
 
 def rewards_for(samples: list[torch.Tensor], gen: torch.Generator) -> list[torch.Tensor]:
@@ -134,31 +188,26 @@ def time_pysnn_mstdpet(
 ) -> tuple[float, torch.Tensor]:
     """ms per step of PySNN's network + :class:`MSTDPET`; returns the final weights too."""
     device = torch.device(device)
-    net = Net(weight0.shape[0]).to(device=device, dtype=weight0.dtype)
-    with torch.no_grad():
-        net.fc.weight.copy_(weight0)
+    net = pysnn_net(weight0, device)
+    samples = [s.to(device) for s in samples]
+    rewards = [r.to(device, weight0.dtype) for r in rewards]
     rule = MSTDPET(
         net.layers, lr=LR, a_plus=A_PLUS, a_minus=A_MINUS, tau_e=TAU_E, w_min=0.0, w_max=1.0
     )
-    steps, elapsed = 0, 0.0
-    with torch.no_grad():
-        for spikes, reward in zip(samples, rewards):
-            spikes, reward = spikes.to(device), reward.to(device, weight0.dtype)
-            net.reset_state()
-            rule.reset_state()
-            sync(device)
-            start = time.perf_counter()
-            for t in range(spikes.shape[0]):
-                net(spikes[t])
-                rule.update_state()
-                rule.step(reward[t])
-            sync(device)
-            elapsed += time.perf_counter() - start
-            steps += spikes.shape[0]
-    return 1000.0 * elapsed / steps, net.fc.weight.detach().clone()
+
+    def begin(i: int, spikes: torch.Tensor) -> None:
+        net.reset_state()
+        rule.reset_state()
+
+    def step(i: int, t: int, spikes: torch.Tensor) -> None:
+        net(spikes[t])
+        rule.update_state()
+        rule.step(rewards[i][t])
+
+    ms = time_samples(samples, begin, step, device)
+    return ms, net.fc.weight.detach().clone()
 
 
-@torch.no_grad()
 def time_plain_mstdpet(
     weight0: torch.Tensor,
     samples: list[torch.Tensor],
@@ -167,42 +216,28 @@ def time_plain_mstdpet(
 ) -> tuple[float, torch.Tensor]:
     """The same network and MSTDPET written as a plain loop; ms per step and final weights."""
     device = torch.device(device)
-    like = dict(device=device, dtype=weight0.dtype)
     weight = weight0.to(device, copy=True)
-    lam_pre, lam_post = math.exp(-DT / TAU_PRE), math.exp(-DT / TAU_POST)
-    lam_v, lam_e = math.exp(-DT / TAU_V), math.exp(-DT / TAU_E)
-    refrac_steps = int(round(REFRAC / DT))
-    n_out = weight.shape[0]
-    steps, elapsed = 0, 0.0
-    for spikes, reward in zip(samples, rewards):
-        spikes, reward = spikes.to(device), reward.to(**like)
+    samples = [s.to(device) for s in samples]
+    rewards = [r.to(device, weight0.dtype) for r in rewards]
+    lam_e = math.exp(-DT / TAU_E)
+    state: dict[str, object] = {}
+
+    def begin(i: int, spikes: torch.Tensor) -> None:
         batch = spikes.shape[1]
-        x_pre = torch.zeros(batch, N_IN, **like)
-        x_post = torch.zeros(batch, n_out, **like)
-        v = torch.zeros(batch, n_out, **like)
-        refrac = torch.zeros(batch, n_out, **like)
-        e = torch.zeros(batch, n_out, N_IN, **like)
-        sync(device)
-        start = time.perf_counter()
-        for t in range(spikes.shape[0]):
-            s_pre = spikes[t].to(weight.dtype)
-            x_pre = x_pre * lam_pre + s_pre
-            current = s_pre @ weight.t()
-            free = (refrac == 0).to(weight.dtype)
-            v = v + (ALPHA_V * current - v) * (1 - lam_v) * free
-            s_post = (v >= THRESH).to(weight.dtype)
-            x_post = x_post * lam_post + s_post
-            refrac = (refrac - 1).clamp(min=0) + s_post * refrac_steps
-            v = v * (1 - s_post)
-            e.mul_(lam_e)
-            e.baddbmm_(s_post.unsqueeze(2), x_pre.unsqueeze(1), alpha=A_PLUS)
-            e.baddbmm_(x_post.unsqueeze(2), s_pre.unsqueeze(1), alpha=-A_MINUS)
-            weight += (LR / batch) * torch.tensordot(reward[t], e, dims=1)
-            weight.clamp_(0.0, 1.0)
-        sync(device)
-        elapsed += time.perf_counter() - start
-        steps += spikes.shape[0]
-    return 1000.0 * elapsed / steps, weight
+        state["lif"] = PlainLIF(batch, weight.shape[0], weight)
+        state["e"] = weight.new_zeros(batch, *weight.shape)
+
+    def step(i: int, t: int, spikes: torch.Tensor) -> None:
+        lif, e = state["lif"], state["e"]
+        s_pre = spikes[t].to(weight.dtype)
+        s_post = lif.step(s_pre, weight)
+        e.mul_(lam_e)
+        e.baddbmm_(s_post.unsqueeze(2), lif.x_pre.unsqueeze(1), alpha=A_PLUS)
+        e.baddbmm_(lif.x_post.unsqueeze(2), s_pre.unsqueeze(1), alpha=-A_MINUS)
+        weight.add_(torch.tensordot(rewards[i][t], e, dims=1), alpha=LR / spikes.shape[1])
+        weight.clamp_(0.0, 1.0)
+
+    return time_samples(samples, begin, step, device), weight
 
 
 def check_mstdpet(weight0: torch.Tensor, sample: torch.Tensor, reward: torch.Tensor) -> None:
@@ -217,45 +252,29 @@ def check_mstdpet(weight0: torch.Tensor, sample: torch.Tensor, reward: torch.Ten
         raise AssertionError("MSTDPET check: the weights did not change")
 
 
-@torch.no_grad()
 def time_plain(
     weight0: torch.Tensor, samples: list[torch.Tensor], device: torch.device | str = "cpu"
 ) -> float:
     device = torch.device(device)
     weight = weight0.to(device, copy=True)
     samples = [s.to(device) for s in samples]
-    lam_pre, lam_post = math.exp(-DT / TAU_PRE), math.exp(-DT / TAU_POST)
-    lam_v = math.exp(-DT / TAU_V)
-    refrac_steps = int(round(REFRAC / DT))
-    steps, elapsed = 0, 0.0
     active = torch.zeros((), device=device)  # same bookkeeping as time_pysnn
-    for spikes in samples:
-        batch = spikes.shape[1]
-        x_pre = torch.zeros(batch, N_IN, device=device)
-        n_out = weight.shape[0]
-        x_post = torch.zeros(batch, n_out, device=device)
-        v = torch.zeros(batch, n_out, device=device)
-        refrac = torch.zeros(batch, n_out, device=device)
-        sync(device)
-        start = time.perf_counter()
-        for t in range(spikes.shape[0]):
-            s_pre = spikes[t].float()
-            x_pre = x_pre * lam_pre + s_pre
-            current = s_pre @ weight.t()
-            free = (refrac == 0).float()
-            v = v + (ALPHA_V * current - v) * (1 - lam_v) * free
-            s_post = (v >= THRESH).float()
-            x_post = x_post * lam_post + s_post
-            refrac = (refrac - 1).clamp(min=0) + s_post * refrac_steps
-            v = v * (1 - s_post)
-            dw = A_PLUS * (s_post.t() @ x_pre) - A_MINUS * (x_post.t() @ s_pre)
-            weight += (LR / batch) * dw
-            weight.clamp_(0.0, 1.0)
-            active += s_post.any(0).float().mean()
-        sync(device)
-        elapsed += time.perf_counter() - start
-        steps += spikes.shape[0]
-    return 1000.0 * elapsed / steps
+    state: dict[str, PlainLIF] = {}
+
+    def begin(i: int, spikes: torch.Tensor) -> None:
+        state["lif"] = PlainLIF(spikes.shape[1], weight.shape[0], weight)
+
+    def step(i: int, t: int, spikes: torch.Tensor) -> None:
+        nonlocal active
+        lif = state["lif"]
+        s_pre = spikes[t].to(weight.dtype)
+        s_post = lif.step(s_pre, weight)
+        dw = A_PLUS * (s_post.t() @ lif.x_pre) - A_MINUS * (lif.x_post.t() @ s_pre)
+        weight.add_(dw, alpha=LR / spikes.shape[1])
+        weight.clamp_(0.0, 1.0)
+        active += s_post.any(0).float().mean()
+
+    return time_samples(samples, begin, step, device)
 
 
 def main() -> None:

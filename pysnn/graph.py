@@ -34,6 +34,7 @@ Tensor = torch.Tensor
 __all__ = [
     "ProjectionInfo",
     "StepPlan",
+    "apply_synapse",
     "check_roles",
     "describe",
     "module_names",
@@ -259,6 +260,19 @@ def plan(layers: Iterable[Any]) -> StepPlan:
     return StepPlan(tuple(inputs), stages, outputs, feedback)
 
 
+def apply_synapse(synapse: nn.Module | None, current: Tensor, post: nn.Module) -> Tensor:
+    """A projection's weighted spikes through its synapse model (``None``: delta synapse).
+
+    A synapse that ``needs_voltage`` (conductance) reads ``post``'s voltage at
+    the start of the step.
+    """
+    if synapse is None:
+        return current
+    if getattr(synapse, "needs_voltage", False):
+        return synapse(current, post.v_cell)
+    return synapse(current)
+
+
 def step(plan_: StepPlan, inputs: tuple[Any, ...]) -> Tensor | tuple[Tensor, ...]:
     """Run one timestep of a :class:`StepPlan` with one input per input population."""
     if len(inputs) != len(plan_.inputs):
@@ -274,13 +288,7 @@ def step(plan_: StepPlan, inputs: tuple[Any, ...]) -> Tensor | tuple[Tensor, ...
         for layer in projections:
             pre = layer.pre
             out, _ = layer.connection(pre.spikes, pre.trace)
-            synapse = layer.synapse
-            if synapse is not None:
-                if getattr(synapse, "needs_voltage", False):
-                    out = synapse(out, post.v_cell)  # voltage at the start of the step
-                else:
-                    out = synapse(out)
-            currents.append(out)
+            currents.append(apply_synapse(layer.synapse, out, post))
         post(currents[0] if len(currents) == 1 else currents)
     spikes = tuple(p.spikes for p in plan_.outputs)
     return spikes[0] if len(spikes) == 1 else spikes

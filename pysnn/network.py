@@ -507,25 +507,27 @@ class SNNNetwork(RuleHost):
             self.reset_state()
         watch = SilenceWatch(self) if warn_silent else None
         bar = _progress_bar(inputs) if progress else None
-        if multi_step is not False and reason is None:
-            return self._run_windows(inputs, watch, bar)
         outputs = []
-        for t, x in enumerate(inputs):
-            out = self(x)
-            if callback is not None:
-                callback(t, out)
-            outputs.append(out[0] if isinstance(out, (tuple, list)) else out)
-            if watch is not None:
-                watch.step()
-            if bar is not None:
-                bar.update(1)
+        if multi_step is not False and reason is None:
+            outputs = self._run_windows(inputs, watch, bar)
+        else:
+            for t, x in enumerate(inputs):
+                out = self(x)
+                if callback is not None:
+                    callback(t, out)
+                outputs.append((out[0] if isinstance(out, (tuple, list)) else out).unsqueeze(0))
+                if watch is not None:
+                    watch.step()
+                if bar is not None:
+                    bar.update(1)
         if bar is not None:
             bar.close()
         if not outputs:
             raise ValueError("inputs is empty: nothing to run")
+        result = torch.cat(outputs)
         if watch is not None:
-            watch.finish(len(outputs))
-        return torch.stack(outputs)
+            watch.finish(int(result.shape[0]))
+        return result
 
     def multi_step_obstacle(
         self, inputs: Any = None, callback: Callable[..., Any] | None = None
@@ -545,8 +547,11 @@ class SNNNetwork(RuleHost):
             self._plan = graph.plan(self._layers.values())
         return window.obstacle(self, self._plan)
 
-    def _run_windows(self, inputs: Tensor, watch: SilenceWatch | None, bar: Any) -> Tensor:
-        """:meth:`run` in windows of :func:`pysnn.window.window_length` steps."""
+    def _run_windows(self, inputs: Tensor, watch: SilenceWatch | None, bar: Any) -> list[Tensor]:
+        """:meth:`run`'s steps in windows of :func:`pysnn.window.window_length` steps.
+
+        Returns the output population's spikes of each window, ``[T_w, batch, ...]``.
+        """
         plan, outputs = self._plan, []
         assert plan is not None
         length = window.window_length(plan, int(inputs.shape[1]))
@@ -566,11 +571,7 @@ class SNNNetwork(RuleHost):
                 watch.add_window(spikes)
             if bar is not None:
                 bar.update(int(chunk.shape[0]))
-        if bar is not None:
-            bar.close()
-        if watch is not None:
-            watch.finish(int(inputs.shape[0]))
-        return torch.cat(outputs)
+        return outputs
 
 
 def _progress_bar(inputs: Any) -> Any:

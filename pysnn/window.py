@@ -49,7 +49,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from pysnn.graph import StepPlan
+from pysnn.graph import StepPlan, apply_synapse
 from pysnn.neuron import BaseInput, BaseNeuron
 
 Tensor = torch.Tensor
@@ -133,7 +133,7 @@ def run_window(plan: StepPlan, inputs: Tensor) -> dict[int, tuple[Tensor, Tensor
             continue
         for k, synapse in enumerate(synapses):
             if synapse is not None:
-                currents[k] = torch.stack([synapse(x) for x in currents[k]])
+                currents[k] = torch.stack([apply_synapse(synapse, x, post) for x in currents[k]])
         total = currents[0]
         for current in currents[1:]:  # summed in the order the neuron sums a list
             total = total + current
@@ -147,13 +147,7 @@ def _interleaved(
     """Step ``post`` through the window when a synapse reads its voltage every step."""
     spikes, traces = [], []
     for t in range(currents[0].shape[0]):
-        parts = []
-        for current, synapse in zip(currents, synapses):
-            x = current[t]
-            if synapse is not None:
-                needs_voltage = getattr(synapse, "needs_voltage", False)
-                x = synapse(x, post.v_cell) if needs_voltage else synapse(x)
-            parts.append(x)
+        parts = [apply_synapse(syn, cur[t], post) for cur, syn in zip(currents, synapses)]
         s, trace = post(parts[0] if len(parts) == 1 else parts)
         spikes.append(s)
         traces.append(trace)

@@ -85,16 +85,31 @@ class _RewardSTDP(PairTraces, LearningRule):
         super().__init__(layers, dict(**defaults, lr=lr, **extra), network=network, **options)
 
     def _stdp_terms(
-        self, layer: Layer, group: dict, state: dict, post_factor: Tensor | None, per_batch: bool
+        self,
+        layer: Layer,
+        group: dict,
+        state: dict,
+        post_factor: Tensor | None,
+        per_batch: bool,
+        out: Tensor | None = None,
     ) -> Tensor:
-        r""":math:`A_+ C(s^{post} r, x^{pre}) - A_- C(x^{post} r, s^{pre})` (``r``: ``post_factor``)."""
+        r""":math:`A_+ C(s^{post} r, x^{pre}) - A_- C(x^{post} r, s^{pre})` (``r``: ``post_factor``).
+
+        Added in place to ``out`` when given (``(batch, *weight.shape)`` for
+        ``per_batch``, else the weight's shape), otherwise to zeros.
+        """
         conn = layer.connection
         s_post = self._post(layer, "spikes")
         pre, x_post = pair_traces(layer, group, state, s_post)
         if post_factor is not None:
             s_post, x_post = s_post * post_factor, x_post * post_factor
-        out = conn.correlate(s_post, pre, per_batch=per_batch) * group["a_plus"]
-        out -= conn.correlate(x_post, "spikes", per_batch=per_batch) * group["a_minus"]
+        if out is None:
+            weight = conn.weight.detach()
+            out = weight.new_zeros(
+                (int(s_post.shape[0]), *weight.shape) if per_batch else weight.shape
+            )
+        conn.accumulate_correlation(out, s_post, pre, group["a_plus"], per_batch)
+        conn.accumulate_correlation(out, x_post, "spikes", -group["a_minus"], per_batch)
         return out
 
 
@@ -231,17 +246,13 @@ class MSTDPET(_RewardSTDP):
         if self._frozen(layer):
             return
         conn = layer.connection
-        s_post = self._post(layer, "spikes")
-        pre, x_post = pair_traces(layer, group, state, s_post)
         e, weight = state["e"], conn.weight
-        shape = (int(s_post.shape[0]), *weight.shape)
-        if e.shape != shape or e.dtype != weight.dtype or e.device != weight.device:
-            e = state["e"] = weight.detach().new_zeros(shape)
+        shape = (int(self._post(layer, "spikes").shape[0]), *weight.shape)
+        if e.shape == shape and e.dtype == weight.dtype and e.device == weight.device:
+            e.mul_(tau_to_decay(group["tau_e"], float(conn.dt)))  # decay, then add in place
         else:
-            e.mul_(tau_to_decay(group["tau_e"], float(conn.dt)))
-        # e += A+ C(s_post, x_pre) - A- C(x_post, s_pre), per batch element, in place
-        conn.accumulate_correlation(e, s_post, pre, group["a_plus"], per_batch=True)
-        conn.accumulate_correlation(e, x_post, "spikes", -group["a_minus"], per_batch=True)
+            e = None  # first step or new batch size: start from zeros
+        state["e"] = self._stdp_terms(layer, group, state, None, per_batch=True, out=e)
 
     def _step_layer(self, layer: Layer, group: dict, state: dict, reward: Reward | None) -> None:
         e = state["e"]

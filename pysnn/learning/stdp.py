@@ -152,33 +152,35 @@ class STDP(PairTraces, LearningRule):
         # auto mode skips the search for active neurons when the layer is too small
         # for the event-driven path to pay off
         hooked = self._has_change_hooks  # every step through apply_change (data parallel)
-        plain = not (hooked or group["soft_bounds"]) and self._mask(layer, group) is None
-        eligible = conn.supports_event_driven and not hooked
-        if (
-            plain
-            and eligible
+        plain = not group["soft_bounds"] and self._mask(layer, group) is None
+        events_wanted = (
+            not hooked
+            and conn.supports_event_driven
             and (mode is True or (mode is None and weight_numel >= group["event_min_synapses"]))
-        ):
+        )
+        if events_wanted and plain:
             # additive, hard bounds: scatter the changes of every single spike
-            post_events = s_post.reshape(-1, conn.weight.shape[0]).nonzero(as_tuple=True)
-            s_pre = conn.arriving("spikes").reshape(-1, conn.weight.shape[1])
-            pre_events = s_pre.nonzero(as_tuple=True)
+            n_out, n_in = conn.weight.shape
+            dtype = conn.weight.dtype
+            y_post = s_post.to(dtype).reshape(-1, n_out)
+            s_pre = conn.arriving("spikes").to(dtype).reshape(-1, n_in)
+            post_events, pre_events = y_post.nonzero(as_tuple=True), s_pre.nonzero(as_tuple=True)
             n_post, n_pre = post_events[0].numel(), pre_events[0].numel()
             if n_post == 0 and n_pre == 0:
                 self.last_path[layer.name] = "none"
                 return
-            samples = s_pre.shape[0]
-            density = 0.5 * (n_post / conn.weight.shape[0] + n_pre / conn.weight.shape[1])
-            if mode is True or density <= group["event_threshold"] * samples:
+            density = 0.5 * (n_post / n_out + n_pre / n_in)
+            if mode is True or density <= group["event_threshold"] * s_pre.shape[0]:
                 self.last_path[layer.name] = "event"
-                _scatter_update(conn, s_post, pre, x_post, post_events, pre_events, c_plus, c_minus)
+                x_pre = conn.arriving(pre).to(dtype).reshape(-1, n_in)
+                x_post = x_post.to(dtype).reshape(-1, n_out)
+                _scatter_update(conn.weight, y_post, x_pre, post_events, c_plus)
+                _scatter_update(conn.weight.t(), s_pre, x_post, pre_events, -c_minus)
                 if group["w_min"] is not None or group["w_max"] is not None:
                     conn.weight.clamp_(group["w_min"], group["w_max"])
                 return
             any_post, any_pre = n_post > 0, n_pre > 0
-        elif eligible and (
-            mode is True or (mode is None and weight_numel >= group["event_min_synapses"])
-        ):
+        elif events_wanted:
             rows = _active_units(s_post, conn.weight.shape[0])
             cols = _active_units(conn.arriving("spikes"), conn.weight.shape[1])
             any_post, any_pre = rows.numel() > 0, cols.numel() > 0
@@ -266,40 +268,28 @@ class STDP(PairTraces, LearningRule):
 
 
 def _scatter_update(
-    conn: Any,
-    s_post: Tensor,
-    pre: str | Tensor,
-    x_post: Tensor,
-    post_events: tuple[Tensor, Tensor],
-    pre_events: tuple[Tensor, Tensor],
-    c_plus: float,
-    c_minus: float,
+    weight: Tensor,
+    spikes: Tensor,
+    partner: Tensor,
+    events: tuple[Tensor, Tensor],
+    scale: float,
 ) -> None:
-    r"""Additive STDP change scattered spike by spike (no clamping).
+    r"""Add ``scale * spikes^T partner`` to ``weight`` spike by spike (no clamping).
 
     .. math::
-        W_{i\cdot} \mathrel{+}= c_+ \sum_{b:\,s^{post}_{bi} \ne 0} s^{post}_{bi}\, x^{pre}_{b\cdot},
-        \qquad
-        W_{\cdot j} \mathrel{-}= c_- \sum_{b:\,s^{pre}_{bj} \ne 0} s^{pre}_{bj}\, x^{post}_{b\cdot}
+        W_{i\cdot} \mathrel{+}= c \sum_{b:\,s_{bi} \ne 0} s_{bi}\, x_{b\cdot}
 
-    over the nonzero ``(sample, neuron)`` pairs (``post_events``, ``pre_events``;
-    samples include extra leading dimensions): cost
-    :math:`O(n^{post} N_{in} + n^{pre} N_{out})` instead of the dense
-    :math:`O(B N_{out} N_{in})`.  Equals the dense update up to summation order.
+    over the nonzero ``(sample, neuron)`` pairs ``events`` of ``spikes``
+    ``(M, N_i)`` (samples include extra leading dimensions), with ``partner``
+    ``(M, N_j)``: cost :math:`O(n\,N_j)` for :math:`n` spikes instead of the
+    dense :math:`O(M N_i N_j)`.  Potentiation scatters the postsynaptic spikes
+    into the rows of ``W``, depression the presynaptic ones into the rows of
+    ``W^T`` (``c = -c_-``).  Equals the dense update up to summation order.
     """
-    weight = conn.weight
-    n_out, n_in = weight.shape
-    dtype = weight.dtype
-    if post_events[0].numel():
-        sample, neuron = post_events
-        y = s_post.to(dtype).reshape(-1, n_out)[sample, neuron].mul_(c_plus)
-        x = conn.arriving(pre).to(dtype).reshape(-1, n_in).index_select(0, sample)
-        _index_write_(weight, 0, neuron, x.mul_(y.unsqueeze(1)), "add")
-    if pre_events[0].numel():
-        sample, neuron = pre_events
-        s = conn.arriving("spikes").to(dtype).reshape(-1, n_in)[sample, neuron].mul_(-c_minus)
-        x = x_post.to(dtype).reshape(-1, n_out).index_select(0, sample)
-        _index_write_(weight, 1, neuron, x.mul_(s.unsqueeze(1)).t(), "add")
+    sample, neuron = events
+    if sample.numel():
+        rows = partner.index_select(0, sample).mul_(spikes[sample, neuron].mul_(scale).unsqueeze(1))
+        _index_write_(weight, 0, neuron, rows, "add")
 
 
 def _storage_order(x: Tensor) -> tuple[Tensor, bool]:

@@ -231,8 +231,8 @@ class BaseNeuron(Population):
         traces and final state); the window is validated once instead of every
         step.  Eager, the state update runs step after step; after :meth:`fuse`,
         every :attr:`FUSED_CHUNK` steps are compiled into **one** kernel that
-        carries the state through the chunk (the steps left over run one fused
-        step each).  :meth:`SNNNetwork.run <pysnn.network.SNNNetwork.run>` uses
+        carries the state through the chunk (the fewer steps left over run
+        eagerly).  :meth:`SNNNetwork.run <pysnn.network.SNNNetwork.run>` uses
         it for whole-network multi-step execution.
 
         Returns
@@ -252,12 +252,7 @@ class BaseNeuron(Population):
                 )
                 done += chunk
         if done < steps:
-            spikes, traces = [], []
-            for current in window[done:]:
-                s, trace = self._advance(current)
-                spikes.append(s)
-                traces.append(trace)
-            parts.append((torch.stack(spikes), torch.stack(traces)))
+            parts.append(self._run_steps(window[done:]))
         if len(parts) == 1:
             spikes, traces = parts[0]
         else:
