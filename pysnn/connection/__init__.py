@@ -16,7 +16,9 @@ arrives at the synapses)``:
 * :mod:`pysnn.connection.separable`: :class:`Conv2dSep` (multisynaptic
   convolution with delayed copies of every synapse), :class:`Merge` (sum of channels),
 * :mod:`pysnn.connection.sparse`: :class:`Sparse` (only existing synapses, event-driven),
-* :mod:`pysnn.connection.pooling`: the weightless pools.
+* :mod:`pysnn.connection.pooling`: the weightless pools,
+* :mod:`pysnn.connection.stages`: :class:`Flatten`, :class:`SumPool2d` and
+  :class:`Chain` (several stages as one projection).
 
 Delays
 ------
@@ -33,6 +35,7 @@ from pysnn.connection.linear import Linear, Recurrent
 from pysnn.connection.pooling import AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, Pool2d
 from pysnn.connection.separable import Conv2dSep, Merge
 from pysnn.connection.sparse import Sparse
+from pysnn.connection.stages import Chain, Flatten, SumPool2d
 
 __all__ = [
     "Connection",
@@ -46,4 +49,7 @@ __all__ = [
     "MaxPool2d",
     "AdaptiveMaxPool2d",
     "AvgPool2d",
+    "SumPool2d",
+    "Flatten",
+    "Chain",
 ]

@@ -1,0 +1,138 @@
+r"""Weightless projection stages and chains of stages.
+
+A projection between two populations may be a sequence of stages (e.g. a pool,
+a flatten and a linear map, as NIR graphs write them between two neuron
+nodes).  Each stage is called per step as ``stage(spikes, trace) -> (values,
+trace)``; :class:`Chain` applies several in order.
+
+* :class:`Flatten`: flatten per-sample dimensions;
+* :class:`SumPool2d`: sum pooling (NIR's ``SumPool2d``);
+* :class:`Chain`: stages applied in order, one projection of the graph.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+Tensor = torch.Tensor
+
+__all__ = ["Chain", "Flatten", "SumPool2d"]
+
+
+class Flatten(nn.Module):
+    """Flatten the per-sample dimensions ``start_dim..end_dim`` (batch excluded), a projection stage.
+
+    Parameters
+    ----------
+    start_dim, end_dim : int
+        First and last per-sample dimension to flatten (``end_dim=-1``: the last).
+    """
+
+    kind = "flatten"
+    weight = None
+    max_delay = 0
+    per_synapse_delay = False
+
+    def __init__(self, start_dim: int = 0, end_dim: int = -1) -> None:
+        super().__init__()
+        for name, value in (("start_dim", start_dim), ("end_dim", end_dim)):
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+        self.start_dim = start_dim
+        self.end_dim = end_dim
+
+    def _dims(self, ndim: int) -> tuple[int, int]:
+        start = self.start_dim % ndim + 1
+        end = self.end_dim % ndim + 1
+        return start, end
+
+    def forward(self, spikes: Tensor, trace: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Flatten ``spikes`` (and ``trace``) of shape ``(batch, *features)``."""
+        start, end = self._dims(spikes.dim() - 1)
+        flat = spikes.flatten(start, end)
+        return flat, None if trace is None else trace.flatten(start, end)
+
+
+class SumPool2d(nn.Module):
+    """Sum pooling of ``(batch, C, H, W)`` values (NIR's ``SumPool2d``), a projection stage.
+
+    Parameters
+    ----------
+    kernel_size, stride, padding : int or (int, int)
+        As in :class:`torch.nn.AvgPool2d` (``stride`` defaults to ``kernel_size``).
+    """
+
+    kind = "pool"
+    weight = None
+    max_delay = 0
+    per_synapse_delay = False
+
+    def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
+        super().__init__()
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.stride = self.kernel_size if stride is None else _pair(stride, "stride")
+        self.padding = _pair(padding, "padding", minimum=0)
+
+    def forward(self, spikes: Tensor, trace: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Sum over each window of ``spikes`` (and ``trace``)."""
+
+        def pool(x: Tensor) -> Tensor:
+            x = x.to(torch.get_default_dtype()) if not x.is_floating_point() else x
+            return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, divisor_override=1)
+
+        return pool(spikes), None if trace is None else pool(trace)
+
+
+def _pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
+    arr = np.asarray(value).reshape(-1)
+    if arr.size == 1:
+        arr = np.repeat(arr, 2)
+    if arr.size != 2 or not np.all(np.equal(np.mod(arr, 1), 0)) or np.any(arr < minimum):
+        raise ValueError(f"{name} must be an int or a pair of ints >= {minimum}, got {value!r}")
+    return int(arr[0]), int(arr[1])
+
+
+class Chain(nn.Module):
+    """A projection made of several stages applied in order (pooling, flatten, linear...).
+
+    NIR graphs put such sequences (e.g. ``SumPool2d -> Flatten -> Linear``)
+    between two neuron nodes; :func:`load` builds one :class:`Chain` per path
+    and :func:`export` writes each stage back as a node.  Every stage is called
+    as ``stage(spikes, trace)`` and returns ``(values, trace)``.
+
+    Parameters
+    ----------
+    stages : nn.Module
+        The stages: :class:`~pysnn.connection.Linear`,
+        :class:`~pysnn.connection.Conv2d`, :class:`~pysnn.connection.AvgPool2d`,
+        :class:`SumPool2d`, :class:`Flatten`...
+    """
+
+    kind = "chain"
+    weight = None
+    per_synapse_delay = False
+
+    def __init__(self, *stages: nn.Module) -> None:
+        super().__init__()
+        if not stages:
+            raise ValueError("stages must hold at least one module")
+        for k, stage in enumerate(stages):
+            if not isinstance(stage, nn.Module):
+                raise TypeError(f"stages[{k}] must be an nn.Module, got {type(stage).__name__}")
+        self.stages = nn.ModuleList(stages)
+
+    @property
+    def max_delay(self) -> int:
+        """Largest delay in steps over the stages."""
+        return max(int(getattr(s, "max_delay", 0)) for s in self.stages)
+
+    def forward(self, spikes: Tensor, trace: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Apply the stages in order to one step's ``(spikes, trace)``."""
+        for stage in self.stages:
+            spikes, trace = stage(spikes, trace)
+        return spikes, trace
