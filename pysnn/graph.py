@@ -6,8 +6,10 @@ This module reads that record:
 
 * :func:`describe` and :func:`summary` say what a network holds (shapes,
   delays, synapse counts, parameter and state sizes);
-* :func:`plan` and :func:`step` run the graph when a network does not write
-  its own ``forward``.
+* :func:`plan` orders the graph, :func:`advance` is the one walk over that
+  order (one step, or a window of steps: :mod:`pysnn.window`), and
+  :func:`step` runs it for one step when a network does not write its own
+  ``forward``.
 
 Order of the default step
 -------------------------
@@ -24,7 +26,7 @@ cycle of the graph therefore carries at least one step of delay.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import torch
 from torch import nn
@@ -33,8 +35,12 @@ Tensor = torch.Tensor
 
 __all__ = [
     "ProjectionInfo",
+    "STEP",
+    "StepMode",
     "StepPlan",
+    "advance",
     "apply_synapse",
+    "check_input_count",
     "check_roles",
     "describe",
     "module_names",
@@ -273,22 +279,76 @@ def apply_synapse(synapse: nn.Module | None, current: Tensor, post: nn.Module) -
     return synapse(current)
 
 
-def step(plan_: StepPlan, inputs: tuple[Any, ...]) -> Tensor | tuple[Tensor, ...]:
-    """Run one timestep of a :class:`StepPlan` with one input per input population."""
+class StepMode:
+    """What :func:`advance` does per population and projection for one timestep.
+
+    A projection reads the presynaptic population's current state: this
+    step's spikes and trace for a feedforward projection, the previous step's
+    for a feedback one (its population has not been updated yet).
+    """
+
+    @staticmethod
+    def source(population: nn.Module, x: Any) -> Any:
+        return population(x)
+
+    @staticmethod
+    def transmit(layer: Any, values: dict[int, Any], feedback: bool) -> Tensor:
+        pre = layer.pre
+        out, _ = layer.connection(pre.spikes, pre.trace)
+        return apply_synapse(layer.synapse, out, layer.neuron)
+
+    @staticmethod
+    def integrate(post: nn.Module, parts: list[Tensor], layers: tuple[Any, ...]) -> Any:
+        return post(parts[0] if len(parts) == 1 else parts)
+
+
+#: the mode of one timestep (:meth:`SNNNetwork.forward <pysnn.network.SNNNetwork.forward>`)
+STEP = StepMode()
+
+
+def advance(plan_: StepPlan, inputs: Sequence[Any], mode: Any) -> dict[int, Any]:
+    """The one walk over a plan: the inputs, then every stage's projections and population.
+
+    ``mode`` says what advancing a population and a projection means: one
+    timestep (:data:`STEP`) or a window of steps
+    (:class:`pysnn.window.WindowMode`).  It provides ``source(population, x)``
+    for the input populations, ``transmit(layer, values, feedback)`` for each
+    projection (``values`` holds what the populations advanced so far
+    returned, by ``id``; ``feedback`` marks a projection that reads the
+    previous step) and ``integrate(post, parts, layers)`` for the population
+    receiving the projections' outputs ``parts``.
+
+    Returns
+    -------
+    dict
+        ``{id(population): what the mode returned for it}``.
+    """
+    values: dict[int, Any] = {}
+    for population, x in zip(plan_.inputs, inputs):
+        values[id(population)] = mode.source(population, x)
+    feedback = plan_.feedback
+    for post, projections in plan_.stages:
+        parts = [mode.transmit(layer, values, layer.name in feedback) for layer in projections]
+        values[id(post)] = mode.integrate(post, parts, projections)
+    return values
+
+
+def check_input_count(plan_: StepPlan, inputs: Sequence[Any]) -> None:
+    """Require one input per input population of the plan (:class:`TypeError` otherwise)."""
     if len(inputs) != len(plan_.inputs):
         names = ", ".join(type(p).__name__ for p in plan_.inputs)
         raise TypeError(
             f"the network has {len(plan_.inputs)} input population(s) ({names}); "
             f"forward() got {len(inputs)} input(s)"
         )
-    for population, x in zip(plan_.inputs, inputs):
-        population(x)
-    for post, projections in plan_.stages:
-        currents = []
-        for layer in projections:
-            pre = layer.pre
-            out, _ = layer.connection(pre.spikes, pre.trace)
-            currents.append(apply_synapse(layer.synapse, out, post))
-        post(currents[0] if len(currents) == 1 else currents)
+
+
+def step(plan_: StepPlan, inputs: Sequence[Any]) -> Tensor | tuple[Tensor, ...]:
+    """One timestep of a :class:`StepPlan` with one input per input population.
+
+    Returns the spikes of the plan's output populations (one tensor, or a tuple).
+    """
+    check_input_count(plan_, inputs)
+    advance(plan_, inputs, STEP)
     spikes = tuple(p.spikes for p in plan_.outputs)
     return spikes[0] if len(spikes) == 1 else spikes

@@ -35,9 +35,17 @@ from typing import Optional, Sequence, Union
 import torch
 from torch import nn
 
+from pysnn.fusion import is_compiling
+
 Tensor = torch.Tensor
 
-__all__ = ["StateMonitor", "SpikeMonitor", "monitors_of"]
+__all__ = [
+    "StateMonitor",
+    "SpikeMonitor",
+    "is_monitor_hook",
+    "monitors_of",
+    "recording_monitors",
+]
 
 #: module -> the monitors that reset with it (``reset_with_network=True``)
 _MONITORS: weakref.WeakKeyDictionary[nn.Module, weakref.WeakSet[StateMonitor]] = (
@@ -45,9 +53,28 @@ _MONITORS: weakref.WeakKeyDictionary[nn.Module, weakref.WeakSet[StateMonitor]] =
 )
 
 
+#: module -> the monitors that record it through a forward hook (``auto=True``)
+_RECORDING: weakref.WeakKeyDictionary[nn.Module, weakref.WeakSet[StateMonitor]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 def monitors_of(module: nn.Module) -> list[StateMonitor]:
     """The live monitors of ``module`` that reset with its network."""
     return list(_MONITORS.get(module, ()))
+
+
+def recording_monitors(network: nn.Module) -> list[StateMonitor]:
+    """The monitors recording (``auto=True``) any module of ``network``."""
+    out: list[StateMonitor] = []
+    for module in network.modules():
+        out += [m for m in _RECORDING.get(module, ()) if m._handle is not None]
+    return out
+
+
+def is_monitor_hook(hook: object) -> bool:
+    """Whether a forward hook is the recording hook of a :class:`StateMonitor`."""
+    return isinstance(getattr(hook, "__self__", None), StateMonitor)
 
 
 class StateMonitor:
@@ -117,6 +144,8 @@ class StateMonitor:
         self._buffers: dict[str, Tensor] = {}
         self._count = 0
         self._handle = module.register_forward_hook(self._hook) if auto else None
+        if auto:
+            _RECORDING.setdefault(module, weakref.WeakSet()).add(self)
         if not isinstance(reset_with_network, bool):
             raise TypeError(
                 f"reset_with_network must be a bool, got {type(reset_with_network).__name__}"
@@ -126,44 +155,85 @@ class StateMonitor:
 
     # -- recording ---------------------------------------------------------
     def _hook(self, module: nn.Module, inputs, output) -> None:
-        self.record()
+        if not is_compiling():  # a compiled chunk records its stacked steps afterwards
+            self.record()
 
     def _value(self, name: str) -> Tensor:
         value = getattr(self.module, name)
         if not isinstance(value, Tensor):
             raise TypeError(f"{type(self.module).__name__}.{name} is not a tensor")
-        return value.detach()
+        return self._convert(value.detach())
+
+    def _convert(self, value: Tensor) -> Tensor:
+        """A recorded value as stored (a hook of :class:`SpikeMonitor`)."""
+        return value
 
     def _store_dtype(self, value: Tensor) -> torch.dtype:
         return self.dtype if self.dtype is not None else value.dtype
 
-    def record(self) -> None:
-        """Record the current value of every attribute as the next step."""
-        if not self.rolling and self._count >= self.size:
-            if self.overflow == "ignore":
-                return
+    def _buffer(self, name: str, value: Tensor, steps: int) -> Tensor:
+        """The recording of ``name`` for values shaped like ``value`` (allocated when needed)."""
+        buf = self._buffers.get(name)
+        device = self.device if self.device is not None else value.device
+        if buf is None or buf.shape[1:] != value.shape or buf.device != device:
+            if self._count > 0:
+                raise ValueError(
+                    f"{type(self.module).__name__}.{name} changed shape from "
+                    f"{tuple(buf.shape[1:])} to {tuple(value.shape)} during a recording; "
+                    f"call reset() first"
+                )
+            buf = torch.zeros(
+                (self.size, *value.shape), dtype=self._store_dtype(value), device=device
+            )
+            self._buffers[name] = buf
+        return buf
+
+    def _room(self, steps: int) -> int:
+        """How many of ``steps`` new steps fit (raises when full, see ``overflow``)."""
+        if self.rolling:
+            return steps
+        room = self.size - self._count
+        if steps > room and self.overflow != "ignore":
             raise RuntimeError(
                 f"monitor of {type(self.module).__name__} is full ({self.size} steps); call "
                 f"reset(), give a larger num_steps, or use window= for a rolling recording"
             )
+        return max(0, min(steps, room))
+
+    def record(self) -> None:
+        """Record the current value of every attribute as the next step."""
+        if self._room(1) == 0:
+            return
         slot = self._count % self.size
         for name in self.attributes:
             value = self._value(name)
-            buf = self._buffers.get(name)
-            device = self.device if self.device is not None else value.device
-            if buf is None or buf.shape[1:] != value.shape or buf.device != device:
-                if self._count > 0:
-                    raise ValueError(
-                        f"{type(self.module).__name__}.{name} changed shape from "
-                        f"{tuple(buf.shape[1:])} to {tuple(value.shape)} during a recording; "
-                        f"call reset() first"
-                    )
-                buf = torch.zeros(
-                    (self.size, *value.shape), dtype=self._store_dtype(value), device=device
-                )
-                self._buffers[name] = buf
-            buf[slot].copy_(value)
+            self._buffer(name, value, 1)[slot].copy_(value)
         self._count += 1
+
+    def record_steps(self, values: dict[str, Tensor]) -> None:
+        """Record several steps at once: ``values[name]`` is ``[T, *state.shape]``, oldest first.
+
+        What :meth:`record` would store after each of the ``T`` steps (used by
+        the window and compiled strategies of ``run``).
+        """
+        steps = int(next(iter(values.values())).shape[0])
+        keep = self._room(steps)
+        if keep == 0:
+            return
+        for name in self.attributes:
+            stacked = self._convert(values[name].detach()[:keep])
+            if self.rolling and keep > self.size:
+                stacked, skipped = stacked[-self.size :], keep - self.size
+            else:
+                skipped = 0
+            buf = self._buffer(name, stacked[0], keep)
+            first = (self._count + skipped) % self.size
+            n = stacked.shape[0]
+            head = min(n, self.size - first)
+            buf[first : first + head].copy_(stacked[:head])
+            if head < n:
+                buf[: n - head].copy_(stacked[head:])
+        self._count += keep
 
     # -- access ------------------------------------------------------------
     def __len__(self) -> int:
@@ -205,6 +275,7 @@ class StateMonitor:
             self._handle.remove()
             self._handle = None
         _MONITORS.get(self.module, weakref.WeakSet()).discard(self)
+        _RECORDING.get(self.module, weakref.WeakSet()).discard(self)
 
     detach = remove
 
@@ -253,8 +324,7 @@ class SpikeMonitor(StateMonitor):
             reset_with_network=reset_with_network,
         )
 
-    def _value(self, name: str) -> Tensor:
-        value = super()._value(name)
+    def _convert(self, value: Tensor) -> Tensor:
         if self.dtype == torch.bool and value.dtype != torch.bool:
             value = value != 0
         return value

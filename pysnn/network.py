@@ -6,26 +6,27 @@ postsynaptic neuron) pair with :meth:`SNNNetwork.add_layer`, and implements
 ``forward`` as **one timestep**.  :meth:`SNNNetwork.run` steps it through a
 sequence; :meth:`SNNNetwork.reset_state` clears the state between samples.
 
-A step is atomic: when ``net(x)`` raises, every module's state is restored to
-what it was before the call (see :meth:`SNNNetwork.__call__`).
-:meth:`SNNNetwork.check_finite` makes every step check the state and
-parameters for NaN and infinity.  See ``docs/reliability.rst``.
+How a network runs (its clock, state allocation, the atomic step, the hooks
+of a run and the strategies of :meth:`SNNNetwork.run`) is owned by its
+:class:`~pysnn.simulation.Simulator`, ``net.simulator``.  A step is atomic:
+when ``net(x)`` raises, every module's state is restored to what it was
+before the call.  :meth:`SNNNetwork.check_finite` makes every step check the
+state and parameters for NaN and infinity.  See ``docs/reliability.rst``.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections import OrderedDict
 from typing import Any, Callable, Iterable, NamedTuple
 
 import torch
 from torch import nn
 
-from pysnn import fusion, graph, window
-from pysnn.fusion import is_compiling
+from pysnn import fusion, graph
 from pysnn.monitor import monitors_of
-from pysnn.neuron import BaseNeuron, Population
-from pysnn.safety import check_finite_values, check_owner, claim, restore, snapshot
+from pysnn.neuron import BaseNeuron
+from pysnn.safety import check_owner, claim
+from pysnn.simulation import Simulator
 from pysnn.state import StatefulModule
 
 Tensor = torch.Tensor
@@ -61,15 +62,6 @@ class Layer(NamedTuple):
         ``"custom"`` for a module that declares no ``kind``.
         """
         return str(getattr(self.connection, "kind", "custom"))
-
-
-def _first_tensor(args: tuple[Any, ...]) -> Tensor | None:
-    for arg in args:
-        if isinstance(arg, Tensor):
-            return arg
-        if isinstance(arg, (list, tuple)) and arg and isinstance(arg[0], Tensor):
-            return arg[0]
-    return None
 
 
 class RuleHost(nn.Module):
@@ -148,43 +140,27 @@ class SNNNetwork(RuleHost):
     def __init__(self) -> None:
         super().__init__()
         self._layers: OrderedDict[str, Layer] = OrderedDict()
-        self._plan: graph.StepPlan | None = None
-        # the first step after construction or reset_state() gives fresh
-        # populations the input's batch size (see __call__)
-        self._batch_pending = True
-        self._finite_check = bool(CHECK_FINITE_DEFAULT)
-        # tensors found finite after the last step, id -> (tensor, version)
-        self._finite_seen: dict[int, tuple[Tensor, int]] = {}
-        self.__dict__["_step_index"] = 0
+        simulator = self.__dict__["_simulator"] = Simulator(self)
+        simulator.set_finite_check(bool(CHECK_FINITE_DEFAULT))
+
+    @property
+    def simulator(self) -> Simulator:
+        """The engine that runs this network (clock, state, transaction, hooks, strategies)."""
+        return self.__dict__["_simulator"]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """One timestep, atomic: if anything raises, every module's state is restored.
 
-        Before the step, each submodule's buffer dict and plain attributes are
+        See :meth:`Simulator.transact <pysnn.simulation.Simulator.transact>`:
+        before the step each submodule's buffer dict and plain attributes are
         copied (state updates rebind buffers), and stateful modules keep what
-        the step overwrites in place (:meth:`StatefulModule._step_snapshot
-        <pysnn.state.StatefulModule._step_snapshot>`: one ring-buffer slot per
-        delayed connection).  When the step raises (bad input reaching a later
-        module, or :meth:`check_finite`'s :class:`FloatingPointError`), all of
-        it is put back and the exception propagates.  Learning rules and
-        monitors are outside the step and not restored.
+        the step overwrites in place (one ring-buffer slot per delayed
+        connection).  When the step raises (bad input reaching a later module,
+        or :meth:`check_finite`'s :class:`FloatingPointError`), all of it is
+        put back and the exception propagates.  Learning rules and monitors
+        are outside the step and not restored.
         """
-        if is_compiling():  # inside torch.compile: no snapshot in the graph
-            if self._batch_pending:
-                _adopt_batch_size(self, args)
-            return super().__call__(*args, **kwargs)
-        saved = snapshot(self)
-        try:
-            if self._batch_pending:
-                _adopt_batch_size(self, args)
-            out = super().__call__(*args, **kwargs)
-            if self._finite_check:
-                check_finite_values(self)
-        except BaseException:
-            restore(saved)
-            raise
-        self.__dict__["_step_index"] += 1
-        return out
+        return self.__dict__["_simulator"].step(super().__call__, args, kwargs)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -201,7 +177,7 @@ class SNNNetwork(RuleHost):
     @property
     def step_index(self) -> int:
         """Steps taken since construction or the last :meth:`reset_state` (the next step's index)."""
-        return self.__dict__["_step_index"]
+        return self.__dict__["_simulator"].step_index
 
     # -- checks ------------------------------------------------------------------
     def check_finite(self, enabled: bool = True) -> SNNNetwork:
@@ -235,14 +211,13 @@ class SNNNetwork(RuleHost):
         """
         if not isinstance(enabled, bool):
             raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
-        self._finite_check = enabled
-        self._finite_seen = {}
+        self.simulator.set_finite_check(enabled)
         return self
 
     @property
     def checks_finite(self) -> bool:
         """Whether :meth:`check_finite` is switched on."""
-        return self._finite_check
+        return self.simulator.finite_check
 
     # -- graph -------------------------------------------------------------------
     def add_layer(
@@ -312,7 +287,7 @@ class SNNNetwork(RuleHost):
                 known.add(id(module))
         layer = self._layers[name] = Layer(name, connection, neuron, pre, synapse, self)
         claim(self, layer, steal=True)
-        self._plan = None
+        self.simulator.graph_changed()
         self.__dict__.pop("_tree", None)
 
     def connect(
@@ -385,8 +360,7 @@ class SNNNetwork(RuleHost):
         ``reset_state()`` are reset too.  Monitors of the network's modules
         forget their recording (unless built with ``reset_with_network=False``).
         """
-        self._batch_pending = True
-        self.__dict__["_step_index"] = 0
+        self.simulator.reset()
         self.__dict__.pop("_tree", None)
         for module in self.modules():
             for monitor in monitors_of(module):
@@ -415,9 +389,7 @@ class SNNNetwork(RuleHost):
         the spikes of the populations that are never presynaptic (one tensor, or
         a tuple in registration order; in a closed loop, the last population updated).  See :func:`pysnn.graph.plan`.
         """
-        if self._plan is None:
-            self._plan = graph.plan(self._layers.values())
-        return graph.step(self._plan, inputs)
+        return graph.step(self.simulator.plan, inputs)
 
     # -- fused execution -----------------------------------------------------------
     def fuse(
@@ -437,6 +409,70 @@ class SNNNetwork(RuleHost):
                 module.fuse(enabled, backend, mode)
         return self
 
+    # -- compiled execution ----------------------------------------------------------
+    def compile(  # type: ignore[override]
+        self,
+        enabled: bool = True,
+        backend: str | Callable[..., Any] = fusion.DEFAULT_BACKEND,
+        mode: str | None = None,
+        chunk: int | None = None,
+    ) -> SNNNetwork:
+        """Switch compiled runs on (or off): the fast path of :meth:`run`.
+
+        After ``net.compile()``, :meth:`run` simulates in compiled chunks of
+        steps, learning rules included, each chunk one graph
+        (:mod:`pysnn.compiled`; CUDA graphs on CUDA), wherever the window
+        strategy does not apply; the populations' updates are fused
+        (:meth:`fuse`) for windows and single steps.  Spikes and weights equal
+        the eager run's (up to the rounding of fused arithmetic).  The first
+        chunks compile (seconds to a minute per network configuration).
+        Unlike :meth:`torch.nn.Module.compile`, ``net(x)`` itself stays eager.
+
+        Parameters
+        ----------
+        enabled : bool
+            Switch on (``True``) or back to eager runs (``False``).
+        backend : str or callable
+            ``torch.compile`` backend (``"inductor"``; ``"aot_eager"`` checks
+            the capture without generating code).
+        mode : str, optional
+            ``torch.compile`` mode (default: ``"reduce-overhead"``, CUDA
+            graphs, on CUDA; none on CPU).
+        chunk : int, optional
+            Steps per compiled chunk (default :data:`pysnn.compiled.CHUNK`).
+
+        Returns
+        -------
+        SNNNetwork
+            ``self``, for chaining.
+        """
+        from pysnn.compiled import CompiledRuns
+
+        if not isinstance(enabled, bool):
+            raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
+        simulator = self.simulator
+        simulator.compiled = CompiledRuns(simulator, backend, mode, chunk) if enabled else None
+        return self.fuse(enabled, backend)
+
+    @property
+    def compiled(self) -> bool:
+        """Whether :meth:`compile` is switched on."""
+        return self.simulator.compiled is not None
+
+    # -- the clock -----------------------------------------------------------------
+    @property
+    def dt(self) -> float | None:
+        """The timestep in ms of every module (see :attr:`Simulator.dt <pysnn.simulation.Simulator.dt>`).
+
+        Setting it re-derives every cached factor and step count of every
+        module (after checking them all).
+        """
+        return self.simulator.dt
+
+    @dt.setter
+    def dt(self, value: float) -> None:
+        self.simulator.dt = value
+
     # -- running -----------------------------------------------------------------
     @torch.no_grad()
     def run(
@@ -447,6 +483,10 @@ class SNNNetwork(RuleHost):
         progress: bool = False,
         warn_silent: bool = True,
         multi_step: bool | None = None,
+        *,
+        strategy: str | None = None,
+        rules: Any = None,
+        rewards: Tensor | None = None,
     ) -> Tensor:
         """Step the network through a sequence and stack its outputs.
 
@@ -456,8 +496,8 @@ class SNNNetwork(RuleHost):
             ``[T, B, ...]`` tensor (one slice per step) or any iterable of
             per-step inputs (e.g. a streaming encoder).
         callback : callable, optional
-            Called as ``callback(t, output)`` after every step, e.g. to apply a
-            learning rule or record a monitor.
+            Called as ``callback(t, output)`` after every step (and after the
+            rules), e.g. to record something or give a reward.
         reset : bool
             Call :meth:`reset_state` first (monitors of the network reset too).
         progress : bool
@@ -468,14 +508,21 @@ class SNNNetwork(RuleHost):
             built network is often silent because the initial weights are signed
             and small, or ``alpha_v``/the threshold do not suit the input.
         multi_step : bool, optional
-            Whole-network multi-step execution (:mod:`pysnn.window`): each
-            population runs over a window of steps before the next one, the
-            connections' input of the window in one GEMM/convolution.  ``None``
-            (default): used whenever it gives exactly the step loop's result
-            (see :meth:`multi_step_obstacle`); ``True``: required (a
-            :class:`ValueError` says why when it would not be exact);
-            ``False``: always the step loop.  A window of steps is atomic: if
-            it raises, the state is restored to before the window.
+            The earlier switch of the window strategy: ``False`` is
+            ``strategy="step"``, ``True`` is ``strategy="window"``.
+        strategy : {None, "step", "window", "compiled"}
+            How to run (see :mod:`pysnn.simulation`): ``None`` (default) picks
+            windows where they equal the step loop, else compiled chunks after
+            :meth:`compile`, else the step loop; a named strategy that cannot
+            run this network exactly is a :class:`ValueError` saying why
+            (before any state changes).
+        rules : LearningRule, list of them, or True, optional
+            Learning rules applied after every step (``True``: the rules
+            attached to the network): ``rule.update_state()`` for rules with
+            per-step state (eligibility traces), then ``rule.step(reward)``.
+        rewards : Tensor, optional
+            ``[T]`` or ``[T, batch]``: the reward of each step for the
+            reward-modulated rules (required when one is among ``rules``).
 
         Returns
         -------
@@ -483,172 +530,25 @@ class SNNNetwork(RuleHost):
             ``[T, ...]`` stack of the per-step outputs (the first element when
             ``forward`` returns a tuple).
         """
-        if isinstance(inputs, Tensor):
-            if inputs.dim() < 2 or inputs.shape[0] == 0:
-                raise ValueError(
-                    f"inputs must have shape [T, batch, ...] with T >= 1, got {tuple(inputs.shape)}"
+        if multi_step is not None:
+            if not isinstance(multi_step, bool):
+                raise TypeError(
+                    f"multi_step must be None or a bool, got {type(multi_step).__name__}"
                 )
-        elif not isinstance(inputs, Iterable):
-            raise TypeError(
-                f"inputs must be a tensor [T, batch, ...] or an iterable of per-step inputs, "
-                f"got {type(inputs).__name__}"
-            )
-        if callback is not None and not callable(callback):
-            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
-        for name, flag in (("progress", progress), ("warn_silent", warn_silent)):
-            if not isinstance(flag, bool):
-                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
-        if multi_step is not None and not isinstance(multi_step, bool):
-            raise TypeError(f"multi_step must be None or a bool, got {type(multi_step).__name__}")
-        reason = None if multi_step is False else self.multi_step_obstacle(inputs, callback)
-        if multi_step and reason is not None:
-            raise ValueError(f"run(multi_step=True) would not equal the step loop: {reason}")
-        if reset:
-            self.reset_state()
-        watch = SilenceWatch(self) if warn_silent else None
-        bar = _progress_bar(inputs) if progress else None
-        outputs = []
-        if multi_step is not False and reason is None:
-            outputs = self._run_windows(inputs, watch, bar)
-        else:
-            for t, x in enumerate(inputs):
-                out = self(x)
-                if callback is not None:
-                    callback(t, out)
-                outputs.append((out[0] if isinstance(out, (tuple, list)) else out).unsqueeze(0))
-                if watch is not None:
-                    watch.step()
-                if bar is not None:
-                    bar.update(1)
-        if bar is not None:
-            bar.close()
-        if not outputs:
-            raise ValueError("inputs is empty: nothing to run")
-        result = torch.cat(outputs)
-        if watch is not None:
-            watch.finish(int(result.shape[0]))
-        return result
+            if strategy is not None:
+                raise TypeError("give strategy or multi_step (PySNN 0.2), not both")
+            strategy = "window" if multi_step else "step"
+        return self.simulator.run(
+            inputs, callback, reset, progress, warn_silent, strategy, rules, rewards
+        )
 
     def multi_step_obstacle(
         self, inputs: Any = None, callback: Callable[..., Any] | None = None
     ) -> str | None:
-        """Why :meth:`run` would step one by one rather than in windows (``None``: it would not).
+        """Why :meth:`run` would not use windows (``None``: it would); see :mod:`pysnn.window`.
 
-        ``inputs`` and ``callback`` as they would be given to :meth:`run`; see
-        :mod:`pysnn.window` for the conditions.
+        ``inputs`` and ``callback`` as they would be given to :meth:`run`.
         """
-        if inputs is not None and not isinstance(inputs, Tensor):
-            return "inputs is not a tensor [T, batch, ...] (an iterable streams step by step)"
-        if callback is not None:
-            return "a callback runs between steps"
-        if type(self).forward is not SNNNetwork.forward:
-            return f"{type(self).__name__} writes its own forward()"
-        if self._plan is None:
-            self._plan = graph.plan(self._layers.values())
-        return window.obstacle(self, self._plan)
+        from pysnn import window
 
-    def _run_windows(self, inputs: Tensor, watch: SilenceWatch | None, bar: Any) -> list[Tensor]:
-        """:meth:`run`'s steps in windows of :func:`pysnn.window.window_length` steps.
-
-        Returns the output population's spikes of each window, ``[T_w, batch, ...]``.
-        """
-        plan, outputs = self._plan, []
-        assert plan is not None
-        length = window.window_length(plan, int(inputs.shape[1]))
-        for start in range(0, int(inputs.shape[0]), length):
-            chunk = inputs[start : start + length]
-            saved = snapshot(self, steps=int(chunk.shape[0]))
-            try:
-                if self._batch_pending:
-                    _adopt_batch_size(self, (chunk[0],))
-                spikes = window.run_window(plan, chunk)
-            except BaseException:
-                restore(saved)
-                raise
-            self.__dict__["_step_index"] += int(chunk.shape[0])
-            outputs.append(spikes[id(plan.outputs[0])][0])
-            if watch is not None:
-                watch.add_window(spikes)
-            if bar is not None:
-                bar.update(int(chunk.shape[0]))
-        return outputs
-
-
-def _progress_bar(inputs: Any) -> Any:
-    """A tqdm bar over the steps of ``inputs``, or ``None`` without tqdm."""
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return None
-    total = len(inputs) if hasattr(inputs, "__len__") else None
-    return tqdm(total=total, desc="steps", unit="step")
-
-
-class SilenceWatch:
-    """Counts the spikes of a network's spiking populations until each has fired once.
-
-    One ``sum`` per still-silent population per step, checked (one sync) every
-    :attr:`CHECK_EVERY` steps; populations that fired drop out, so an active
-    network costs nothing after the first check.
-    """
-
-    CHECK_EVERY = 64
-
-    def __init__(self, network: SNNNetwork) -> None:
-        self.network = network
-        warned = network.__dict__.setdefault("_warned_silent", set())
-        self.counts = {
-            name: (module, torch.zeros((), device=module._buffers["spikes"].device))
-            for name, module in network.named_modules()
-            if isinstance(module, BaseNeuron) and id(module) not in warned
-        }
-        self.steps = 0
-
-    def step(self) -> None:
-        if not self.counts:
-            return
-        for module, total in self.counts.values():
-            total += module._buffers["spikes"].sum()
-        self.steps += 1
-        if self.steps % self.CHECK_EVERY == 0:
-            self.counts = {k: v for k, v in self.counts.items() if not bool(v[1] > 0)}
-
-    def add_window(self, spikes: dict[int, tuple[Tensor, Tensor]]) -> None:
-        """Count a window's spikes (``{id(population): (spikes, trace)}``, see :mod:`pysnn.window`)."""
-        for module, total in self.counts.values():
-            if id(module) in spikes:
-                total += spikes[id(module)][0].sum()
-
-    def finish(self, steps: int) -> None:
-        warned = self.network.__dict__["_warned_silent"]
-        for name, (module, total) in self.counts.items():
-            if bool(total > 0):
-                continue
-            warned.add(id(module))
-            warnings.warn(
-                f"pysnn: {name!r} ({type(module).__name__}) fired no spike in {steps} steps of "
-                f"run(); a freshly built network is often silent: initial weights are signed "
-                f"and scaled by 1/sqrt(fan_in) (reset_weights), so check the weights' sign and "
-                f"scale, alpha_v and the threshold against the input",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-
-
-def _adopt_batch_size(network: SNNNetwork, args: tuple[Any, ...]) -> None:
-    """Before the first step, give fresh populations the batch size of the input.
-
-    Feedback connections read a population's spikes before that population has
-    run in the step, so a fresh population must already have the right batch
-    size.  Runs on the first step after construction or
-    :meth:`SNNNetwork.reset_state` (a step without tensor input waits for the next).
-    """
-    x = _first_tensor(args)
-    if x is None or x.dim() == 0:
-        return
-    network._batch_pending = False
-    batch = int(x.shape[0])
-    for module in network.modules():
-        if isinstance(module, Population) and module.is_fresh:
-            if module.batch_size != batch:
-                module.reset_state(batch)
+        return window.obstacle(self.simulator, inputs, None, callback)

@@ -39,7 +39,7 @@ from pysnn.synapse import ExponentialSynapse
 
 Tensor = torch.Tensor
 
-__all__ = ["Chain", "Flatten", "NIRNetwork", "SumPool2d", "export", "load"]
+__all__ = ["NIRNetwork", "export", "load"]
 
 #: NIR times are in seconds, PySNN's in ms
 _MS = 1e-3

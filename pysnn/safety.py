@@ -142,15 +142,14 @@ def restore(saved: _Snapshot) -> None:
 
 
 # -- finite values ------------------------------------------------------------------
-def check_finite_values(network: Any) -> None:
+def check_finite_values(network: Any, seen: dict[int, tuple[Tensor, int]]) -> None:
     """Raise :class:`FloatingPointError` if a floating buffer or parameter is NaN or infinite.
 
-    Tensors unchanged since the last check (same object, same version) are
-    skipped.  The others are summed, one reduction each: a finite total means
+    Tensors unchanged since the last check (same object, same version, as
+    recorded in ``seen``, which the check updates) are skipped.  The others are summed, one reduction each: a finite total means
     every value is finite; otherwise (or on overflow) each tensor is checked.
     Time constants may be ``inf`` (no decay) and are only checked for NaN.
     """
-    seen = network._finite_seen
     checked: dict[int, tuple[Tensor, int]] = {}
     pending: list[tuple[nn.Module, str, Tensor]] = []
     bad: list[tuple[nn.Module, str, Tensor]] = []
@@ -182,7 +181,8 @@ def check_finite_values(network: Any) -> None:
             bad += [entry for entry in pending if not bool(torch.isfinite(entry[2]).all())]
     if bad:
         raise FloatingPointError(_non_finite_message(network, bad))
-    network.__dict__["_finite_seen"] = checked
+    seen.clear()
+    seen.update(checked)
 
 
 def _non_finite_message(network: Any, bad: list[tuple[nn.Module, str, Tensor]]) -> str:

@@ -1,11 +1,12 @@
-r"""Whole-network multi-step execution: a window of ``T`` steps, one population at a time.
+r"""The window strategy: ``T`` steps of a network, one population at a time.
 
-The default step updates every population once per timestep, so a run of
-``T`` steps makes ``T`` passes over the whole network, each one a few small
-kernels per module.  When nothing inside the window depends on a later
-population, the same result comes from running **each population over the
-whole window** before moving to the next one, in the order of the step plan
-(:func:`pysnn.graph.plan`):
+The step loop updates every population once per timestep, so a run of ``T``
+steps makes ``T`` passes over the whole network, each one a few small kernels
+per module.  When nothing inside the window depends on a later population,
+the same result comes from running **each population over the whole window**
+before moving to the next one, in the order of the step plan
+(:func:`pysnn.graph.plan`, walked by :func:`pysnn.graph.advance` in
+:class:`WindowMode`):
 
 .. math::
 
@@ -17,44 +18,55 @@ The input of all ``T`` steps of a connection is then one GEMM or convolution
 (:meth:`Connection.forward_steps <pysnn.connection.Connection.forward_steps>`),
 and a population runs its ``T`` state updates back to back
 (:meth:`BaseNeuron.forward_steps <pysnn.neuron.BaseNeuron.forward_steps>`,
-fused by :meth:`~pysnn.network.SNNNetwork.fuse`), without the network's
-per-step bookkeeping.
+fused into compiled chunks after :meth:`~pysnn.network.SNNNetwork.fuse` or
+:meth:`~pysnn.network.SNNNetwork.compile`), without the network's per-step
+bookkeeping.
 
 It is **exact** (the same spikes, traces and final state as ``T`` calls of
-``net(x)``) when
+``net(x)``) when :func:`obstacle` finds nothing in the way:
 
 * the network uses the graph's default ``forward`` (no ``forward`` of its own),
+  with one input population, and ``run`` gets a tensor;
 * every projection is feedforward: no recurrent or feedback projection reads
-  the previous step of a population updated later,
-* no learning rule or callback acts between steps (``run`` has no callback),
-* no module has forward hooks (a :class:`~pysnn.monitor.StateMonitor`
-  records every step) and :meth:`~pysnn.network.SNNNetwork.check_finite` is
-  off (it checks every step),
-* the network has one input population and every population is an input or a
-  spiking neuron with the standard ``forward``.
+  the previous step of a population updated later;
+* no learning rule or callback acts between steps;
+* every module of the plan can advance over a window (its declared
+  :class:`~pysnn.capabilities.Capabilities`: ``multi_step``), and no module
+  has forward hooks other than monitors, which record the stacked window
+  (:meth:`StateMonitor.record_steps <pysnn.monitor.StateMonitor.record_steps>`).
 
-:func:`obstacle` says which of these fails; :meth:`SNNNetwork.run
-<pysnn.network.SNNNetwork.run>` uses :func:`run_window` when none does.
-Memory: the spikes, traces and input currents of every population for one
-window.  ``run`` splits long inputs into windows of :func:`window_length`
-steps: at most :data:`MAX_WINDOW`, and short enough that one population's
-stacked window holds about :data:`WINDOW_ELEMENTS` values (larger windows of
-large populations ran slower: they no longer fit in the caches).
+:meth:`~pysnn.network.SNNNetwork.check_finite` checks each window; a window
+that leaves a non-finite value is run again step by step, so the error names
+the step.  Memory: the spikes, traces and input currents of every population
+for one window.  ``run`` splits long inputs into windows of
+:func:`window_length` steps: at most :data:`MAX_WINDOW`, and short enough
+that one population's stacked window holds about :data:`WINDOW_ELEMENTS`
+values (larger windows of large populations ran slower: they no longer fit
+in the caches).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 
-from pysnn.graph import StepPlan, apply_synapse
-from pysnn.neuron import BaseInput, BaseNeuron
+from pysnn.capabilities import capabilities_of
+from pysnn.graph import StepPlan, advance, apply_synapse
+from pysnn.hooks import RunHook
 
 Tensor = torch.Tensor
 
-__all__ = ["MAX_WINDOW", "MIN_WINDOW", "WINDOW_ELEMENTS", "obstacle", "run_window", "window_length"]
+__all__ = [
+    "MAX_WINDOW",
+    "MIN_WINDOW",
+    "WINDOW_ELEMENTS",
+    "WindowMode",
+    "obstacle",
+    "run",
+    "window_length",
+]
 
 #: most steps simulated in one window (longer runs are split; the state carries over)
 MAX_WINDOW = 512
@@ -80,21 +92,37 @@ def window_length(plan: StepPlan, batch: int) -> int:
 
 
 def _hooked(module: nn.Module) -> bool:
-    return bool(module._forward_hooks or module._forward_pre_hooks)
+    """Whether ``module`` has forward hooks other than those of monitors."""
+    from pysnn.monitor import is_monitor_hook
+
+    hooks = list(module._forward_hooks.values()) + list(module._forward_pre_hooks.values())
+    return any(not is_monitor_hook(hook) for hook in hooks)
 
 
-def obstacle(network: nn.Module, plan: StepPlan) -> str | None:
-    """Why a window pass would not equal ``T`` single steps of ``network`` (``None``: it would).
+def obstacle(
+    simulator: Any, inputs: Any = None, learning: Any = None, callback: Any = None
+) -> str | None:
+    """Why a window would not equal ``T`` single steps (``None``: it would).
 
-    ``plan`` is the network's step plan; :meth:`SNNNetwork.multi_step_obstacle
-    <pysnn.network.SNNNetwork.multi_step_obstacle>` checks the other conditions
-    (a tensor input, no callback, the default ``forward``) first.
+    Parameters are those of :meth:`Simulator.run <pysnn.simulation.Simulator.run>`:
+    the network's simulator, the inputs, the learning rules applied between
+    steps and the callback.
     """
+    network = simulator.network
+    if inputs is not None and not isinstance(inputs, Tensor):
+        return "inputs is not a tensor [T, batch, ...] (an iterable streams step by step)"
+    if callback is not None:
+        return "a callback runs between steps"
+    if learning is not None and learning.rules:
+        return "learning rules act between steps"
+    from pysnn.network import SNNNetwork
+
+    if type(network).forward is not SNNNetwork.forward:
+        return f"{type(network).__name__} writes its own forward()"
+    plan = simulator.plan
     if plan.feedback:
         names = ", ".join(sorted(plan.feedback))
         return f"projection(s) {names} read the previous step (recurrent or feedback)"
-    if getattr(network, "checks_finite", False):
-        return "check_finite() is on (it checks every step)"
     if len(plan.inputs) != 1:
         return f"the network has {len(plan.inputs)} input populations (run() passes one input)"
     global_hooks = nn.modules.module
@@ -103,52 +131,137 @@ def obstacle(network: nn.Module, plan: StepPlan) -> str | None:
     for name, module in network.named_modules():
         if _hooked(module):
             return f"{name or 'the network'} ({type(module).__name__}) has forward hooks"
-    (source,) = plan.inputs
-    if not isinstance(source, BaseInput) or type(source).forward is not BaseInput.forward:
-        return f"the input population {type(source).__name__} is not an Input"
-    for post, _ in plan.stages:
-        if not isinstance(post, BaseNeuron) or type(post).forward is not BaseNeuron.forward:
-            return f"{type(post).__name__} has no standard multi-step update"
+    modules = [plan.inputs[0]]
+    for post, layers in plan.stages:
+        modules += [post, *(layer.connection for layer in layers)]
+    for module in modules:
+        if not capabilities_of(module).multi_step:
+            return f"{type(module).__name__} cannot advance over a window of steps (multi_step)"
     return None
 
 
-def run_window(plan: StepPlan, inputs: Tensor) -> dict[int, tuple[Tensor, Tensor]]:
-    """Simulate the steps ``inputs[T, batch, ...]`` population by population.
+class WindowMode:
+    """What :func:`pysnn.graph.advance` does per population and projection for a window.
 
-    Returns ``{id(population): (spikes, trace)}``, each ``[T, batch, ...]``,
-    for every population of the plan.  Only call it when :func:`obstacle`
-    returns ``None``.
+    A population returns ``(spikes, trace)`` stacked ``[T, batch, ...]``;
+    ``record`` maps ``id(population)`` to the state variables whose values of
+    every step are stacked too (for monitors), which :attr:`recorded` holds
+    after the window.
     """
-    (source,) = plan.inputs
-    window: dict[int, tuple[Tensor, Tensor]] = {id(source): source.forward_steps(inputs)}
-    for post, projections in plan.stages:
-        currents, synapses = [], []
-        for layer in projections:
-            spikes, trace = window[id(layer.pre)]
-            current, _ = layer.connection.forward_steps(spikes, trace)
-            currents.append(current)
-            synapses.append(layer.synapse)
-        if any(getattr(s, "needs_voltage", False) for s in synapses):
-            window[id(post)] = _interleaved(post, currents, synapses)
-            continue
-        for k, synapse in enumerate(synapses):
-            if synapse is not None:
-                currents[k] = torch.stack([apply_synapse(synapse, x, post) for x in currents[k]])
-        total = currents[0]
-        for current in currents[1:]:  # summed in the order the neuron sums a list
-            total = total + current
-        window[id(post)] = post.forward_steps(total)
-    return window
+
+    def __init__(self, record: dict[int, tuple[str, ...]] | None = None) -> None:
+        self.record = record or {}
+        self.recorded: dict[int, dict[str, Tensor]] = {}
+
+    def source(self, population: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
+        names = self.record.get(id(population), ())
+        spikes, trace, extra = population.advance_window(x, record=names)
+        if names:
+            self.recorded[id(population)] = extra
+        return spikes, trace
+
+    def transmit(self, layer: Any, values: dict[int, Any], feedback: bool) -> Tensor:
+        spikes, trace = values[id(layer.pre)]
+        current, _ = layer.connection.forward_steps(spikes, trace)
+        return current
+
+    def integrate(self, post: nn.Module, currents: list[Tensor], layers: Sequence[Any]) -> Any:
+        synapses = [layer.synapse for layer in layers]
+        names = self.record.get(id(post), ())
+        if any(capabilities_of(s).needs_voltage for s in synapses if s is not None):
+            spikes, trace, extra = _interleaved(post, currents, synapses, names)
+        else:
+            for k, synapse in enumerate(synapses):
+                if synapse is not None:
+                    currents[k] = torch.stack(
+                        [apply_synapse(synapse, x, post) for x in currents[k]]
+                    )
+            total = currents[0]
+            for current in currents[1:]:  # summed in the order the neuron sums a list
+                total = total + current
+            spikes, trace, extra = post.advance_window(total, record=names)
+        if names:
+            self.recorded[id(post)] = extra
+        return spikes, trace
 
 
 def _interleaved(
-    post: BaseNeuron, currents: list[Tensor], synapses: list[Any]
-) -> tuple[Tensor, Tensor]:
+    post: nn.Module, currents: list[Tensor], synapses: list[Any], names: tuple[str, ...]
+) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
     """Step ``post`` through the window when a synapse reads its voltage every step."""
     spikes, traces = [], []
+    extra: dict[str, list[Tensor]] = {name: [] for name in names}
     for t in range(currents[0].shape[0]):
         parts = [apply_synapse(syn, cur[t], post) for cur, syn in zip(currents, synapses)]
         s, trace = post(parts[0] if len(parts) == 1 else parts)
         spikes.append(s)
         traces.append(trace)
-    return torch.stack(spikes), torch.stack(traces)
+        for name in names:
+            extra[name].append(post._buffers[name])
+    stacked = {name: torch.stack(values) for name, values in extra.items()}
+    return torch.stack(spikes), torch.stack(traces), stacked
+
+
+def run(simulator: Any, inputs: Tensor, hooks: Sequence[RunHook]) -> list[Tensor]:
+    """The window strategy of :meth:`Simulator.run <pysnn.simulation.Simulator.run>`.
+
+    Runs ``inputs[T, batch, ...]`` in windows of :func:`window_length` steps,
+    each a transaction; returns the output population's spikes of each window.
+    """
+    from pysnn.monitor import recording_monitors
+
+    plan = simulator.plan
+    monitors = recording_monitors(simulator.network)
+    record = {}
+    for monitor in monitors:
+        record[id(monitor.module)] = tuple(
+            dict.fromkeys(record.get(id(monitor.module), ()) + monitor.attributes)
+        )
+    counted = {id(m) for hook in hooks for m in hook.counted}
+    output = plan.outputs[0]
+    length = window_length(plan, int(inputs.shape[1]))
+    outputs = []
+    for start in range(0, int(inputs.shape[0]), length):
+        chunk = inputs[start : start + length]
+        steps = int(chunk.shape[0])
+        mode = WindowMode(record)
+        values = simulator.transact(
+            steps,
+            advance,
+            plan,
+            (chunk,),
+            mode,
+            inputs=(chunk[0],),
+            replay=lambda chunk=chunk: simulator.run_steps(chunk, _NO_LEARNING, None, ()),
+        )
+        outputs.append(values[id(output)][0])
+        for monitor in monitors:
+            monitor.record_steps(_recorded(monitor, values, mode, steps))
+        counts = {key: values[key][0].sum() for key in counted if key in values}
+        for hook in hooks:
+            hook.after_window(start, steps, counts)
+    return outputs
+
+
+def _recorded(
+    monitor: Any, values: dict[int, Any], mode: WindowMode, steps: int
+) -> dict[str, Tensor]:
+    """The stacked values of a monitor's attributes over a window."""
+    module = monitor.module
+    out: dict[str, Tensor] = {}
+    for name in monitor.attributes:
+        stacked = mode.recorded.get(id(module), {}).get(name)
+        if stacked is None and name in ("spikes", "trace") and id(module) in values:
+            stacked = values[id(module)][0 if name == "spikes" else 1]
+        if stacked is None:  # a parameter (a weight): constant over the window
+            value = getattr(module, name)
+            stacked = value.unsqueeze(0).expand(steps, *value.shape)
+        out[name] = stacked
+    return out
+
+
+class _NoLearning:
+    rules = ()
+
+
+_NO_LEARNING = _NoLearning()

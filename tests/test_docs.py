@@ -15,8 +15,11 @@ TUTORIALS = ROOT / "tutorials"
 
 PUBLIC_MODULES = [
     "pysnn",
+    "pysnn.capabilities",
     "pysnn.competition",
+    "pysnn.compiled",
     "pysnn.connection",
+    "pysnn.connection.stages",
     "pysnn.connection.separable",
     "pysnn.datasets",
     "pysnn.datasets.event_camera",
@@ -27,6 +30,7 @@ PUBLIC_MODULES = [
     "pysnn.functional",
     "pysnn.fusion",
     "pysnn.graph",
+    "pysnn.hooks",
     "pysnn.learning",
     "pysnn.monitor",
     "pysnn.network",
@@ -34,6 +38,7 @@ PUBLIC_MODULES = [
     "pysnn.neuron",
     "pysnn.plot",
     "pysnn.safety",
+    "pysnn.simulation",
     "pysnn.synapse",
     "pysnn.window",
 ]

@@ -58,7 +58,7 @@ def test_default_forward_equals_hand_written_step():
     )
     assert torch.equal(out_graph, out_hand)
     assert torch.equal(graph_net.exc.v_cell, hand_net.exc.v_cell)
-    assert graph_net._plan.feedback == {"rec", "ie"}
+    assert graph_net.simulator.plan.feedback == {"rec", "ie"}
 
 
 def test_graph_and_summary_describe_the_projections():

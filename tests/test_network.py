@@ -473,17 +473,17 @@ def test_batch_adoption_runs_once_per_reset():
     """Fresh populations adopt the input's batch size on the first step after each reset."""
     net = _feedback_net(seed=6)
     x = _inputs(3, 5, 12, p=0.4, seed=2)
-    assert net._batch_pending and not net._forward_pre_hooks  # no hooks: fast call path
+    assert net.simulator.pending and not net._forward_pre_hooks  # no hooks: fast call path
     net(x[0])
-    assert not net._batch_pending and net.output.spikes.shape[0] == 5
+    assert not net.simulator.pending and net.output.spikes.shape[0] == 5
     net(x[1])
     net.reset_state()
-    assert net._batch_pending
+    assert net.simulator.pending
     out = net(x[0, :2])  # a new batch size is adopted after the reset
-    assert out.shape[0] == 2 and not net._batch_pending
+    assert out.shape[0] == 2 and not net.simulator.pending
     clone = copy.deepcopy(net)
     clone.reset_state()
-    assert clone._batch_pending and not net._batch_pending
+    assert clone.simulator.pending and not net.simulator.pending
 
 
 @pytest.mark.parametrize("bad", [2.5, -1, 0, True, "2"])

@@ -82,7 +82,7 @@ def _state(net):
         "history": len(net.hid._history),
         "pre_spikes": net.fc1.pre_spikes,
         "step_index": net.step_index,
-        "batch_pending": net._batch_pending,
+        "batch_pending": net.simulator.pending,
     }
     return tensors, attrs
 

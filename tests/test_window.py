@@ -177,7 +177,7 @@ def test_obstacles_are_named_and_multi_step_true_raises():
     net = _recurrent()
     reason = net.multi_step_obstacle(x)
     assert "rec" in reason and "previous step" in reason
-    with pytest.raises(ValueError, match="multi_step=True.*rec"):
+    with pytest.raises(ValueError, match="strategy='window'.*rec"):
         net.run(x, multi_step=True)
     assert net.run(x, warn_silent=False).shape == (5, 2, 4)  # falls back to the loop
 
@@ -185,11 +185,14 @@ def test_obstacles_are_named_and_multi_step_true_raises():
     x = torch.zeros(5, 2, 20, dtype=torch.bool)
     assert "callback" in net.multi_step_obstacle(x, callback=lambda t, out: None)
     assert "not a tensor" in net.multi_step_obstacle(list(x))
-    net.check_finite(True)
-    assert "check_finite" in net.multi_step_obstacle(x)
+    net.check_finite(True)  # checked per window
+    assert net.multi_step_obstacle(x) is None
     net.check_finite(False)
     monitor = StateMonitor(net.fc1_neuron, ["spikes"], num_steps=10)
+    assert net.multi_step_obstacle(x) is None  # monitors record the stacked window
+    handle = net.fc1_neuron.register_forward_hook(lambda *args: None)
     assert "forward hooks" in net.multi_step_obstacle(x)
+    handle.remove()
     monitor.remove()
     assert net.multi_step_obstacle(x) is None
     with pytest.raises(TypeError, match="multi_step"):
@@ -216,14 +219,14 @@ def test_a_failing_window_restores_the_state(monkeypatch):
     net.run(torch.rand(10, B, *shape, generator=g) < 0.3, multi_step=False)
     before, steps = _state(net), net.step_index
 
-    def broken(x):
+    def broken(x, record=()):
         raise RuntimeError("boom")
 
     # the second population fails after the input, fc1, l1 and fc2 (with its
     # delay ring, written in place) have run the window; a single step would
     # save one slot of the ring only, a window saves all of it
     monkeypatch.setattr(DelayLine, "SNAPSHOT_WHOLE_NUMEL", 0)
-    monkeypatch.setattr(net.fc2_neuron, "forward_steps", broken)  # this instance only
+    monkeypatch.setattr(net.fc2_neuron, "advance_window", broken)  # this instance only
     with pytest.raises(RuntimeError, match="boom"):
         net.run(torch.rand(T, B, *shape, generator=g) < 0.3, reset=False, multi_step=True)
     _assert_same(_state(net), before)

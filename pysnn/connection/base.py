@@ -48,11 +48,12 @@ scalar and per-synapse delays, :meth:`post_sum`, :meth:`accumulate_correlation`.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Callable, ClassVar, Sequence, Union
 
 import torch
 from torch import nn
 
+from pysnn.capabilities import Capabilities
 from pysnn.delay import DelayLike, DelayLine
 from pysnn.state import StatefulModule
 from pysnn.validation import check_dt, check_spike_values, check_tensor, is_marked_valid
@@ -380,6 +381,21 @@ class Connection(Correlations, StatefulModule):
     #: whether any finite input value is valid (rates, intensities: the
     #: propagation is a weighted sum, linear in its input) or only 0 and 1
     graded_input = True
+
+    #: what the connection supports (derived for every subclass in ``__init_subclass__``)
+    capabilities: ClassVar[Capabilities] = Capabilities(multi_step=True)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "capabilities" not in cls.__dict__:
+            cls.capabilities = Capabilities(
+                # forward_steps equals forward calls for every connection (a custom
+                # forward is looped over the window)
+                multi_step=True,
+                per_synapse_delay=cls.propagate_delayed is not Connection.propagate_delayed,
+                trace_per_synapse=cls.synapse_trace is not Connection.synapse_trace,
+                graded_input=bool(cls.graded_input),
+            )
 
     # the delay line saves the state; the connection itself has no extra state
     get_extra_state = nn.Module.get_extra_state

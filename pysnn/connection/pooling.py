@@ -13,12 +13,13 @@ is a :class:`ValueError` for every pool.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 from torch import nn
 
 from pysnn import functional as sf
+from pysnn.capabilities import Capabilities
 from pysnn.connection.base import IntPair, check_step_inputs, check_steps_input, pair, steps_by_loop
 
 Tensor = torch.Tensor
@@ -53,6 +54,13 @@ class Pool2d(nn.Module):
     #: pools propagate without delay
     max_delay = 0
     per_synapse_delay = False
+    #: what the pool supports (``graded_input`` as the class declares it)
+    capabilities: ClassVar[Capabilities] = Capabilities(multi_step=True, graded_input=False)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "capabilities" not in cls.__dict__:
+            cls.capabilities = Capabilities(multi_step=True, graded_input=bool(cls.graded_input))
 
     def __init__(self) -> None:
         super().__init__()

@@ -12,14 +12,39 @@ trace)``; :class:`Chain` applies several in order.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from pysnn.capabilities import Capabilities, capabilities_of
+
 Tensor = torch.Tensor
+
+
+def fold_steps(
+    step: Callable[[Tensor, Tensor | None], tuple[Tensor, Tensor | None]],
+    spikes: Tensor,
+    trace: Tensor | None,
+) -> tuple[Tensor, Tensor | None]:
+    """A stateless stage over a window ``[T, batch, ...]``: the steps folded into the batch.
+
+    ``step(values, trace)`` maps ``(N, ...)`` to ``(N, ...)`` sample by sample,
+    so one call over ``T * batch`` samples equals ``T`` calls.
+    """
+    steps, batch = int(spikes.shape[0]), int(spikes.shape[1])
+    out, out_trace = step(
+        spikes.reshape(steps * batch, *spikes.shape[2:]),
+        None if trace is None else trace.reshape(steps * batch, *trace.shape[2:]),
+    )
+
+    def unfold(x: Tensor | None) -> Tensor | None:
+        return None if x is None else x.reshape(steps, batch, *x.shape[1:])
+
+    return unfold(out), unfold(out_trace)
+
 
 __all__ = ["Chain", "Flatten", "SumPool2d"]
 
@@ -37,6 +62,7 @@ class Flatten(nn.Module):
     weight = None
     max_delay = 0
     per_synapse_delay = False
+    capabilities: ClassVar[Capabilities] = Capabilities(multi_step=True)
 
     def __init__(self, start_dim: int = 0, end_dim: int = -1) -> None:
         super().__init__()
@@ -57,6 +83,12 @@ class Flatten(nn.Module):
         flat = spikes.flatten(start, end)
         return flat, None if trace is None else trace.flatten(start, end)
 
+    def forward_steps(
+        self, spikes: Tensor, trace: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Flatten a window ``[T, batch, *features]`` (``T`` calls of :meth:`forward`)."""
+        return fold_steps(self.forward, spikes, trace)
+
 
 class SumPool2d(nn.Module):
     """Sum pooling of ``(batch, C, H, W)`` values (NIR's ``SumPool2d``), a projection stage.
@@ -71,6 +103,7 @@ class SumPool2d(nn.Module):
     weight = None
     max_delay = 0
     per_synapse_delay = False
+    capabilities: ClassVar[Capabilities] = Capabilities(multi_step=True)
 
     def __init__(self, kernel_size: Any, stride: Any = None, padding: Any = 0) -> None:
         super().__init__()
@@ -86,6 +119,12 @@ class SumPool2d(nn.Module):
             return F.avg_pool2d(x, self.kernel_size, self.stride, self.padding, divisor_override=1)
 
         return pool(spikes), None if trace is None else pool(trace)
+
+    def forward_steps(
+        self, spikes: Tensor, trace: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Sum-pool a window ``[T, batch, C, H, W]`` (``T`` calls of :meth:`forward`)."""
+        return fold_steps(self.forward, spikes, trace)
 
 
 def _pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
@@ -131,8 +170,24 @@ class Chain(nn.Module):
         """Largest delay in steps over the stages."""
         return max(int(getattr(s, "max_delay", 0)) for s in self.stages)
 
+    @property
+    def capabilities(self) -> Capabilities:  # type: ignore[override]
+        """What every stage supports (``graded_input`` of the first stage)."""
+        parts = [capabilities_of(stage) for stage in self.stages]
+        return Capabilities(
+            multi_step=all(c.multi_step for c in parts), graded_input=parts[0].graded_input
+        )
+
     def forward(self, spikes: Tensor, trace: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         """Apply the stages in order to one step's ``(spikes, trace)``."""
         for stage in self.stages:
             spikes, trace = stage(spikes, trace)
+        return spikes, trace
+
+    def forward_steps(
+        self, spikes: Tensor, trace: Tensor | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Apply every stage's ``forward_steps`` to a window ``[T, batch, ...]`` in order."""
+        for stage in self.stages:
+            spikes, trace = stage.forward_steps(spikes, trace)
         return spikes, trace

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, Sequence
 
 import torch
 
@@ -45,6 +45,13 @@ class BaseInput(Population):
         Equals ``T`` calls of :meth:`forward` on ``x[t]`` and leaves the same
         state; the input is validated once for the whole window.
         """
+        spikes, traces, _ = self.advance_window(x)
+        return spikes, traces
+
+    def advance_window(
+        self, x: Tensor, record: Sequence[str] = ()
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """:meth:`forward_steps`, with the stacked ``"spikes"``/``"trace"`` in ``record`` too."""
         self._check_spike_values(x, "x")
         window = self._prepare_window(x, allow_bool=True)
         traces = []
@@ -55,7 +62,8 @@ class BaseInput(Population):
         self._buffers["spikes"] = window[-1].clone()  # not a view of the whole window
         traces = torch.stack(traces)
         mark_valid(window, traces)
-        return window, traces
+        stacked = {"spikes": window, "trace": traces}
+        return window, traces, {name: stacked[name] for name in record}
 
     def _check_spike_values(self, part: object, name: str) -> None:
         # x * x == x only for 0 and 1 (NaN fails too): two kernels, no copy;

@@ -22,6 +22,7 @@ from typing import Any, ClassVar, Sequence
 import torch
 
 from pysnn import functional as sf
+from pysnn.capabilities import Capabilities
 from pysnn.neuron.parameters import Option, Param, StateVar, resolve_integrator
 from pysnn.neuron.store import ParameterStore
 from pysnn.neuron.validation import InputChecks
@@ -76,10 +77,34 @@ class Population(InputChecks, ParameterStore, StatefulModule):
     _param_names: ClassVar[frozenset[str]]
     _infinite_ok: ClassVar[frozenset[str]]
 
+    #: what the population supports (derived for every subclass, see :meth:`_derive_capabilities`)
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    #: the ``forward`` that :meth:`advance_window` equals over a window (``None``: no windows)
+    _window_forward: ClassVar[Any] = None
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         cls._index_declaration()
         cls.__signature__ = cls._build_signature()
+        if "advance_window" in cls.__dict__ and "forward" in cls.__dict__:
+            cls._window_forward = cls.__dict__["forward"]
+        if "capabilities" not in cls.__dict__:
+            cls.capabilities = cls._derive_capabilities()
+
+    @classmethod
+    def _derive_capabilities(cls) -> Capabilities:
+        """What the class supports, read off what it implements.
+
+        ``multi_step`` when its ``forward`` is the one its ``advance_window``
+        mirrors (a model that overrides ``forward`` alone runs step by step);
+        ``has_voltage`` when it has a ``v_cell`` state; ``needs_voltage`` for
+        a synapse model that declares it.
+        """
+        return Capabilities(
+            multi_step=cls._window_forward is not None and cls.forward is cls._window_forward,
+            has_voltage="v_cell" in cls._state_names,
+            needs_voltage=bool(getattr(cls, "needs_voltage", False)),
+        )
 
     @classmethod
     def _index_declaration(cls) -> None:

@@ -11,7 +11,7 @@ spiked.  A model implements :meth:`BaseNeuron.integrate` (one call into
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar
+from typing import Callable, ClassVar, Sequence
 
 import torch
 
@@ -240,7 +240,19 @@ class BaseNeuron(Population):
         tuple of Tensor
             ``(spikes, trace)``, both ``[T, batch, *features]``.
         """
+        spikes, traces, _ = self.advance_window(x)
+        return spikes, traces
+
+    def advance_window(
+        self, x: Tensor, record: Sequence[str] = ()
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """:meth:`forward_steps`, also stacking the state variables ``record`` of every step.
+
+        Returns ``(spikes, trace, {name: [T, ...]})`` (what a monitor of those
+        variables would record step by step).
+        """
         window = self._prepare_window(x)
+        names = tuple(record)
         steps, done, parts = int(window.shape[0]), 0, []
         if self._fusion is not None:
             backend, mode = self._fusion
@@ -248,26 +260,36 @@ class BaseNeuron(Population):
             while steps - done >= chunk:
                 part = window[done : done + chunk]
                 parts.append(
-                    fusion.call_fused(BaseNeuron._run_steps, self, part, backend=backend, mode=mode)
+                    fusion.call_fused(
+                        BaseNeuron._run_steps, self, part, names, backend=backend, mode=mode
+                    )
                 )
                 done += chunk
         if done < steps:
-            parts.append(self._run_steps(window[done:]))
+            parts.append(self._run_steps(window[done:], names))
         if len(parts) == 1:
-            spikes, traces = parts[0]
+            spikes, traces, extra = parts[0]
         else:
             spikes, traces = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+            extra = {name: torch.cat([p[2][name] for p in parts]) for name in names}
         mark_valid(spikes, traces)
-        return spikes, traces
+        return spikes, traces, extra
 
-    def _run_steps(self, window: Tensor) -> tuple[Tensor, Tensor]:
+    def _run_steps(
+        self, window: Tensor, names: tuple[str, ...] = ()
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
         """:meth:`_step` over every step of ``window``, stacked (unrolled when compiled)."""
         spikes, traces = [], []
+        extra: dict[str, list[Tensor]] = {name: [] for name in names}
+        buffers = self._buffers
         for current in window:
             s, trace = self._step(current)
             spikes.append(s)
             traces.append(trace)
-        return torch.stack(spikes), torch.stack(traces)
+            for name in names:
+                extra[name].append(buffers[name])
+        stacked = {name: torch.stack(values) for name, values in extra.items()}
+        return torch.stack(spikes), torch.stack(traces), stacked
 
     # -- fused execution ---------------------------------------------------------------
     def fuse(

@@ -1,0 +1,140 @@
+r"""Hooks of a run: what the engine does after each step or window besides simulating.
+
+:meth:`Simulator.run <pysnn.simulation.Simulator.run>` calls every hook after
+each step (:meth:`RunHook.after_step`) or after each window or compiled chunk
+of steps (:meth:`RunHook.after_window`), whichever strategy runs, and once at
+the end (:meth:`RunHook.finish`).  The hooks of PySNN:
+
+* :class:`SilenceWatch`: warn about spiking populations that fired no spike;
+* :class:`ProgressBar`: a ``tqdm`` progress bar over the steps.
+
+The monitors (:mod:`pysnn.monitor`) record through their module's forward hook
+in the step loop and from the stacked values of a window or chunk otherwise
+(:meth:`StateMonitor.record_steps <pysnn.monitor.StateMonitor.record_steps>`);
+:meth:`~pysnn.network.SNNNetwork.check_finite` is part of the engine's
+transaction.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import torch
+from torch import nn
+
+Tensor = torch.Tensor
+
+__all__ = ["ProgressBar", "RunHook", "SilenceWatch"]
+
+
+class RunHook:
+    """Base of the hooks of a run; every method does nothing by default."""
+
+    def after_step(self, step: int, output: Tensor) -> None:
+        """After step ``step`` (counted from 0 in this run) with the network's ``output``."""
+
+    def after_window(self, start: int, steps: int, spike_counts: dict[int, Tensor]) -> None:
+        """After ``steps`` steps from ``start`` run as one window or compiled chunk.
+
+        ``spike_counts`` maps ``id(population)`` to the number of spikes the
+        population fired in those steps (a 0-dim tensor), for the populations
+        of :attr:`counted`.
+        """
+
+    def finish(self, steps: int) -> None:
+        """At the end of a successful run of ``steps`` steps."""
+
+    def close(self) -> None:
+        """At the end of every run, also one that raised (release what the hook holds)."""
+
+    #: populations whose spike counts :meth:`after_window` needs
+    counted: tuple[nn.Module, ...] = ()
+
+
+class SilenceWatch(RunHook):
+    """Counts the spikes of a network's spiking populations until each has fired once.
+
+    One ``sum`` per still-silent population per step, checked (one sync) every
+    :attr:`CHECK_EVERY` steps; populations that fired drop out, so an active
+    network costs nothing after the first check.  :meth:`finish` warns
+    (:class:`RuntimeWarning`, once per population and network) about every
+    population that stayed silent.
+    """
+
+    CHECK_EVERY = 64
+
+    def __init__(self, network: nn.Module, populations: dict[str, nn.Module], caller: str) -> None:
+        self.network = network
+        self.caller = caller
+        warned = network.__dict__.setdefault("_warned_silent", set())
+        self.counts = {
+            name: (module, torch.zeros((), device=module._buffers["spikes"].device))
+            for name, module in populations.items()
+            if id(module) not in warned
+        }
+        self.steps = 0
+
+    @property
+    def counted(self) -> tuple[nn.Module, ...]:  # type: ignore[override]
+        return tuple(module for module, _ in self.counts.values())
+
+    def after_step(self, step: int, output: Tensor) -> None:
+        if not self.counts:
+            return
+        for module, total in self.counts.values():
+            total += module._buffers["spikes"].sum()
+        self.steps += 1
+        if self.steps % self.CHECK_EVERY == 0:
+            self._drop_active()
+
+    def after_window(self, start: int, steps: int, spike_counts: dict[int, Tensor]) -> None:
+        for module, total in self.counts.values():
+            count = spike_counts.get(id(module))
+            if count is not None:
+                total += count
+        self.steps += steps
+        self._drop_active()
+
+    def _drop_active(self) -> None:
+        self.counts = {k: v for k, v in self.counts.items() if not bool(v[1] > 0)}
+
+    def finish(self, steps: int) -> None:
+        warned = self.network.__dict__["_warned_silent"]
+        for name, (module, total) in self.counts.items():
+            if bool(total > 0):
+                continue
+            warned.add(id(module))
+            warnings.warn(
+                f"pysnn: {name!r} ({type(module).__name__}) fired no spike in {steps} steps of "
+                f"{self.caller}; a freshly built network is often silent: initial weights are "
+                f"signed and scaled by 1/sqrt(fan_in) (reset_weights), so check the weights' "
+                f"sign and scale, alpha_v and the threshold against the input",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+
+
+class ProgressBar(RunHook):
+    """A ``tqdm`` bar over the steps of a run (nothing without ``tqdm``)."""
+
+    def __init__(self, total: int | None) -> None:
+        try:
+            from tqdm.auto import tqdm
+        except ImportError:
+            self.bar: Any = None
+        else:
+            self.bar = tqdm(total=total, desc="steps", unit="step")
+
+    def after_step(self, step: int, output: Tensor) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+
+    def after_window(self, start: int, steps: int, spike_counts: dict[int, Tensor]) -> None:
+        if self.bar is not None:
+            self.bar.update(steps)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+            self.bar = None

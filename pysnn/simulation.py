@@ -1,0 +1,448 @@
+r"""The simulation engine: the one object that owns how a network runs.
+
+Every :class:`~pysnn.network.SNNNetwork` has one :class:`Simulator`
+(``net.simulator``), which owns
+
+* the **clock**: the timestep ``dt`` (ms) shared by the network's modules
+  (:attr:`Simulator.dt`: setting it re-derives every cached decay factor,
+  refractory step count and delay in steps) and the step counter;
+* the **state**: at the first step after construction or a reset it allocates
+  the declared state of every module for the input's batch size
+  (:meth:`Simulator.allocate`, the one place that adopts a batch size);
+* the **transaction**: a step, a window of steps or a compiled chunk is
+  atomic: if it raises, every module's state is put back as it was
+  (:meth:`Simulator.transact`); with
+  :meth:`~pysnn.network.SNNNetwork.check_finite` a window or chunk that leaves
+  a non-finite value is replayed step by step, so the error names the step;
+* the **hooks** of a run (:mod:`pysnn.hooks`): the silent-population
+  warning, the progress bar and the monitors;
+* the **strategies** of :meth:`Simulator.run`, over the one plan of the
+  network's graph (:func:`pysnn.graph.plan`, walked by :func:`pysnn.graph.advance`):
+
+  ``"step"``
+      one ``net(x)`` per step (any network, any callback);
+  ``"window"``
+      population by population over windows of steps (:mod:`pysnn.window`),
+      where that equals the step loop;
+  ``"compiled"``
+      chunks of steps, learning rules included, each compiled into one graph
+      (:mod:`pysnn.compiled`), after :meth:`~pysnn.network.SNNNetwork.compile`.
+
+  By default (``strategy=None``) a run takes the window strategy where it is
+  exact, else the compiled one where it is switched on, else the step loop.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, NamedTuple, Sequence
+
+import torch
+from torch import nn
+
+from pysnn import graph
+from pysnn.fusion import is_compiling
+from pysnn.hooks import ProgressBar, RunHook, SilenceWatch
+from pysnn.safety import check_finite_values, restore, snapshot
+from pysnn.validation import check_dt
+
+Tensor = torch.Tensor
+
+__all__ = ["Learning", "STRATEGIES", "Simulator"]
+
+#: the strategies of :meth:`Simulator.run` (``None`` chooses)
+STRATEGIES = ("step", "window", "compiled")
+
+
+class Learning(NamedTuple):
+    """The learning rules a run applies after every step, and their rewards.
+
+    After each step, every rule with per-step state advances it
+    (``rule.update_state()``) and applies its change (``rule.step(reward)``,
+    with ``rewards[t]`` for the reward-modulated rules).
+    """
+
+    rules: tuple[nn.Module, ...]
+    stateful: tuple[bool, ...]
+    rewards: Tensor | None
+
+    @classmethod
+    def of(cls, network: nn.Module, rules: Any, rewards: Any, steps: int | None) -> Learning:
+        """Check the ``rules`` and ``rewards`` arguments of :meth:`Simulator.run`."""
+        from pysnn.learning.base import LearningRule, check_reward
+
+        if rules is None or rules is False:
+            chosen: tuple[nn.Module, ...] = ()
+        elif rules is True:
+            chosen = tuple(network.rules)
+        elif isinstance(rules, LearningRule):
+            chosen = (rules,)
+        elif isinstance(rules, (list, tuple)) and all(isinstance(r, LearningRule) for r in rules):
+            chosen = tuple(rules)
+        else:
+            raise TypeError(
+                "rules must be None, True (the network's attached rules), a LearningRule or a "
+                f"list of them, got {type(rules).__name__}"
+            )
+        needs = [type(r).__name__ for r in chosen if r.needs_reward]
+        if rewards is not None:
+            if not chosen:
+                raise ValueError("rewards given without rules to apply them")
+            if not isinstance(rewards, Tensor) or rewards.dim() not in (1, 2):
+                raise TypeError(
+                    "rewards must be a tensor [T] (one reward per step) or [T, batch], got "
+                    + (
+                        f"shape {tuple(rewards.shape)}"
+                        if isinstance(rewards, Tensor)
+                        else type(rewards).__name__
+                    )
+                )
+            if steps is not None and int(rewards.shape[0]) != steps:
+                raise ValueError(
+                    f"rewards must hold one entry per step: got {int(rewards.shape[0])} for "
+                    f"{steps} steps"
+                )
+            check_reward(rewards)
+        elif needs:
+            raise TypeError(f"{', '.join(needs)} needs rewards: run(..., rewards=[T] tensor)")
+        stateful = tuple(
+            type(r)._update_layer_state is not LearningRule._update_layer_state for r in chosen
+        )
+        return cls(chosen, stateful, rewards)
+
+    def apply(self, step: int) -> None:
+        """Advance and apply every rule after step ``step``."""
+        rewards = self.rewards
+        for rule, stateful in zip(self.rules, self.stateful):
+            if stateful:
+                rule.update_state()
+            rule.step(rewards[step] if rewards is not None and rule.needs_reward else None)
+
+
+class Simulator:
+    """The engine of one network: clock, state, transaction, hooks and strategies.
+
+    Created by :class:`~pysnn.network.SNNNetwork` (``net.simulator``); see the
+    module docstring.
+
+    Attributes
+    ----------
+    network : SNNNetwork
+        The network it runs.
+    step_index : int
+        Steps since construction or the last reset (the next step's index).
+    pending : bool
+        The state is allocated at the next step (after construction or a reset).
+    """
+
+    def __init__(self, network: nn.Module) -> None:
+        self.network = network
+        self.step_index = 0
+        self.pending = True
+        self.finite_check = False
+        # tensors found finite after the last step, id -> (tensor, version)
+        self.finite_seen: dict[int, tuple[Tensor, int]] = {}
+        self._plan: graph.StepPlan | None = None
+        #: the compiled strategy (:mod:`pysnn.compiled`) after ``net.compile()``
+        self.compiled: Any = None
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["finite_seen"] = {}
+        if state["compiled"] is not None:  # compiled functions are recompiled, not copied
+            state["compiled"] = state["compiled"].settings()
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        if isinstance(self.compiled, dict):
+            from pysnn.compiled import CompiledRuns
+
+            self.compiled = CompiledRuns(self, **self.compiled)
+
+    # -- the plan ------------------------------------------------------------------
+    @property
+    def plan(self) -> graph.StepPlan:
+        """The execution order of the network's graph (:func:`pysnn.graph.plan`), cached."""
+        if self._plan is None:
+            self._plan = graph.plan(self.network._layers.values())
+        return self._plan
+
+    def graph_changed(self) -> None:
+        """Forget what was derived from the graph (the plan, compiled chunks)."""
+        self._plan = None
+        if self.compiled is not None:
+            self.compiled.clear()
+
+    # -- the clock -----------------------------------------------------------------
+    def clocked(self) -> list[tuple[str, nn.Module]]:
+        """``(name, module)`` of every module with a timestep ``dt``, outermost first."""
+        out = []
+        for name, module in self.network.named_modules():
+            if module is not self.network and callable(getattr(module, "set_dt", None)):
+                out.append((name, module))
+        return out
+
+    @property
+    def dt(self) -> float | None:
+        """The timestep in ms of the network's modules (``None`` when none has one).
+
+        Setting it sets the timestep of every module at once
+        (:meth:`set_dt <pysnn.clock.Clocked.set_dt>`: cached decay factors,
+        refractory steps and delays in steps are re-derived; time constants,
+        refractory periods and delays keep their values in ms).  Every module
+        is checked before any changes.
+
+        Raises
+        ------
+        ValueError
+            On reading, if the modules disagree; on setting, for a ``dt`` that
+            is not a positive finite number or that some module cannot take
+            (a refractory period or delay that is not a whole number of the
+            new steps); nothing changes then.
+        """
+        values = {name: float(module.dt) for name, module in self.clocked()}
+        if not values:
+            return None
+        distinct = set(values.values())
+        if len(distinct) > 1:
+            listing = ", ".join(f"{name or 'network'}: {dt:g}" for name, dt in values.items())
+            raise ValueError(f"the network's modules have different timesteps (ms): {listing}")
+        return distinct.pop()
+
+    @dt.setter
+    def dt(self, value: float) -> None:
+        value = check_dt(value)
+        modules = self.clocked()
+        for name, module in modules:
+            try:
+                module.check_dt(value)
+            except ValueError as err:
+                raise ValueError(f"dt = {value} ms: {name}: {err}") from None
+        for _, module in modules:
+            module.set_dt(value)
+        if self.compiled is not None:
+            self.compiled.clear()
+
+    # -- the state -----------------------------------------------------------------
+    def reset(self) -> None:
+        """Start a new run: step 0, state allocated at the next step."""
+        self.pending = True
+        self.step_index = 0
+
+    def allocate(self, args: Sequence[Any]) -> None:
+        """At the first step after a reset: give fresh modules the input's batch size.
+
+        The one place where a network adopts a batch size: every fresh
+        population whose state has another batch size is reset to the batch
+        size of the first tensor in ``args`` (a step without a tensor input
+        waits for the next).  Feedback connections read a population's spikes
+        before that population has run in the step, so its state must already
+        have the right size.
+        """
+        batch = _batch_of(args)
+        if batch is None:
+            return
+        self.pending = False
+        from pysnn.neuron import Population
+
+        for module in self.network.modules():
+            if isinstance(module, Population) and module.is_fresh:
+                if module.batch_size != batch:
+                    module.reset_state(batch)
+
+    # -- the transaction -----------------------------------------------------------
+    def transact(
+        self,
+        steps: int,
+        fn: Callable[..., Any],
+        *args: Any,
+        inputs: Sequence[Any] = (),
+        replay: Callable[[], Any] | None = None,
+    ) -> Any:
+        """Run ``fn(*args)`` (``steps`` steps of the network) as one transaction.
+
+        Before, every module's attribute and buffer dicts and what the steps
+        overwrite in place are saved (:func:`pysnn.safety.snapshot`); if
+        ``fn`` or the finite check raises, all of it is put back and the
+        exception propagates.  At the first step after a reset, the state is
+        allocated for the batch size of ``inputs`` (the step's input, see
+        :meth:`allocate`) inside the transaction.  With :meth:`check_finite` on, the state is
+        checked after ``fn``; when a window (``steps > 1``) fails the check
+        and ``replay`` is given, the state is put back and ``replay()`` runs
+        the same steps one by one, so that the error names the failing step
+        and leaves the state as it was before that step.
+        """
+        network = self.network
+        saved = snapshot(network, steps)
+        pending = self.pending
+        try:
+            if self.pending:
+                self.allocate(inputs)
+            out = fn(*args)
+            if self.finite_check:
+                check_finite_values(network, self.finite_seen)
+        except FloatingPointError:
+            restore(saved)
+            self.pending = pending
+            if replay is None or steps == 1:
+                raise
+            replay()
+            raise RuntimeError(
+                "replaying a window step by step did not reproduce its error"
+            ) from None
+        except BaseException:
+            restore(saved)
+            self.pending = pending
+            raise
+        self.step_index += steps
+        return out
+
+    def step(self, call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """One timestep ``call(*args, **kwargs)`` (``net(x)``) as a transaction."""
+        if is_compiling():  # inside a compiled chunk: the chunk is the transaction
+            if self.pending:
+                self.allocate(args)
+            return call(*args, **kwargs)
+        if kwargs:
+            return self.transact(1, lambda: call(*args, **kwargs), inputs=args)
+        return self.transact(1, call, *args, inputs=args)
+
+    # -- checks --------------------------------------------------------------------
+    def set_finite_check(self, enabled: bool) -> None:
+        """Switch the finite check of :meth:`transact` on or off."""
+        self.finite_check = enabled
+        self.finite_seen = {}
+
+    # -- running -------------------------------------------------------------------
+    def choose(self, requested: str | None, inputs: Any, learning: Learning, callback: Any) -> str:
+        """The strategy of a run (see the module docstring).
+
+        Raises
+        ------
+        ValueError
+            If ``requested`` cannot run this network exactly, naming why.
+        """
+        from pysnn import compiled, window
+
+        if requested == "step":
+            return "step"
+        if requested in (None, "window"):
+            reason = window.obstacle(self, inputs, learning, callback)
+            if reason is None:
+                return "window"
+            if requested == "window":
+                raise ValueError(f"run(strategy='window') would not equal the step loop: {reason}")
+        if requested == "compiled" or (requested is None and self.compiled is not None):
+            reason = compiled.obstacle(self, inputs, learning, callback)
+            if reason is None:
+                return "compiled"
+            if requested == "compiled":
+                raise ValueError(f"run(strategy='compiled') is not possible: {reason}")
+        return "step"
+
+    def run(
+        self,
+        inputs: Tensor | Iterable[Any],
+        callback: Callable[[int, Any], None] | None = None,
+        reset: bool = True,
+        progress: bool = False,
+        warn_silent: bool = True,
+        strategy: str | None = None,
+        rules: Any = None,
+        rewards: Tensor | None = None,
+    ) -> Tensor:
+        """Step the network through ``inputs``; see :meth:`SNNNetwork.run <pysnn.network.SNNNetwork.run>`."""
+        from pysnn import compiled, window
+
+        steps = _check_run_inputs(inputs)
+        if callback is not None and not callable(callback):
+            raise TypeError(f"callback must be callable, got {type(callback).__name__}")
+        for name, flag in (("progress", progress), ("warn_silent", warn_silent), ("reset", reset)):
+            if not isinstance(flag, bool):
+                raise TypeError(f"{name} must be a bool, got {type(flag).__name__}")
+        if strategy is not None and strategy not in STRATEGIES:
+            raise ValueError(f"strategy must be None or one of {STRATEGIES}, got {strategy!r}")
+        learning = Learning.of(self.network, rules, rewards, steps)
+        chosen = self.choose(strategy, inputs, learning, callback)
+        if reset:
+            self.network.reset_state()
+        hooks: list[RunHook] = []
+        if warn_silent:
+            hooks.append(SilenceWatch(self.network, _spiking_populations(self.network), "run()"))
+        if progress:
+            hooks.append(ProgressBar(steps))
+        try:
+            if chosen == "step":
+                outputs = self.run_steps(inputs, learning, callback, hooks)
+            elif chosen == "window":
+                outputs = window.run(self, inputs, hooks)
+            else:
+                outputs = compiled.run(self, inputs, learning, hooks)
+            if not outputs:
+                raise ValueError("inputs is empty: nothing to run")
+            result = outputs[0] if len(outputs) == 1 else torch.cat(outputs)
+            for hook in hooks:
+                hook.finish(int(result.shape[0]))
+        finally:
+            for hook in hooks:
+                hook.close()
+        return result
+
+    def run_steps(
+        self,
+        inputs: Iterable[Any],
+        learning: Learning,
+        callback: Callable[[int, Any], None] | None,
+        hooks: Sequence[RunHook],
+        start: int = 0,
+    ) -> list[Tensor]:
+        """The step strategy: one ``net(x)`` per step, then the rules, the callback and the hooks.
+
+        Returns the outputs as one ``[T, ...]`` tensor in a list.
+        """
+        network, outputs = self.network, []
+        for t, x in enumerate(inputs, start):
+            out = network(x)
+            if learning.rules:
+                learning.apply(t)
+            if callback is not None:
+                callback(t, out)
+            first = out[0] if isinstance(out, (tuple, list)) else out
+            outputs.append(first)
+            for hook in hooks:
+                hook.after_step(t, first)
+        return [torch.stack(outputs)] if outputs else []
+
+
+def _batch_of(args: Sequence[Any]) -> int | None:
+    """The batch size of the first tensor (or list of tensors) in ``args``."""
+    for arg in args:
+        if isinstance(arg, (list, tuple)) and arg and isinstance(arg[0], Tensor):
+            arg = arg[0]
+        if isinstance(arg, Tensor):
+            return int(arg.shape[0]) if arg.dim() > 0 else None
+    return None
+
+
+def _check_run_inputs(inputs: Any) -> int | None:
+    """Check ``run``'s inputs; returns the number of steps when known."""
+    if isinstance(inputs, Tensor):
+        if inputs.dim() < 2 or inputs.shape[0] == 0:
+            raise ValueError(
+                f"inputs must have shape [T, batch, ...] with T >= 1, got {tuple(inputs.shape)}"
+            )
+        return int(inputs.shape[0])
+    if not isinstance(inputs, Iterable):
+        raise TypeError(
+            "inputs must be a tensor [T, batch, ...] or an iterable of per-step inputs, "
+            f"got {type(inputs).__name__}"
+        )
+    return len(inputs) if hasattr(inputs, "__len__") else None
+
+
+def _spiking_populations(network: nn.Module) -> dict[str, nn.Module]:
+    from pysnn.neuron import BaseNeuron
+
+    return {
+        name: module for name, module in network.named_modules() if isinstance(module, BaseNeuron)
+    }
