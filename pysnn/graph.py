@@ -31,6 +31,8 @@ from typing import Any, Iterable, NamedTuple, Sequence
 import torch
 from torch import nn
 
+from pysnn.capabilities import capabilities_of
+
 Tensor = torch.Tensor
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "StepPlan",
     "advance",
     "apply_synapse",
+    "check_capabilities",
     "check_input_count",
     "check_roles",
     "describe",
@@ -93,6 +96,43 @@ def check_roles(connection: nn.Module, neuron: nn.Module, pre: nn.Module | None)
         raise TypeError(
             f"pre must be the presynaptic population, got the connection {type(pre).__name__}"
         )
+
+
+def check_capabilities(
+    name: str,
+    connection: nn.Module,
+    neuron: nn.Module,
+    pre: nn.Module | None,
+    synapse: nn.Module | None,
+) -> None:
+    """Check that the modules of a projection fit together (their declared capabilities).
+
+    Raises
+    ------
+    TypeError
+        If the connection or the neuron is missing, or ``pre`` or ``neuron``
+        is not a population.
+    ValueError
+        If a synapse model reads the postsynaptic voltage of a population
+        that has none.
+    """
+    for label, module in (("connection", connection), ("neuron", neuron)):
+        if module is None:
+            raise TypeError(f"add_layer({name!r}): {label} is required, got None")
+    for label, module in (("pre", pre), ("neuron", neuron)):
+        if module is not None and _is_connection(module):
+            continue  # check_roles names the swap
+        if module is not None and not _is_population(module):
+            raise TypeError(
+                f"add_layer({name!r}): {label} must be a population (a neuron or input "
+                f"module with features_shape), got {type(module).__name__}"
+            )
+    if synapse is not None and capabilities_of(synapse).needs_voltage:
+        if not capabilities_of(neuron).has_voltage:
+            raise ValueError(
+                f"add_layer({name!r}): the synapse {type(synapse).__name__} reads the "
+                f"postsynaptic voltage, but {type(neuron).__name__} has no v_cell"
+            )
 
 
 def _delay_text(connection: nn.Module) -> str:

@@ -277,6 +277,10 @@ class SNNNetwork(RuleHost):
             if module is not None and not isinstance(module, nn.Module):
                 raise TypeError(f"{label} must be an nn.Module, got {type(module).__name__}")
         graph.check_roles(connection, neuron, pre)
+        graph.check_capabilities(name, connection, neuron, pre, synapse)
+        self.simulator.check_clock(
+            [(f"{name}.{label}", m) for label, m in parts.items() if m is not None]
+        )
         for label, module in parts.items():
             if module is not None:
                 check_owner(self, name, label, module)

@@ -40,6 +40,7 @@ import torch
 from torch import nn
 
 from pysnn import graph
+from pysnn.clock import Clocked
 from pysnn.fusion import is_compiling
 from pysnn.hooks import ProgressBar, RunHook, SilenceWatch
 from pysnn.safety import check_finite_values, restore, snapshot
@@ -176,18 +177,35 @@ class Simulator:
     # -- the clock -----------------------------------------------------------------
     def clocked(self) -> list[tuple[str, nn.Module]]:
         """``(name, module)`` of every module with a timestep ``dt``, outermost first."""
-        out = []
-        for name, module in self.network.named_modules():
-            if module is not self.network and callable(getattr(module, "set_dt", None)):
-                out.append((name, module))
-        return out
+        return [
+            (name, module)
+            for name, module in self.network.named_modules()
+            if isinstance(module, Clocked) and module is not self.network
+        ]
+
+    def check_clock(self, modules: Sequence[tuple[str, Any]] = ()) -> None:
+        """Require one timestep for the network's modules and ``modules`` (``(label, module)``).
+
+        Raises
+        ------
+        ValueError
+            Naming the modules and their timesteps when they differ.
+        """
+        named = self.clocked() + [(label, m) for label, m in modules if isinstance(m, Clocked)]
+        values = {label or "network": float(module.dt) for label, module in named}
+        if len(set(values.values())) > 1:
+            listing = ", ".join(f"{label}: {dt:g}" for label, dt in values.items())
+            raise ValueError(
+                f"the network's modules must share one timestep dt (ms), got {listing}; give "
+                f"every module the same dt, or set net.dt after building the network"
+            )
 
     @property
     def dt(self) -> float | None:
         """The timestep in ms of the network's modules (``None`` when none has one).
 
         Setting it sets the timestep of every module at once
-        (:meth:`set_dt <pysnn.clock.Clocked.set_dt>`: cached decay factors,
+        (:meth:`Clocked.set_dt <pysnn.clock.Clocked.set_dt>`: cached decay factors,
         refractory steps and delays in steps are re-derived; time constants,
         refractory periods and delays keep their values in ms).  Every module
         is checked before any changes.
@@ -200,14 +218,9 @@ class Simulator:
             (a refractory period or delay that is not a whole number of the
             new steps); nothing changes then.
         """
-        values = {name: float(module.dt) for name, module in self.clocked()}
-        if not values:
-            return None
-        distinct = set(values.values())
-        if len(distinct) > 1:
-            listing = ", ".join(f"{name or 'network'}: {dt:g}" for name, dt in values.items())
-            raise ValueError(f"the network's modules have different timesteps (ms): {listing}")
-        return distinct.pop()
+        self.check_clock()
+        modules = self.clocked()
+        return float(modules[0][1].dt) if modules else None
 
     @dt.setter
     def dt(self, value: float) -> None:

@@ -754,8 +754,10 @@ def test_new_connection_type_gets_delays_multistep_and_learning_api():
     torch.testing.assert_close(conn.post_sum(post), post.sum(0))
     x, _ = twin.forward_steps(spikes, traces)
     torch.testing.assert_close(x, torch.stack([o[0] for o in outs]))
-    with pytest.raises(NotImplementedError, match="per-synapse"):
-        _OneToOne(3, delay=torch.tensor([0.0, 1.0, 2.0]))(torch.ones(1, 3))
+    # declared capabilities: refused when built, not at the first step
+    assert not type(conn).capabilities.per_synapse_delay
+    with pytest.raises(ValueError, match="does not support per-synapse delays"):
+        _OneToOne(3, delay=torch.tensor([0.0, 1.0, 2.0]))
 
 
 # -- input values: graded or binary per family, never NaN/inf ----------------------------

@@ -53,10 +53,12 @@ from typing import Any, Callable, ClassVar, Sequence, Union
 import torch
 from torch import nn
 
+from pysnn import functional as sf
 from pysnn.capabilities import Capabilities
+from pysnn.clock import Clocked
 from pysnn.delay import DelayLike, DelayLine
 from pysnn.state import StatefulModule
-from pysnn.validation import check_dt, check_spike_values, check_tensor, is_marked_valid
+from pysnn.validation import check_spike_values, check_tensor, is_marked_valid
 
 Tensor = torch.Tensor
 IntPair = Union[int, Sequence[int]]
@@ -359,7 +361,7 @@ class Correlations:
         return False
 
 
-class Connection(Correlations, StatefulModule):
+class Connection(Clocked, Correlations, StatefulModule):
     """Base class of weighted connections: weights, a delay line, input checks.
 
     See the module docstring for what a subclass implements.
@@ -409,7 +411,11 @@ class Connection(Correlations, StatefulModule):
         trace_per_synapse: bool = False,
     ) -> None:
         super().__init__()
-        self.dt = check_dt(dt)
+        self._init_dt(dt)
+        caps = type(self).capabilities
+        if trace_per_synapse and not caps.trace_per_synapse:
+            raise ValueError(f"{type(self).__name__} does not support trace_per_synapse=True")
+        self._check_delay_kind(delay)
         self.trace_per_synapse = bool(trace_per_synapse)
         self.weight = nn.Parameter(torch.empty(weight_shape), requires_grad=False)
         self.pre_spikes: Tensor | None = None
@@ -426,8 +432,31 @@ class Connection(Correlations, StatefulModule):
         Raises :class:`ValueError` for negative, NaN or non-whole-step delays
         and for a per-synapse tensor of the wrong shape.  Resets the state.
         """
+        self._check_delay_kind(delay)
         self._line.set_delay(delay, self.dt)
         self.reset_state()
+
+    def _check_delay_kind(self, delay: DelayLike) -> None:
+        """Refuse a per-synapse delay on a connection that cannot apply one (at construction)."""
+        per_synapse = isinstance(delay, Tensor) and delay.dim() > 0
+        if per_synapse and not type(self).capabilities.per_synapse_delay:
+            raise ValueError(
+                f"{type(self).__name__} does not support per-synapse delays (a delay tensor "
+                f"of shape {tuple(delay.shape)}); give one delay in ms for the connection"
+            )
+
+    def delay_ms(self) -> Tensor:
+        """The delay in ms: a 0-dim tensor, or one value per synapse (float64)."""
+        return self._line.delay_steps.to(torch.float64) * self.dt
+
+    def _check_dt_change(self, dt: float) -> None:
+        # the delays keep their values in ms: they must be whole numbers of the new step
+        sf.duration_to_steps(self.delay_ms().cpu(), dt, "delay")
+
+    def _dt_changed(self, old: float) -> None:
+        """Delays keep their value in ms; in steps they change, so the delay state resets."""
+        delay = self._line.delay_steps.to(torch.float64) * old
+        self.set_delay(delay if delay.dim() else float(delay))
 
     delay_steps = property(lambda self: self._line.delay_steps, doc="Delay in steps (tensor).")
     max_delay = property(lambda self: self._line.max_delay, doc="Largest delay in steps.")

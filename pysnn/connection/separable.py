@@ -208,6 +208,17 @@ class Conv2dSep(Conv2d):
             raise ValueError("temporal_weight must be finite")
         self.temporal_weight = temporal_weight.to(weight.dtype, copy=True).to(weight.device)
 
+    def _check_dt_change(self, dt: float) -> None:
+        _tap_steps(self.delays, dt)
+
+    def _dt_changed(self, old: float) -> None:
+        """The taps keep their delays in ms; in steps they change, so the delay state resets."""
+        delays = [float(s) * old for s in self.taps.tolist()]
+        taps = _tap_steps(delays, self.dt)
+        self.taps = torch.tensor(taps, dtype=torch.int64, device=self.taps.device)
+        self._line.set_delay(max(taps) * self.dt, self.dt)
+        self.reset_state()
+
     def set_delay(self, delay: DelayLike) -> None:
         """Not available: the delays of a ``Conv2dSep`` are its ``delays``, fixed at construction."""
         raise TypeError(

@@ -23,11 +23,12 @@ import torch
 
 from pysnn import functional as sf
 from pysnn.capabilities import Capabilities
+from pysnn.clock import Clocked
 from pysnn.neuron.parameters import Option, Param, StateVar, resolve_integrator
 from pysnn.neuron.store import ParameterStore
 from pysnn.neuron.validation import InputChecks
 from pysnn.state import StatefulModule
-from pysnn.validation import check_choice, check_dt, check_shape_tuple
+from pysnn.validation import check_choice, check_shape_tuple
 
 Tensor = torch.Tensor
 
@@ -38,7 +39,7 @@ TRACE_MODES = ("additive", "saturating")
 _PARAMETER = inspect.Parameter
 
 
-class Population(InputChecks, ParameterStore, StatefulModule):
+class Population(Clocked, InputChecks, ParameterStore, StatefulModule):
     """A population of neurons (or inputs) built from its model's declaration.
 
     Class attributes of a model
@@ -147,7 +148,7 @@ class Population(InputChecks, ParameterStore, StatefulModule):
         bound.apply_defaults()
         values = bound.arguments
         self.cells_shape = check_shape_tuple("cells_shape", cells_shape)
-        self.dt = check_dt(values["dt"])
+        self._init_dt(values["dt"])
         for option in self.options:
             value = values[option.name]
             if option.choices is not None:

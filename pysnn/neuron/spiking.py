@@ -124,10 +124,10 @@ class BaseNeuron(Population):
         self._parameter_set("duration_refrac")
         self._fusion: tuple[str | Callable, str | None] | None = None
 
-    def _derived_buffers(self, name: str, master: Tensor) -> dict[str, Tensor]:
+    def _derived_buffers(self, name: str, master: Tensor, dt: float) -> dict[str, Tensor]:
         if name != "duration_refrac":
             return {}
-        steps = sf.duration_to_steps(master, self.dt, name)
+        steps = sf.duration_to_steps(master, dt, name)
         return {"refrac_steps": steps.to(self._buffers["refrac_steps"].device)}
 
     def _parameter_set(self, name: str) -> None:

@@ -124,7 +124,7 @@ class ParameterStore:
         for tau_name, tau in self._euler_time_constants({**self._masters, name: master}).items():
             if name in tau_name.split("/"):
                 check_euler_stability(type(self).__name__, tau_name, tau, self.dt)
-        derived = self._derived_buffers(name, master)
+        derived = self._derived_buffers(name, master, self.dt)
         # every check passed: commit
         anchor = self._buffers[self.params[0].name]
         self._buffers[name] = master.to(device=anchor.device, dtype=anchor.dtype)
@@ -145,9 +145,28 @@ class ParameterStore:
             return {}
         return {p.name: masters[p.name] for p in self.params if p.constraint == "time"}
 
-    def _derived_buffers(self, name: str, master: Tensor) -> dict[str, Tensor]:
-        """Buffers computed from parameter ``name`` (new value ``master``); may raise."""
+    def _derived_buffers(self, name: str, master: Tensor, dt: float) -> dict[str, Tensor]:
+        """Buffers computed from parameter ``name`` (value ``master``) at timestep ``dt``; may raise."""
         return {}
+
+    def _check_dt_change(self, dt: float) -> None:
+        """A new timestep must suit every derived buffer and the Euler stability limit."""
+        for name, master in self._masters.items():
+            self._derived_buffers(name, master, dt)
+        for name, tau in self._euler_time_constants(self._masters).items():
+            check_euler_stability(type(self).__name__, name, tau, dt)
+
+    def _dt_changed(self, old: float) -> None:
+        """Re-derive the per-step factors and derived buffers; time constants stay in ms.
+
+        A PySNN 0.1 decay factor was the factor of the old step: from now on
+        the factor comes from the time constant in ms it stood for.
+        """
+        self._given_factors.clear()
+        self._factor_cache.clear()
+        for name, master in self._masters.items():
+            self._buffers.update(self._derived_buffers(name, master, self.dt))
+            self._parameter_set(name)
 
     def _parameter_set(self, name: str) -> None:
         """Hook after parameter ``name`` was set (e.g. to refresh a flag)."""
