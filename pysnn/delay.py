@@ -242,18 +242,17 @@ class DelayLine(StatefulModule):
             steps, seen = self._buffers["delay_steps"], self.__dict__["_steps_seen"]
             if seen is None or seen[0] is not steps or seen[1] != steps._version:
                 self.check_delay_steps()
-        if in_shape != self.in_shape:
-            if not self._fresh and self.in_shape is not None:
-                raise ValueError(
-                    f"{self.owner}: spikes have per-sample shape {in_shape} but the "
-                    f"running simulation uses {self.in_shape}; call reset_state() first"
-                )
-            self.__dict__["in_shape"] = in_shape
-            self._init_state(batch)
-        try:
-            self._begin_step(batch)
-        except ValueError as err:  # name the connection, not its delay line
-            raise ValueError(str(err).replace(type(self).__name__, self.owner, 1)) from None
+        self.ensure_state(batch, in_shape)
+
+    def _state_features(self) -> tuple[int, ...] | None:
+        return self.in_shape
+
+    def _adopt_features(self, features: tuple[int, ...]) -> None:
+        self.__dict__["in_shape"] = features
+
+    @property
+    def _owner_name(self) -> str:  # type: ignore[override]
+        return self.owner
 
     @property
     def has_history(self) -> bool:

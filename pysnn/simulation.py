@@ -44,6 +44,7 @@ from pysnn.clock import Clocked
 from pysnn.fusion import is_compiling
 from pysnn.hooks import ProgressBar, RunHook, SilenceWatch
 from pysnn.safety import check_finite_values, restore, snapshot
+from pysnn.state import StatefulModule
 from pysnn.validation import check_dt
 
 Tensor = torch.Tensor
@@ -243,23 +244,24 @@ class Simulator:
         self.step_index = 0
 
     def allocate(self, args: Sequence[Any]) -> None:
-        """At the first step after a reset: give fresh modules the input's batch size.
+        """At the first step after a reset: allocate the state for the input's batch size.
 
-        The one place where a network adopts a batch size: every fresh
-        population whose state has another batch size is reset to the batch
-        size of the first tensor in ``args`` (a step without a tensor input
-        waits for the next).  Feedback connections read a population's spikes
-        before that population has run in the step, so its state must already
-        have the right size.
+        Every fresh stateful module (population, synapse, connection) whose
+        state has another batch size is reset to the batch size of the first
+        tensor in ``args`` (a step without a tensor input waits for the next).
+        Feedback connections read a population's spikes before that population
+        has run in the step, so its state must already have the right size.
+        The modules check the batch size and adopt the per-sample shape of
+        their first input in :meth:`StatefulModule.ensure_state
+        <pysnn.state.StatefulModule.ensure_state>`, the one place where that
+        happens.
         """
         batch = _batch_of(args)
         if batch is None:
             return
         self.pending = False
-        from pysnn.neuron import Population
-
         for module in self.network.modules():
-            if isinstance(module, Population) and module.is_fresh:
+            if isinstance(module, StatefulModule) and module.is_fresh:
                 if module.batch_size != batch:
                     module.reset_state(batch)
 

@@ -86,19 +86,43 @@ class StatefulModule(nn.Module):
         self._init_state(int(batch_size))
         self._fresh = True
 
-    def _begin_step(self, batch_size: int) -> None:
-        """Adopt ``batch_size`` if fresh, else check it; then mark the run as started.
+    #: name used in the messages of :meth:`ensure_state` (``None``: the class name)
+    _owner_name: str | None = None
 
-        Also makes the ``_inplace_state`` buffers ordinary tensors again when
-        they were created under :func:`torch.inference_mode` and this step runs
-        outside it.
+    def _state_features(self) -> tuple[int, ...] | None:
+        """The per-sample shape the state is allocated for (``None``: not shaped by the input)."""
+        return None
+
+    def _adopt_features(self, features: tuple[int, ...]) -> None:
+        """Hook: take ``features`` as the per-sample shape (fresh state; may raise)."""
+
+    def ensure_state(self, batch_size: int, features: tuple[int, ...] | None = None) -> None:
+        """Make the state fit a step's input; the one place where a module adopts a batch size.
+
+        A *fresh* module (after construction or :meth:`reset_state`) adopts the
+        batch size ``batch_size`` and, where its state is shaped by the input,
+        the per-sample shape ``features`` (re-allocating its state).  A module
+        in the middle of a run only checks them: a different batch size or
+        shape is a :class:`ValueError` asking for :meth:`reset_state`.  Then the
+        run is marked as started.  Also makes the ``_inplace_state`` buffers
+        ordinary tensors again when they were created under
+        :func:`torch.inference_mode` and this step runs outside it.
         """
+        owner = self._owner_name or type(self).__name__
+        if features is not None and features != self._state_features():
+            if not self._fresh and self._state_features() is not None:
+                raise ValueError(
+                    f"{owner}: the input has per-sample shape {features} but the running "
+                    f"simulation uses {self._state_features()}; call reset_state() first"
+                )
+            self._adopt_features(features)
+            self._init_state(batch_size)
         if batch_size != self.batch_size:
             if not self._fresh:
                 raise ValueError(
-                    f"{type(self).__name__}: input batch size {batch_size} differs from the "
-                    f"batch size {self.batch_size} of the running simulation; call "
-                    f"reset_state() before changing the batch size"
+                    f"{owner}: input batch size {batch_size} differs from the batch size "
+                    f"{self.batch_size} of the running simulation; call reset_state() before "
+                    f"changing the batch size"
                 )
             self._init_state(batch_size)
         if self._fresh:

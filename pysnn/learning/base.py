@@ -261,6 +261,28 @@ def all_layers(layers: Any, network: SNNNetwork | None) -> list[Layer]:
     return [lay for group in groups for lay in resolve_layers(group["layers"], network)]
 
 
+def run_state(
+    state: dict[str, Tensor],
+    name: str,
+    shape: tuple[int, ...] | torch.Size,
+    like: Tensor,
+    fill: float = 0.0,
+    dtype: torch.dtype | None = None,
+) -> Tensor:
+    """A rule's per-run state ``name``, allocated when the run needs a new one.
+
+    The one place where a rule adopts the batch size of a run: when the stored
+    buffer is empty (a fresh rule or after ``reset_state()``) or does not have
+    ``shape``, ``like``'s device and ``dtype`` (default ``like``'s), a new one
+    filled with ``fill`` is stored and returned; otherwise the stored one.
+    """
+    value = state[name]
+    dtype = like.dtype if dtype is None else dtype
+    if value.shape != shape or value.dtype != dtype or value.device != like.device:
+        value = state[name] = torch.full(tuple(shape), fill, dtype=dtype, device=like.device)
+    return value
+
+
 def batch_view(value: Tensor, batch: int, ndim: int) -> Tensor:
     """A per-batch tensor ``(B,)`` viewed to broadcast over ``ndim`` dims."""
     return value.reshape(batch, *([1] * (ndim - 1)))

@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from pysnn.competition import as_feature_maps, check_radius, inhibition_area, k_winners
+from pysnn.learning.base import run_state
 from pysnn.learning.shrestha import LTPWindowRule
 from pysnn.network import Layer, SNNNetwork
 
@@ -144,13 +145,23 @@ class KheradpishehSTDP(LTPWindowRule):
         unit_dim = layer.connection.unit_dim
         maps = as_feature_maps(spikes, unit_dim)  # (B, F, H, W)
         batch, n_maps = maps.shape[:2]
+        specs = {
+            "blocked_maps": ((batch, n_maps), torch.bool),
+            "inhibited": ((batch, *maps.shape[2:]), torch.bool),
+            "n_winners": ((batch,), torch.int64),
+        }
+        if any(tuple(state[name].shape) != shape for name, (shape, _) in specs.items()):
+            for name in specs:  # a new run or batch size: the three restart together
+                state[name] = state[name][:0]
         # (buffers loaded from a checkpoint into a fresh rule come back in the weight's dtype)
-        blocked, inhibited = state["blocked_maps"].bool(), state["inhibited"].bool()
-        count = state["n_winners"].long()
-        if blocked.shape != (batch, n_maps) or inhibited.shape != (batch, *maps.shape[2:]):
-            blocked = torch.zeros(batch, n_maps, dtype=torch.bool, device=maps.device)
-            inhibited = torch.zeros(batch, *maps.shape[2:], dtype=torch.bool, device=maps.device)
-            count = torch.zeros(batch, dtype=torch.int64, device=maps.device)
+        blocked, inhibited, count = (
+            (
+                run_state(state, name, shape, maps, dtype=dtype)
+                if state[name].numel() == 0
+                else state[name].to(dtype)
+            )
+            for name, (shape, dtype) in specs.items()
+        )
         allowed = (maps > 0) & ~blocked[:, :, None, None] & ~inhibited[:, None]
         if group["potential"] is None:
             key = torch.zeros_like(maps)

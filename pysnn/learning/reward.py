@@ -14,6 +14,7 @@ from pysnn.learning.base import (
     Reward,
     all_layers,
     batch_view,
+    run_state,
     take_aliases,
 )
 from pysnn.learning.traces import TRACE_STATE, PairTraces, pair_traces
@@ -246,12 +247,10 @@ class MSTDPET(_RewardSTDP):
         if self._frozen(layer):
             return
         conn = layer.connection
-        e, weight = state["e"], conn.weight
+        weight = conn.weight
         shape = (int(self._post(layer, "spikes").shape[0]), *weight.shape)
-        if e.shape == shape and e.dtype == weight.dtype and e.device == weight.device:
-            e.mul_(tau_to_decay(group["tau_e"], float(conn.dt)))  # decay, then add in place
-        else:
-            e = None  # first step or new batch size: start from zeros
+        e = run_state(state, "e", shape, weight.detach())
+        e.mul_(tau_to_decay(group["tau_e"], float(conn.dt)))  # decay, then add in place
         state["e"] = self._stdp_terms(layer, group, state, None, per_batch=True, out=e)
 
     def _step_layer(self, layer: Layer, group: dict, state: dict, reward: Reward | None) -> None:

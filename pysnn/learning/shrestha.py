@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from pysnn.learning.base import LearningRule, Reward
+from pysnn.learning.base import LearningRule, Reward, run_state
 from pysnn.network import Layer, SNNNetwork
 
 Tensor = torch.Tensor
@@ -85,9 +85,7 @@ class LTPWindowRule(LearningRule):
         """Advance ``since_pre`` by this step's presynaptic spikes; 1 where in the window."""
         conn = layer.connection
         pre = conn.arriving("spikes")
-        since = state["since_pre"]
-        if since.shape != pre.shape:
-            since = torch.full_like(pre, math.inf)
+        since = run_state(state, "since_pre", pre.shape, pre, fill=math.inf)
         since = (since + conn.dt).masked_fill_(pre > 0, 0.0)
         state["since_pre"] = since
         return ((since <= group["tau_ltp"]) & torch.isfinite(since)).to(pre.dtype)

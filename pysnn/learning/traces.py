@@ -22,6 +22,7 @@ from typing import Any
 
 import torch
 
+from pysnn.learning.base import run_state
 from pysnn.network import Layer
 
 Tensor = torch.Tensor
@@ -67,9 +68,7 @@ class PairTraces:
 
 
 def _advance(state: dict, key: str, spikes: Tensor, tau: float, dt: float, nearest: bool) -> Tensor:
-    x = state[key]
-    if x.shape != spikes.shape or x.dtype != spikes.dtype or x.device != spikes.device:
-        x = torch.zeros_like(spikes)
+    x = run_state(state, key, spikes.shape, spikes)
     x.mul_(math.exp(-dt / tau))
     if nearest:
         x.masked_fill_(spikes > 0, 1.0)

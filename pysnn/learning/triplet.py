@@ -7,7 +7,7 @@ from typing import Any
 
 import torch
 
-from pysnn.learning.base import UNSET, LearningRule, ParamGroup, Reward, take_aliases
+from pysnn.learning.base import UNSET, LearningRule, ParamGroup, Reward, run_state, take_aliases
 from pysnn.network import Layer, SNNNetwork
 
 Tensor = torch.Tensor
@@ -107,10 +107,7 @@ class TripletSTDP(LearningRule):
 
     @staticmethod
     def _slow_trace(state: dict, key: str, like: Tensor) -> Tensor:
-        value = state[key]
-        if value.shape != like.shape or value.dtype != like.dtype:
-            value = torch.zeros_like(like)
-        return value.to(like.device)
+        return run_state(state, key, like.shape, like)
 
     def _step_layer(self, layer: Layer, group: dict, state: dict, reward: Reward | None) -> None:
         if self._frozen(layer):

@@ -253,6 +253,13 @@ class Population(Clocked, InputChecks, ParameterStore, StatefulModule):
                 shape = (batch_size, *self._features)
                 self._register_state(var.name, self._initial_value(var, shape))
 
+    def _state_features(self) -> tuple[int, ...]:
+        return self._features
+
+    def _adopt_features(self, features: tuple[int, ...]) -> None:
+        self._check_param_shapes(features)
+        self._features = features
+
     def reset_shared_state(self) -> None:
         """Set the state shared by the batch (e.g. an adaptive threshold) to its initial value."""
         for var in self.state_vars:

@@ -19,7 +19,7 @@ class InputChecks:
 
     Mixed into :class:`~pysnn.neuron.population.Population`, which provides
     ``cells_shape``, ``_features``, ``_anchor``, ``_fresh``,
-    ``_check_param_shapes``, ``_init_state`` and ``_begin_step``.
+    ``_check_param_shapes`` and ``ensure_state``.
     """
 
     def _resolve_features(self, shape: torch.Size, name: str) -> tuple[int, ...]:
@@ -107,8 +107,5 @@ class InputChecks:
         return value
 
     def _adopt_input(self, total: Tensor, features: tuple[int, ...]) -> None:
-        """Adopt the per-sample shape and batch size of a validated input."""
-        if features != self._features:
-            self._features = features
-            self._init_state(int(total.shape[0]))
-        self._begin_step(int(total.shape[0]))
+        """Adopt the per-sample shape and batch size of a validated input (see ``ensure_state``)."""
+        self.ensure_state(int(total.shape[0]), features)
