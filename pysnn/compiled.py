@@ -274,16 +274,15 @@ def _run_chunk(
     """
     runs: CompiledRuns = simulator.compiled
     chunk = inputs[start:end]
-    shifted = _shifted(learning, start)
     if runs.failed is not None:
-        return simulator.run_steps(chunk, shifted, None, hooks, start)
+        return simulator.run_steps(chunk, learning, None, hooks, start)
     rewards = None if learning.rewards is None else learning.rewards[start:end]
     function = runs.function(learning, monitored, counted, chunk.device)
     saved = _rule_state(learning) if simulator.finite_check else None
 
     def replay() -> None:
         _restore_rule_state(saved)
-        simulator.run_steps(chunk, shifted, None, ())
+        simulator.run_steps(chunk, learning, None, (), start)
 
     try:
         return simulator.transact(
@@ -295,8 +294,8 @@ def _run_chunk(
         # The state is back at ``start`` and the weights unchanged (a graph writes its
         # mutations when it has run to the end).  Run eagerly, a real error (bad input, a
         # non-finite reward) is raised at its step; if none is, compiling failed.
-        outputs = simulator.run_steps(chunk, shifted, None, hooks, start)
-        runs.failed = f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        outputs = simulator.run_steps(chunk, learning, None, hooks, start)
+        runs.failed = _reason(err)
         warnings.warn(
             f"pysnn: compiled run unavailable ({runs.failed}); running eagerly",
             RuntimeWarning,
@@ -305,11 +304,15 @@ def _run_chunk(
         return outputs
 
 
-def _shifted(learning: Any, start: int) -> Any:
-    """``learning`` with its rewards starting at step ``start``."""
-    if learning.rewards is None:
-        return learning
-    return learning._replace(rewards=learning.rewards[start:])
+def _reason(err: BaseException) -> str:
+    """``Type: first line`` of the innermost cause of a compiler error."""
+    while True:
+        inner = getattr(err, "inner_exception", None) or err.__cause__
+        if not isinstance(inner, BaseException):
+            break
+        err = inner
+    lines = [line for line in str(err).splitlines() if line.strip()]
+    return f"{type(err).__name__}: {lines[0] if lines else ''}"
 
 
 def _rule_state(learning: Any) -> list[tuple[Any, Any]]:

@@ -387,6 +387,10 @@ class DelayLine(StatefulModule):
         """
         data = weight.detach()
         steps = self._buffers["delay_steps"]
+        if is_compiling():
+            # inside a compiled chunk: built every step, one fused op of the graph (the
+            # weights may change between steps, and a cache check is data-dependent)
+            return build(data, F.one_hot(steps, self.history_length).to(data.dtype))
         key = (
             tuple(data.shape),
             data.dtype,

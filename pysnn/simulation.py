@@ -413,6 +413,8 @@ class Simulator:
     ) -> list[Tensor]:
         """The step strategy: one ``net(x)`` per step, then the rules, the callback and the hooks.
 
+        ``start`` is the index (in the run) of the first step of ``inputs``;
+        the rules' rewards and the callback see the run's step indices.
         Returns the outputs as one ``[T, ...]`` tensor in a list.
         """
         network, outputs = self.network, []

@@ -17,11 +17,12 @@ layer before (:class:`Merge`).
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, ClassVar, Sequence
 
 import torch
 
 from pysnn import functional as sf
+from pysnn.capabilities import Capabilities
 from pysnn.connection.base import IntPair
 from pysnn.connection.conv import Conv2d
 from pysnn.delay import DelayLike
@@ -113,6 +114,8 @@ class Conv2dSep(Conv2d):
     """
 
     kind = "conv2d_sep"
+    #: per-synapse delays are not supported: the delays are the taps
+    capabilities: ClassVar[Capabilities] = Conv2d.capabilities._replace(per_synapse_delay=False)
 
     def __init__(
         self,

@@ -39,7 +39,7 @@ TRACE_MODES = ("additive", "saturating")
 _PARAMETER = inspect.Parameter
 
 
-class Population(Clocked, InputChecks, ParameterStore, StatefulModule):
+class Population(InputChecks, ParameterStore, Clocked, StatefulModule):
     """A population of neurons (or inputs) built from its model's declaration.
 
     Class attributes of a model
