@@ -368,6 +368,33 @@ class DelayLine(StatefulModule):
         order = (head - torch.arange(length, device=history.device)) % length
         history.index_copy_(0, order, seq[-length:].flip(0))
 
+    def overwrite_newest(self, spikes: Tensor, trace: Tensor | None) -> None:
+        r"""Replace the newest ``k`` steps of the ring buffers by ``spikes[k, B, ...]`` (oldest first).
+
+        The window strategy runs a feedback projection before its presynaptic
+        population: it pushes the steps of the window whose values are not
+        known yet as placeholders (the window is short enough that none of
+        them arrives within it) and writes the real values here afterwards.
+        """
+        count = int(spikes.shape[0])
+        if count == 0:
+            return
+        length = self.history_length
+        if count >= length:
+            raise ValueError(f"{self.owner}: cannot overwrite {count} of {length} buffered steps")
+        head = self.head
+        order = (head - count + 1 + torch.arange(count, device=spikes.device)) % length
+        buffers = self._buffers
+        buffers["spike_history"].index_copy_(0, order, spikes.to(buffers["spike_history"].dtype))
+        if trace is not None and buffers["trace_history"].numel():
+            buffers["trace_history"].index_copy_(0, order, trace.to(buffers["trace_history"].dtype))
+
+    @property
+    def min_delay(self) -> int:
+        """The shortest delay in steps (of any synapse)."""
+        steps = self._buffers["delay_steps"]
+        return int(steps.min()) if steps.numel() else 0
+
     def windows_by_delay(self, full: Tensor) -> Tensor:
         """``(L, T * B, ...)`` from :meth:`window`'s output: entry ``[k, t]`` is ``k`` steps before ``t``."""
         length = self.history_length

@@ -27,8 +27,14 @@ It is **exact** (the same spikes, traces and final state as ``T`` calls of
 
 * the network uses the graph's default ``forward`` (no ``forward`` of its own),
   with one input population, and ``run`` gets a tensor;
-* every projection is feedforward: no recurrent or feedback projection reads
-  the previous step of a population updated later;
+* every recurrent or feedback projection (one that reads the previous step
+  of a population updated later in the plan, or of its own population) has a
+  delay of at least one step: a window is then no longer than the shortest
+  such delay plus one, so that nothing sent within the window arrives within
+  it (:func:`feedback_limit`); the projection runs before its presynaptic
+  population with the steps it does not know yet as placeholders, which are
+  replaced by the real spikes and traces once that population has run
+  (:meth:`DelayLine.overwrite_newest <pysnn.delay.DelayLine.overwrite_newest>`);
 * no learning rule or callback acts between steps;
 * every module of the plan can advance over a window (its declared
   :class:`~pysnn.capabilities.Capabilities`: ``multi_step``), and no module
@@ -59,6 +65,7 @@ from pysnn.hooks import RunHook
 Tensor = torch.Tensor
 
 __all__ = [
+    "feedback_limit",
     "MAX_WINDOW",
     "MIN_WINDOW",
     "WINDOW_ELEMENTS",
@@ -76,10 +83,37 @@ MIN_WINDOW = 16
 WINDOW_ELEMENTS = 1 << 22
 
 
+def feedback_limit(plan: StepPlan) -> tuple[int, str | None]:
+    """The longest window the plan's feedback projections allow, and the projection that limits it.
+
+    A feedback projection whose shortest delay is :math:`d` steps reads
+    presynaptic steps at least :math:`d + 1` steps old (it reads the previous
+    step), so a window of up to :math:`d + 1` steps needs none of the
+    window's own steps.  Only connections whose window goes through their
+    delay line (the standard :meth:`Connection.forward
+    <pysnn.connection.Connection.forward>`) can take placeholders: any other
+    feedback projection limits windows to one step.
+    """
+    from pysnn.connection.base import Connection
+
+    limit, limiting = MAX_WINDOW, None
+    for _, layers in plan.stages:
+        for layer in layers:
+            if layer.name not in plan.feedback:
+                continue
+            conn = layer.connection
+            standard = isinstance(conn, Connection) and type(conn).forward is Connection.forward
+            span = conn.min_delay + 1 if standard else 1
+            if span < limit:
+                limit, limiting = span, layer.name
+    return limit, limiting
+
+
 def window_length(plan: StepPlan, batch: int) -> int:
     """Steps per window for ``batch`` samples: :data:`WINDOW_ELEMENTS` over the largest population.
 
-    Clamped to [:data:`MIN_WINDOW`, :data:`MAX_WINDOW`].
+    Clamped to [:data:`MIN_WINDOW`, :data:`MAX_WINDOW`], and to the
+    :func:`feedback_limit` of recurrent and feedback projections.
     """
     largest = 1
     for population in (*plan.inputs, *(post for post, _ in plan.stages)):
@@ -88,7 +122,7 @@ def window_length(plan: StepPlan, batch: int) -> int:
             size *= int(dim)
         largest = max(largest, size)
     steps = WINDOW_ELEMENTS // max(1, batch * largest)
-    return max(MIN_WINDOW, min(MAX_WINDOW, steps))
+    return min(max(MIN_WINDOW, min(MAX_WINDOW, steps)), feedback_limit(plan)[0])
 
 
 def _hooked(module: nn.Module) -> bool:
@@ -120,9 +154,12 @@ def obstacle(
     if type(network).forward is not SNNNetwork.forward:
         return f"{type(network).__name__} writes its own forward()"
     plan = simulator.plan
-    if plan.feedback:
-        names = ", ".join(sorted(plan.feedback))
-        return f"projection(s) {names} read the previous step (recurrent or feedback)"
+    limit, limiting = feedback_limit(plan)
+    if limit < 2:
+        return (
+            f"projection {limiting} reads the previous step (recurrent or feedback) without a "
+            f"delay of at least one step, so a window would be one step"
+        )
     if len(plan.inputs) != 1:
         return f"the network has {len(plan.inputs)} input populations (run() passes one input)"
     global_hooks = nn.modules.module
@@ -149,9 +186,12 @@ class WindowMode:
     after the window.
     """
 
-    def __init__(self, record: dict[int, tuple[str, ...]] | None = None) -> None:
+    def __init__(self, steps: int, record: dict[int, tuple[str, ...]] | None = None) -> None:
+        self.steps = steps
         self.record = record or {}
         self.recorded: dict[int, dict[str, Tensor]] = {}
+        #: feedback projections waiting for their presynaptic steps (see :meth:`finish`)
+        self.feedback: list[Any] = []
 
     def source(self, population: nn.Module, x: Tensor) -> tuple[Tensor, Tensor]:
         names = self.record.get(id(population), ())
@@ -161,9 +201,35 @@ class WindowMode:
         return spikes, trace
 
     def transmit(self, layer: Any, values: dict[int, Any], feedback: bool) -> Tensor:
+        if feedback:
+            return self._feedback(layer)
         spikes, trace = values[id(layer.pre)]
         current, _ = layer.connection.forward_steps(spikes, trace)
         return current
+
+    def _feedback(self, layer: Any) -> Tensor:
+        """A feedback projection over the window, before its presynaptic population has run.
+
+        Its input at step ``t`` is the presynaptic output of step ``t - 1``: the
+        population's current state for the window's first step, placeholders
+        (zeros) for the others, which :meth:`finish` replaces; the window is
+        short enough that no placeholder arrives within it (:func:`feedback_limit`).
+        """
+        buffers = layer.pre._buffers
+        spikes, trace = buffers["spikes"], buffers["trace"]
+        window = spikes.new_zeros((self.steps, *spikes.shape))
+        window[0] = spikes
+        traces = trace.new_zeros((self.steps, *trace.shape))
+        traces[0] = trace
+        current, _ = layer.connection.forward_steps(window, traces)
+        self.feedback.append(layer)
+        return current
+
+    def finish(self, values: dict[int, Any]) -> None:
+        """Replace the feedback projections' placeholders by their populations' real steps."""
+        for layer in self.feedback:
+            spikes, trace = values[id(layer.pre)]
+            layer.connection._line.overwrite_newest(spikes[:-1], trace[:-1])
 
     def integrate(self, post: nn.Module, currents: list[Tensor], layers: Sequence[Any]) -> Any:
         synapses = [layer.synapse for layer in layers]
@@ -224,12 +290,12 @@ def run(simulator: Any, inputs: Tensor, hooks: Sequence[RunHook]) -> list[Tensor
     for start in range(0, int(inputs.shape[0]), length):
         chunk = inputs[start : start + length]
         steps = int(chunk.shape[0])
-        mode = WindowMode(record)
+        mode = WindowMode(steps, record)
         values = simulator.transact(
             steps,
-            advance,
+            _advance_window,
             plan,
-            (chunk,),
+            chunk,
             mode,
             inputs=(chunk[0],),
             replay=lambda chunk=chunk: simulator.run_steps(chunk, _NO_LEARNING, None, ()),
@@ -241,6 +307,13 @@ def run(simulator: Any, inputs: Tensor, hooks: Sequence[RunHook]) -> list[Tensor
         for hook in hooks:
             hook.after_window(start, steps, counts)
     return outputs
+
+
+def _advance_window(plan: StepPlan, chunk: Tensor, mode: WindowMode) -> dict[int, Any]:
+    """:func:`pysnn.graph.advance` over one window, then the feedback projections' real steps."""
+    values = advance(plan, (chunk,), mode)
+    mode.finish(values)
+    return values
 
 
 def _recorded(

@@ -87,11 +87,25 @@ def _convolutional():
     ), (2, 8, 8)
 
 
+def _recurrent_with_delays():
+    g = torch.Generator().manual_seed(12)
+    inp, l1, l2 = _input((10,)), _lif((8,)), _lif((4,))
+    feedback_delays = torch.randint(2, 6, (8, 4), generator=g).double()  # 2..5 ms
+    return _network(
+        ("fc", _weights(Linear(10, 8), 0.0, 0.6, 9), l1, inp, None),
+        ("rec", _weights(Recurrent(8, delay=3.0), -0.3, 0.4, 10), l1, l1, None),
+        ("fc2", _weights(Linear(8, 4, delay=1), 0.5, 1.5, 11), l2, l1, None),
+        # from a later population, per-synapse delays: windows of at most 3 steps
+        ("back", _weights(Linear(4, 8, delay=feedback_delays), 0.0, 0.5, 12), l1, l2, None),
+    ), (10,)
+
+
 CASES = {
     "feedforward + delay": _feedforward,
     "per-synapse delays, adaptive, synapse, two projections": _per_synapse_and_synapses,
     "conductance synapse (interleaved)": _conductance,
     "conv + pool + fire_once": _convolutional,
+    "recurrent and feedback projections with delays": _recurrent_with_delays,
 }
 
 
@@ -137,6 +151,15 @@ def test_run_in_windows_equals_the_step_loop(case, monkeypatch):
     after_window = torch.stack([twin(s) for s in more])
     assert torch.equal(after_window, after_loop)
     _assert_same(_state(twin), _state(net))
+
+
+def test_feedback_delays_limit_the_window():
+    net, _ = _recurrent_with_delays()
+    plan = net.simulator.plan
+    assert plan.feedback == {"rec", "back"}
+    # rec: delay 3 -> 4 steps; back: shortest delay 2 -> 3 steps
+    assert window.feedback_limit(plan) == (3, "back")
+    assert window.window_length(plan, 1) == 3
 
 
 def test_window_length_follows_the_largest_population():

@@ -436,6 +436,11 @@ class Connection(Clocked, Correlations, StatefulModule):
         self._line.set_delay(delay, self.dt)
         self.reset_state()
 
+    @property
+    def min_delay(self) -> int:
+        """The shortest delay in steps of any synapse (what a feedback window may span, minus one)."""
+        return self._line.min_delay
+
     def _check_delay_kind(self, delay: DelayLike) -> None:
         """Refuse a per-synapse delay on a connection that cannot apply one (at construction)."""
         per_synapse = isinstance(delay, Tensor) and delay.dim() > 0

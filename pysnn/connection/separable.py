@@ -211,6 +211,11 @@ class Conv2dSep(Conv2d):
             raise ValueError("temporal_weight must be finite")
         self.temporal_weight = temporal_weight.to(weight.dtype, copy=True).to(weight.device)
 
+    @property
+    def min_delay(self) -> int:
+        """The shortest tap in steps."""
+        return int(self.taps.min())
+
     def _check_dt_change(self, dt: float) -> None:
         _tap_steps(self.delays, dt)
 
