@@ -24,7 +24,7 @@ from torch import nn
 
 from pysnn import fusion, graph
 from pysnn.monitor import monitors_of
-from pysnn.neuron import BaseNeuron
+from pysnn.neuron import BaseInput, BaseNeuron
 from pysnn.safety import check_owner, claim
 from pysnn.simulation import Simulator
 from pysnn.state import StatefulModule
@@ -404,12 +404,12 @@ class SNNNetwork(RuleHost):
     ) -> SNNNetwork:
         """Switch fused (compiled) state updates on or off for every neuron population.
 
-        Calls :meth:`BaseNeuron.fuse <pysnn.neuron.BaseNeuron.fuse>` on each
-        spiking neuron submodule (input populations only pass spikes through and
-        stay eager); see :mod:`pysnn.fusion`.  Returns ``self``.
+        Calls :meth:`fuse <pysnn.neuron.fused.FusedSteps.fuse>` on each spiking
+        neuron and input population (whose trace over a window of steps is
+        then one kernel per chunk); see :mod:`pysnn.fusion`.  Returns ``self``.
         """
         for module in self.modules():
-            if isinstance(module, BaseNeuron):
+            if isinstance(module, (BaseNeuron, BaseInput)):
                 module.fuse(enabled, backend, mode)
         return self
 

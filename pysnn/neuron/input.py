@@ -54,16 +54,22 @@ class BaseInput(Population):
         """:meth:`forward_steps`, with the stacked ``"spikes"``/``"trace"`` in ``record`` too."""
         self._check_spike_values(x, "x")
         window = self._prepare_window(x, allow_bool=True)
+        _, traces, _ = self.run_window(BaseInput._trace_steps, window, ())
+        self._buffers["spikes"] = window[-1].clone()  # not a view of the whole window
+        mark_valid(window, traces)
+        stacked = {"spikes": window, "trace": traces}
+        return window, traces, {name: stacked[name] for name in record}
+
+    def _trace_steps(
+        self, window: Tensor, names: tuple[str, ...] = ()
+    ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
+        """The trace over every step of ``window`` (unrolled into one kernel when fused)."""
         traces = []
         for spikes in window:
             trace = self.update_trace(spikes)
             self._buffers["trace"] = trace
             traces.append(trace)
-        self._buffers["spikes"] = window[-1].clone()  # not a view of the whole window
-        traces = torch.stack(traces)
-        mark_valid(window, traces)
-        stacked = {"spikes": window, "trace": traces}
-        return window, traces, {name: stacked[name] for name in record}
+        return window, torch.stack(traces), {}
 
     def _check_spike_values(self, part: object, name: str) -> None:
         # x * x == x only for 0 and 1 (NaN fails too): two kernels, no copy;

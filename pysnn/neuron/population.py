@@ -24,6 +24,7 @@ import torch
 from pysnn import functional as sf
 from pysnn.capabilities import Capabilities
 from pysnn.clock import Clocked
+from pysnn.neuron.fused import FusedSteps
 from pysnn.neuron.parameters import Option, Param, StateVar, resolve_integrator
 from pysnn.neuron.store import ParameterStore
 from pysnn.neuron.validation import InputChecks
@@ -39,7 +40,7 @@ TRACE_MODES = ("additive", "saturating")
 _PARAMETER = inspect.Parameter
 
 
-class Population(InputChecks, ParameterStore, Clocked, StatefulModule):
+class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModule):
     """A population of neurons (or inputs) built from its model's declaration.
 
     Class attributes of a model

@@ -11,7 +11,7 @@ spiked.  A model implements :meth:`BaseNeuron.integrate` (one call into
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar, Sequence
+from typing import ClassVar, Sequence
 
 import torch
 
@@ -122,7 +122,6 @@ class BaseNeuron(Population):
         steps = sf.duration_to_steps(self._masters["duration_refrac"], self.dt, "duration_refrac")
         self.register_buffer("refrac_steps", steps)
         self._parameter_set("duration_refrac")
-        self._fusion: tuple[str | Callable, str | None] | None = None
 
     def _derived_buffers(self, name: str, master: Tensor, dt: float) -> dict[str, Tensor]:
         if name != "duration_refrac":
@@ -220,17 +219,13 @@ class BaseNeuron(Population):
         """
         return self._advance(self._prepare_input(x))
 
-    #: steps per compiled chunk of :meth:`forward_steps` after :meth:`fuse` (each
-    #: chunk is one kernel; the compile time grows with it: about 10 s for 16 on CPU)
-    FUSED_CHUNK: ClassVar[int] = 16
-
     def forward_steps(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Advance ``T`` timesteps with the inputs ``x[T, batch, ...]`` (multi-step execution).
 
         Equals ``T`` calls of :meth:`forward` on ``x[t]`` (the same spikes,
         traces and final state); the window is validated once instead of every
         step.  Eager, the state update runs step after step; after :meth:`fuse`,
-        every :attr:`FUSED_CHUNK` steps are compiled into **one** kernel that
+        every :attr:`~pysnn.neuron.fused.FusedSteps.FUSED_CHUNK` steps are compiled into **one** kernel that
         carries the state through the chunk (the fewer steps left over run
         eagerly).  :meth:`SNNNetwork.run <pysnn.network.SNNNetwork.run>` uses
         it for whole-network multi-step execution.
@@ -252,26 +247,7 @@ class BaseNeuron(Population):
         variables would record step by step).
         """
         window = self._prepare_window(x)
-        names = tuple(record)
-        steps, done, parts = int(window.shape[0]), 0, []
-        if self._fusion is not None:
-            backend, mode = self._fusion
-            chunk = self.FUSED_CHUNK
-            while steps - done >= chunk:
-                part = window[done : done + chunk]
-                parts.append(
-                    fusion.call_fused(
-                        BaseNeuron._run_steps, self, part, names, backend=backend, mode=mode
-                    )
-                )
-                done += chunk
-        if done < steps:
-            parts.append(self._run_steps(window[done:], names))
-        if len(parts) == 1:
-            spikes, traces, extra = parts[0]
-        else:
-            spikes, traces = torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
-            extra = {name: torch.cat([p[2][name] for p in parts]) for name in names}
+        spikes, traces, extra = self.run_window(BaseNeuron._run_steps, window, tuple(record))
         mark_valid(spikes, traces)
         return spikes, traces, extra
 
@@ -290,49 +266,3 @@ class BaseNeuron(Population):
                 extra[name].append(buffers[name])
         stacked = {name: torch.stack(values) for name, values in extra.items()}
         return torch.stack(spikes), torch.stack(traces), stacked
-
-    # -- fused execution ---------------------------------------------------------------
-    def fuse(
-        self,
-        enabled: bool = True,
-        backend: str | Callable = fusion.DEFAULT_BACKEND,
-        mode: str | None = None,
-    ) -> BaseNeuron:
-        """Run each step's state update as one compiled kernel (:mod:`pysnn.fusion`).
-
-        Parameters
-        ----------
-        enabled : bool
-            Switch fusion on (``True``) or back to the eager step (``False``).
-        backend : str or callable
-            ``torch.compile`` backend (default ``"inductor"``, which generates
-            C++ on CPU and Triton on CUDA).
-        mode : str, optional
-            ``torch.compile`` mode, e.g. ``"max-autotune-no-cudagraphs"``.
-
-        Returns
-        -------
-        BaseNeuron
-            ``self``, for chaining.
-
-        Notes
-        -----
-        The compiled function is the eager step itself, so results are the
-        same up to floating-point rounding of fused arithmetic (tested to give
-        the same spikes).  The first step compiles; without a working compiler
-        a :class:`RuntimeWarning` is emitted once and the eager step runs.
-        Input validation stays outside the compiled region.
-        """
-        if not isinstance(enabled, bool):
-            raise TypeError(f"enabled must be a bool, got {type(enabled).__name__}")
-        if not (callable(backend) or (isinstance(backend, str) and backend)):
-            raise TypeError(
-                f"backend must be a torch.compile backend name or callable, got {backend!r}"
-            )
-        self._fusion = (backend, mode) if enabled else None
-        return self
-
-    @property
-    def fused(self) -> bool:
-        """Whether :meth:`fuse` is switched on."""
-        return self._fusion is not None
