@@ -52,7 +52,7 @@ __all__ = ["CHUNK", "CompiledRuns", "obstacle", "run"]
 
 #: steps per compiled chunk (rounded up to a multiple of the ring buffers' lengths, see
 #: :meth:`CompiledRuns.chunk_length`)
-CHUNK = 16
+CHUNK = 32
 #: the longest chunk :meth:`CompiledRuns.chunk_length` makes to fit the ring buffers
 MAX_CHUNK = 64
 
@@ -183,6 +183,9 @@ def _chunk_body(
         stacked = [[torch.stack(values) for values in record] for record in records]
         return torch.stack(outputs), stacked, counts
 
+    # a code object of its own: dynamo keeps its compiled graphs per code object, so
+    # every network's chunks are cached (and limited by ``recompile_limit``) apart
+    chunk.__code__ = chunk.__code__.replace(co_name=f"chunk_of_{type(network).__name__}")
     return chunk
 
 

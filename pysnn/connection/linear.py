@@ -10,6 +10,7 @@ from torch import nn
 from pysnn import functional as sf
 from pysnn.connection.base import Connection, legacy_batch_size
 from pysnn.delay import DelayLike
+from pysnn.fusion import is_compiling
 
 Tensor = torch.Tensor
 
@@ -68,6 +69,9 @@ class Linear(Connection):
 
     #: auto mode gathers weight columns only for layers at least this large
     EVENT_MIN_SYNAPSES = 2**18
+    #: inside a compiled chunk, correlations of at most this many rows (batch x terms)
+    #: are summed as outer products in one pointwise pass instead of a GEMM
+    COMPILED_OUTER_ROWS = 4
 
     def __init__(
         self,
@@ -180,6 +184,13 @@ class Linear(Connection):
         y = torch.cat(
             [(post.to(dtype) * alpha).reshape(-1, self.out_features) for post, _, alpha in terms]
         )
+        if is_compiling() and x.shape[0] <= self.COMPILED_OUTER_ROWS:
+            # a few rows (batch 1): outer products as one pointwise pass over the weight,
+            # which Inductor fuses with the rule's clamp (a GEMM of inner size 2 is slow)
+            update = y[0].unsqueeze(1) * x[0]
+            for k in range(1, x.shape[0]):
+                update = update + y[k].unsqueeze(1) * x[k]
+            return target.add_(update)
         return target.addmm_(y.t(), x)
 
     def correlate_rows(self, post: Tensor, pre: str | Tensor, rows: Tensor) -> Tensor:
