@@ -59,7 +59,7 @@ def statistics(spike_i: np.ndarray, spike_t_ms: np.ndarray, n: int, duration_ms:
         if len(isi) >= 2 and isi.mean() > 0:
             cvs.append(isi.std() / isi.mean())
     counts = np.bincount(
-        np.floor(spike_t_ms).astype(np.int64), minlength=int(round(duration_ms))
+        np.floor(np.round(spike_t_ms, 6)).astype(np.int64), minlength=int(round(duration_ms))
     ).astype(np.float64)
     fano = float(counts.var() / counts.mean()) if counts.mean() > 0 else float("nan")
     return rate, float(np.mean(cvs)) if cvs else float("nan"), fano
@@ -223,9 +223,7 @@ def main() -> None:
         run_model(args.model, n, 0, 10.0, args.dt, args.kick, args.float32)
     for n in args.neurons:
         for seed in args.seeds:
-            result = run_model(
-                args.model, n, seed, args.duration, args.dt, args.kick, args.float32
-            )
+            result = run_model(args.model, n, seed, args.duration, args.dt, args.kick, args.float32)
             print(json.dumps(result), flush=True)
 
 

@@ -266,7 +266,7 @@ def statistics(
     rate = len(spike_i) / n / (duration_ms / 1000.0)
     cvs = isi_cvs(spike_i, spike_t_ms)
     counts = np.bincount(
-        np.floor(spike_t_ms).astype(np.int64), minlength=int(round(duration_ms))
+        np.floor(np.round(spike_t_ms, 6)).astype(np.int64), minlength=int(round(duration_ms))
     ).astype(np.float64)
     fano = float(counts.var() / counts.mean()) if counts.mean() > 0 else float("nan")
     return rate, float(np.mean(cvs)) if cvs else float("nan"), fano

@@ -34,7 +34,7 @@ class FeedForward(SNNNetwork):
         self.inp = Input((20,), dt=DT, integrator="exact")
         self.hid = lif((30,), v_reset=-0.2)
         self.out = lif((5,), tau_v=torch.linspace(5.0, 20.0, 5))
-        syn = ExponentialSynapse((30,), tau_syn=3.0, dt=DT) if synapse else None
+        syn = ExponentialSynapse((30,), tau_syn=3.0, dt=DT, input="held") if synapse else None
         self.connect(self.inp, seeded(Linear(20, 30, dt=DT), 0.8, 0), self.hid, synapse=syn)
         self.connect(self.hid, seeded(Linear(30, 5, dt=DT, delay=1.0), 2.0, 1), self.out)
 
