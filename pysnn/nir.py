@@ -92,9 +92,16 @@ class NIRNetwork(SNNNetwork):
         self.output_names: tuple[str, ...] = ()
         self.node_names: dict[str, str] = {}
         self._outputs: list[tuple[str, str]] = []
+        #: argument index of each input population in registration order
+        self._arguments: list[int] = []
 
     def forward(self, *inputs: Any) -> Any:
-        """One timestep of the graph; the spikes (or readout voltages) of the NIR outputs."""
+        """One timestep of the graph; the spikes (or readout voltages) of the NIR outputs.
+
+        ``inputs`` are in the order of :attr:`input_names`.
+        """
+        if len(inputs) == len(self._arguments):  # the graph takes them in registration order
+            inputs = tuple(inputs[k] for k in self._arguments)
         super().forward(*inputs)
         out = tuple(getattr(getattr(self, attr), field) for attr, field in self._outputs)
         return out[0] if len(out) == 1 else out
@@ -528,7 +535,15 @@ def export(net: SNNNetwork, dt: float | None = None) -> Any:
         out_name = "output" if len(outputs) == 1 else f"output_{k}"
         nodes[out_name] = nir.Output(output_type={"output": np.array(shapes[id(pop)])})
         edges.append((names[id(pop)], out_name))
-    return nir.NIRGraph(nodes=nodes, edges=edges, metadata={"pysnn_dt_ms": dt})
+    metadata = {
+        "pysnn_dt_ms": dt,
+        # HDF5 files list nodes alphabetically: the order of the inputs and outputs
+        "pysnn_inputs": [names[id(p)] for p in plan.inputs],
+        "pysnn_outputs": (
+            ["output"] if len(outputs) == 1 else [f"output_{k}" for k in range(len(outputs))]
+        ),
+    }
+    return nir.NIRGraph(nodes=nodes, edges=edges, metadata=metadata)
 
 
 # ---------------------------------------------------------------------------
@@ -557,13 +572,15 @@ def _f64(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=np.float64)
 
 
-def _f32(value: Any, shape: tuple[int, ...]) -> Tensor:
-    return torch.tensor(np.broadcast_to(_f64(value), shape)).float()
+def _param(value: Any, shape: tuple[int, ...]) -> Tensor:
+    """A parameter in float64: the population keeps it as its full-precision master."""
+    return torch.tensor(np.broadcast_to(_f64(value), shape).copy())
 
 
 def _threshold_in(value: Any, shape: tuple[int, ...]) -> Tensor:
-    t = _f32(value, shape)
-    return torch.nextafter(t, torch.full_like(t, math.inf))  # v > thr  <=>  v >= next(thr)
+    # v > thr  <=>  v >= next(thr), in float32 (the dtype the network runs in)
+    t = _param(value, shape).float()
+    return torch.nextafter(t, torch.full_like(t, math.inf))
 
 
 def _flatten_graph(nir: Any, graph: Any, prefix: str = "") -> tuple[dict, list, set]:
@@ -627,7 +644,7 @@ def _build_stage(kind: str, node: Any, name: str, shape: tuple[int, ...], dt: fl
         with torch.no_grad():
             conn.weight.copy_(weight)
             if has_bias:
-                conn.bias.copy_(torch.as_tensor(np.broadcast_to(bias, (weight.shape[0],))))
+                conn.bias.copy_(torch.tensor(np.broadcast_to(bias, (weight.shape[0],)).copy()))
         return conn, (int(weight.shape[0]),)
     if kind == "Conv2d":
         weight = torch.as_tensor(_f64(node.weight)).float()
@@ -669,7 +686,7 @@ def _build_stage(kind: str, node: Any, name: str, shape: tuple[int, ...], dt: fl
         with torch.no_grad():
             conn.weight.copy_(weight)
             if has_bias:
-                conn.bias.copy_(torch.as_tensor(np.broadcast_to(bias, (conn.out_channels,))))
+                conn.bias.copy_(torch.tensor(np.broadcast_to(bias, (conn.out_channels,)).copy()))
         return conn, (conn.out_channels, *conn.output_shape(tuple(shape[1:])))
     if kind in ("AvgPool2d", "SumPool2d"):
         if len(shape) != 3:
@@ -855,7 +872,7 @@ def load(
     # a readout read by one Threshold node is a spiking neuron without reset
     threshold_of: dict[str, Any] = {}
     for name in list(nodes):
-        if kinds[name] in _READOUTS and len(succ[name]) == 1:
+        if name in kinds and kinds[name] in _READOUTS and len(succ[name]) == 1:
             target = succ[name][0]
             if kinds[target] == "Threshold" and pred[target] == [name]:
                 threshold_of[name] = nodes[target]
@@ -980,13 +997,30 @@ def load(
             )
         layer_name = f"{attr[start]}_to_{attr[end]}_{k}"
         net.add_layer(layer_name, conn, modules[end], modules[start], synapse=synapse)
-    net.input_names = tuple(n for n in populations if kinds[n] == "Input")
+    outputs.sort(key=lambda item: _rank(graph, "pysnn_outputs", item[0]))
+    inputs = sorted(
+        (n for n in populations if kinds[n] == "Input"),
+        key=lambda n: _rank(graph, "pysnn_inputs", n),
+    )
+    net.input_names = tuple(inputs)
     net.output_names = tuple(name for name, _ in outputs)
+    registered: list[str] = []  # the inputs in the order the network's step takes them
+    for start, _, end in built:
+        for name in (start, end):
+            if kinds[name] == "Input" and name not in registered:
+                registered.append(name)
+    net._arguments = [inputs.index(name) for name in registered]
     net.node_names = dict(attr)
     net._outputs = [(attr[pop], "v_cell" if pop in readouts else "spikes") for _, pop in outputs]
     if not net._outputs:
         raise ValueError("the NIR graph has no Output node fed by a neuron node")
     return net
+
+
+def _rank(graph: Any, key: str, name: str) -> int:
+    """Position of ``name`` in the order :func:`export` recorded under ``key`` (else last)."""
+    recorded = [str(n.decode() if isinstance(n, bytes) else n) for n in graph.metadata.get(key, [])]
+    return recorded.index(name) if name in recorded else len(recorded)
 
 
 def _node_integrator(node: Any, integrator: str | None, writer: str | None) -> str:
@@ -1040,14 +1074,14 @@ def _population(
     if threshold is not None:  # LI + Threshold: no reset (subtract 0)
         reset = dict(reset="subtract", v_reset=thresh)
     elif spiking:
-        reset = dict(v_reset=_f32(node.v_reset, shape))
+        reset = dict(v_reset=_param(node.v_reset, shape))
     if kind in ("IF", "I"):
         return IFNeuron(
             cells,
             dt=dt,
             thresh=thresh,
             v_rest=0.0,
-            alpha_v=_f32(_f64(node.r) * dt * _MS, shape),
+            alpha_v=_param(_f64(node.r) * dt * _MS, shape),
             integrator="exact",
             **reset,
         )
@@ -1056,7 +1090,7 @@ def _population(
     r = _f64(node.r)
     if kind in ("CubaLIF", "CubaLI"):  # the synapse is driven by x; w_in scales the current
         r = r * _f64(node.w_in)
-    tau_v = _f32(tau / _MS, shape)
+    tau_v = _param(tau / _MS, shape)
     if writer == "snntorch-subtract" and spiking:
         beta = 1.0 - dt / tau_v.double()  # snnTorch subtracts theta after the next decay
         reset = dict(reset="subtract", v_reset=(thresh.double() - thresh.double() / beta).float())
@@ -1067,8 +1101,8 @@ def _population(
         cells,
         dt=dt,
         tau_v=tau_v,
-        alpha_v=_f32(r, shape),
-        v_rest=_f32(node.v_leak, shape),
+        alpha_v=_param(r, shape),
+        v_rest=_param(node.v_leak, shape),
         thresh=thresh,
         integrator=integ,
         **reset,
@@ -1085,7 +1119,7 @@ def _synapse(
     writer: str | None,
 ) -> ExponentialSynapse:
     """The current of a CubaLIF/CubaLI node on one incoming projection."""
-    tau_syn = _f32(_f64(node.tau_syn) * time_scale / _MS, shape)
+    tau_syn = _param(_f64(node.tau_syn) * time_scale / _MS, shape)
     # NIR: tau_s I' = -I + w_in x, x held over the step; Norse's LIFCell: I jumps by x
     mode = "impulse" if writer == "norse" else "held"
     return ExponentialSynapse(

@@ -110,7 +110,8 @@ class Conv2d(Connection):
         return (
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
-            f"groups={self.groups}" + (", bias=True" if self._parameters["bias"] is not None else "")
+            f"groups={self.groups}"
+            + (", bias=True" if self._parameters["bias"] is not None else "")
         )
 
     def _add_bias(self, out: Tensor) -> Tensor:
