@@ -10,8 +10,9 @@ and compilation excluded) with the PySNN / Brian2 ratio.  The two simulators
 draw different random networks and initial states from the same seed number,
 so the statistics, not the spikes, are compared (``brette_replay.py`` replays
 one Brian2 network spike by spike).
-PySNN runs eagerly (``pysnn``) and, with ``--compiled``, also with each step as
-one compiled graph (``pysnn-c``, :func:`pysnn.fusion.compile_step`; its
+PySNN runs eagerly in float32 (``pysnn``), with ``--double`` also in float64
+(``pysnn-f64``, the precision of Brian2), and with ``--compiled`` also with each
+step as one compiled graph (``pysnn-c``, :func:`pysnn.fusion.compile_step`; its
 compilation time is printed separately)::
 
     python benchmarks/brette_compare.py --models cuba coba --seeds 0 1 2 3 4 5 6 7 8 9
@@ -66,6 +67,7 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=1000.0, help="simulated ms")
     parser.add_argument("--brian2-python", default="/opt/brian2-venv/bin/python")
     parser.add_argument("--compiled", action="store_true", help="also time compiled steps")
+    parser.add_argument("--double", action="store_true", help="also run PySNN in float64")
     parser.add_argument("--smoke", action="store_true", help="N=500, 20 ms, PySNN only")
     args = parser.parse_args()
     if args.smoke:
@@ -83,11 +85,12 @@ def main() -> None:
         rows: dict[tuple[int, str], list[dict]] = {}
         for n in args.neurons:
             simulate(base, n, min(args.duration, 20.0), 0.1, 0, kick=kick)  # warm-up, not timed
-            for sim, compiled in (("pysnn", False), ("pysnn-c", True)):
-                if compiled and not args.compiled:
-                    continue
+            variants = [("pysnn", False, torch.float32)]
+            variants += [("pysnn-f64", False, torch.float64)] if args.double else []
+            variants += [("pysnn-c", True, torch.float32)] if args.compiled else []
+            for sim, compiled, dtype in variants:
                 rows[(n, sim)] = [
-                    simulate(base, n, args.duration, 0.1, seed, compiled, kick)
+                    simulate(base, n, args.duration, 0.1, seed, compiled, kick, dtype)
                     for seed in args.seeds
                 ]
         if have_brian2:
@@ -97,7 +100,7 @@ def main() -> None:
                 rows.setdefault((run["n"], "brian2"), []).append(run)
         for n in args.neurons:
             times = {}
-            for sim in ("pysnn", "pysnn-c", "brian2"):
+            for sim in ("pysnn", "pysnn-f64", "pysnn-c", "brian2"):
                 runs = rows.get((n, sim))
                 if not runs:
                     continue

@@ -10,7 +10,8 @@ runs it in float32 and float64 and prints, for each:
 * the fraction of equal spikes up to 10, 50 and 100 ms and over the whole run,
   :math:`|A \\cap B| / |A \\cup B|` for the (neuron, step) pairs of PySNN (A)
   and Brian2 (B);
-* the spike counts of both.
+* the spike counts of both, and the statistics of both (rate, mean ISI CV,
+  population Fano factor in 1 ms bins, as ``brette_compare.py`` computes them).
 
 ``--as-before`` runs what PySNN could express before issue #24, to show the
 difference: CUBA with the synaptic current held constant over each step instead
@@ -34,7 +35,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
 
-from brette2007 import BalancedNetwork  # noqa: E402
+from brette2007 import BalancedNetwork, statistics  # noqa: E402
 
 CHECKPOINTS_MS = (10.0, 50.0, 100.0)
 
@@ -95,6 +96,12 @@ def compare(ours: tuple[np.ndarray, ...], theirs: tuple[np.ndarray, ...], dt: fl
     return out
 
 
+def stats(spikes: tuple[np.ndarray, ...], run: dict) -> list[float]:
+    """Rate (Hz), mean ISI CV and population Fano factor (1 ms bins) of ``(neuron, step)``."""
+    n, dt, duration = int(run["n"]), float(run["dt"]), float(run["duration"])
+    return [round(v, 4) for v in statistics(spikes[0], spikes[1] * dt, n, duration)]
+
+
 def main(argv: list[str] | None = None) -> list[dict]:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("files", nargs="+", help="npz files of brette_brian2.py --replay")
@@ -115,6 +122,7 @@ def main(argv: list[str] | None = None) -> list[dict]:
             if args.as_before:
                 row["as_before"] = True
             row.update(compare(ours, theirs, float(run["dt"])))
+            row["pysnn_stats"], row["brian2_stats"] = stats(ours, run), stats(theirs, run)
             print(json.dumps(row), flush=True)
             results.append(row)
     return results
