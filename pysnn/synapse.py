@@ -253,7 +253,7 @@ class ExponentialSynapse(Population):
             self.__dict__["_graph_post_ref"] = (weakref.ref(net), weakref.ref(post))
         return post
 
-    def _check_post(self, post: Any) -> None:
+    def _check_post(self, post: Any, features: tuple[int, ...]) -> None:
         if post is None:
             return
         if not isinstance(post, nn.Module):
@@ -261,12 +261,24 @@ class ExponentialSynapse(Population):
                 f"{type(self).__name__}: post must be the postsynaptic population (an "
                 f"nn.Module), got {type(post).__name__}"
             )
-        features = getattr(post, "features_shape", None)
-        if features is not None and tuple(features) != tuple(self._features):
+        post_features = getattr(post, "features_shape", None)
+        if post_features is not None and tuple(post_features) != tuple(features):
             raise ValueError(
-                f"{type(self).__name__}: post has the per-sample shape {tuple(features)}, "
-                f"the synapse {tuple(self._features)}"
+                f"{type(self).__name__}: post has the per-sample shape {tuple(post_features)}, "
+                f"the synapse's input {tuple(features)}"
             )
+
+    def _begin(self, x: Tensor | list[Tensor], post: nn.Module | None):
+        """Check the step's input and ``post``, then adopt the input: ``(x, coupling)``.
+
+        Every check (and the coupling factors, which check ``dt``) comes before
+        any state changes.
+        """
+        total, features = self._sum_input(x)
+        self._check_post(post, features)
+        coupling = self.coupling(post)
+        self._adopt_input(total, features)
+        return total, coupling
 
     # -- the step --------------------------------------------------------------------
     def forward(self, x: Tensor | list[Tensor], post: nn.Module | None = None) -> Tensor:
@@ -285,9 +297,7 @@ class ExponentialSynapse(Population):
         Tensor
             The neuron's input current for this step (see the class notes).
         """
-        x = self._prepare_input(x)
-        self._check_post(post)
-        coupling = self.coupling(post)
+        x, coupling = self._begin(x, post)
         state = self._buffers
         start = state["current"]
         if self.input == "held":
@@ -336,9 +346,7 @@ class AlphaSynapse(ExponentialSynapse):
 
     def forward(self, x: Tensor | list[Tensor], post: nn.Module | None = None) -> Tensor:
         """Add this step's weighted spikes ``x``; return the current (see :class:`ExponentialSynapse`)."""
-        x = self._prepare_input(x)
-        self._check_post(post)
-        coupling = self.coupling(post)
+        x, coupling = self._begin(x, post)
         state = self._buffers
         if self.integrator == "euler":
             drive = self.factor("tau_syn", sf.alpha_euler_drive)

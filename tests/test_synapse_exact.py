@@ -331,11 +331,13 @@ def test_synapse_argument_errors():
     with pytest.raises(ValueError, match="forward Euler is unstable"):
         ExponentialSynapse((3,), 0.01, DT, integrator="euler")
     syn = ExponentialSynapse((3,), 5.0, DT)
+    syn(torch.ones(2, 3))
     before = syn.current.clone()
+    # a different batch size would re-allocate the state: every check comes first
     with pytest.raises(ValueError, match="per-sample shape"):
-        syn(torch.ones(1, 3), post=LIFNeuron((4,), dt=DT, integrator="exact"))
+        syn(torch.ones(5, 3), post=LIFNeuron((4,), dt=DT, integrator="exact"))
     with pytest.raises(TypeError, match="post"):
-        syn(torch.ones(1, 3), post="lif")
-    assert torch.equal(syn.current, before)
+        syn(torch.ones(5, 3), post="lif")
     with pytest.raises(ValueError, match="dt"):
-        syn(torch.ones(1, 3), post=LIFNeuron((3,), dt=0.5, integrator="exact"))
+        syn(torch.ones(5, 3), post=LIFNeuron((3,), dt=0.5, integrator="exact"))
+    assert torch.equal(syn.current, before)
