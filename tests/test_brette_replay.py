@@ -1,6 +1,6 @@
 """PySNN reproduces Brian2 2.9 runs of the Brette et al. (2007) networks spike by spike.
 
-The reference files in ``tests/data`` were written by
+The reference files in ``tests/reference`` were written by
 ``benchmarks/brette_brian2.py --neurons 300 --duration 200 --seeds 1 --replay FILE``
 (Brian2 2.9.0, cython, float64): the connectivity, the initial state and every
 spike of a 300-neuron network over 200 ms (CUBA: ``method="exact"``, COBA:
@@ -17,7 +17,7 @@ import pytest
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent / "reference"
 
 
 def _replay_module():
