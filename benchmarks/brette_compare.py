@@ -2,14 +2,20 @@
 
 For each model and size, runs ``examples/brette2007.py``'s network in PySNN and
 ``benchmarks/brette_brian2.py`` in Brian2 (cython target, in its own virtual
-environment) for the same seeds, and prints the population statistics (mean
-rate, mean ISI CV; mean and standard deviation over the seeds) and the wall time
-of 1 s simulated (build and compilation excluded) with the PySNN / Brian2 ratio.
-PySNN runs eagerly (``pysnn``) and, with ``--compiled``, also with each step as
-one compiled graph (``pysnn-c``, :func:`pysnn.fusion.compile_step`; its
+environment) for the same seeds, both with the published setup (``coba-kick``:
+the kicked COBA variant), and prints the population statistics (mean rate, mean
+ISI CV, Fano factor of the population spike count in 1 ms bins; mean and
+standard deviation over the seeds) and the wall time of 1 s simulated (build
+and compilation excluded) with the PySNN / Brian2 ratio.  The two simulators
+draw different random networks and initial states from the same seed number,
+so the statistics, not the spikes, are compared (``brette_replay.py`` replays
+one Brian2 network spike by spike).
+PySNN runs eagerly in float32 (``pysnn``), with ``--double`` also in float64
+(``pysnn-f64``, the precision of Brian2), and with ``--compiled`` also with each
+step as one compiled graph (``pysnn-c``, :func:`pysnn.fusion.compile_step`; its
 compilation time is printed separately)::
 
-    python benchmarks/brette_compare.py --models cuba coba --seeds 0 1 2 3 4
+    python benchmarks/brette_compare.py --models cuba coba --seeds 0 1 2 3 4 5 6 7 8 9
     python benchmarks/brette_compare.py --models cuba coba --neurons 4000 16000 64000 --seeds 0
     python benchmarks/brette_compare.py --compiled ...
 
@@ -36,7 +42,9 @@ from brette2007 import simulate  # noqa: E402
 
 
 def brian2_runs(python: str, model: str, sizes: list[int], seeds: list[int], duration: float):
-    cmd = [python, str(ROOT / "benchmarks" / "brette_brian2.py"), "--model", model]
+    base, kick = model.split("-")[0], model.endswith("-kick")
+    cmd = [python, str(ROOT / "benchmarks" / "brette_brian2.py"), "--model", base]
+    cmd += ["--kick"] if kick else []
     cmd += ["--neurons", *map(str, sizes), "--seeds", *map(str, seeds)]
     cmd += ["--duration", str(duration)]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
@@ -51,30 +59,39 @@ def summary(values: list[float]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--models", nargs="+", default=["cuba", "coba"])
+    parser.add_argument(
+        "--models", nargs="+", default=["cuba", "coba"], choices=("cuba", "coba", "coba-kick")
+    )
     parser.add_argument("--neurons", type=int, nargs="+", default=[4000])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--seeds", type=int, nargs="+", default=list(range(10)))
     parser.add_argument("--duration", type=float, default=1000.0, help="simulated ms")
     parser.add_argument("--brian2-python", default="/opt/brian2-venv/bin/python")
     parser.add_argument("--compiled", action="store_true", help="also time compiled steps")
+    parser.add_argument("--double", action="store_true", help="also run PySNN in float64")
     parser.add_argument("--smoke", action="store_true", help="N=500, 20 ms, PySNN only")
     args = parser.parse_args()
     if args.smoke:
         args.neurons, args.duration, args.seeds, args.brian2_python = [500], 20.0, [0], ""
     have_brian2 = bool(args.brian2_python) and Path(args.brian2_python).exists()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.duration} ms")
-    header = f"{'model':<6}{'N':>7} {'simulator':<9}{'rate (Hz)':>18}{'CV ISI':>18}{'run (s)':>16}"
+    header = (
+        f"{'model':<10}{'N':>7} {'simulator':<9}{'rate (Hz)':>18}{'CV ISI':>18}"
+        f"{'Fano 1 ms':>18}{'run (s)':>16}"
+    )
     print(header)
     print("-" * len(header))
     for model in args.models:
+        base, kick = model.split("-")[0], model.endswith("-kick")
         rows: dict[tuple[int, str], list[dict]] = {}
         for n in args.neurons:
-            simulate(model, n, min(args.duration, 20.0), 0.1, 0)  # warm-up, not timed
-            for sim, compiled in (("pysnn", False), ("pysnn-c", True)):
-                if compiled and not args.compiled:
-                    continue
+            simulate(base, n, min(args.duration, 20.0), 0.1, 0, kick=kick)  # warm-up, not timed
+            variants = [("pysnn", False, torch.float32)]
+            variants += [("pysnn-f64", False, torch.float64)] if args.double else []
+            variants += [("pysnn-c", True, torch.float32)] if args.compiled else []
+            for sim, compiled, dtype in variants:
                 rows[(n, sim)] = [
-                    simulate(model, n, args.duration, 0.1, seed, compiled) for seed in args.seeds
+                    simulate(base, n, args.duration, 0.1, seed, compiled, kick, dtype)
+                    for seed in args.seeds
                 ]
         if have_brian2:
             for run in brian2_runs(
@@ -83,23 +100,24 @@ def main() -> None:
                 rows.setdefault((run["n"], "brian2"), []).append(run)
         for n in args.neurons:
             times = {}
-            for sim in ("pysnn", "pysnn-c", "brian2"):
+            for sim in ("pysnn", "pysnn-f64", "pysnn-c", "brian2"):
                 runs = rows.get((n, sim))
                 if not runs:
                     continue
                 times[sim] = statistics.mean(r["run_s"] for r in runs)
                 print(
-                    f"{model:<6}{n:>7} {sim:<9}{summary([r['rate_hz'] for r in runs]):>18}"
+                    f"{model:<10}{n:>7} {sim:<9}{summary([r['rate_hz'] for r in runs]):>18}"
                     f"{summary([r['cv_isi'] for r in runs]):>18}"
+                    f"{summary([r['fano_1ms'] for r in runs]):>18}"
                     f"{summary([r['run_s'] for r in runs]):>16}",
                     flush=True,
                 )
             for sim in ("pysnn", "pysnn-c"):
                 if sim in times and "brian2" in times:
-                    print(f"{'':<14}{sim} / brian2 run time: {times[sim] / times['brian2']:.2f}")
+                    print(f"{'':<18}{sim} / brian2 run time: {times[sim] / times['brian2']:.2f}")
             if (n, "pysnn-c") in rows:
                 compile_s = statistics.mean(r["compile_s"] for r in rows[(n, "pysnn-c")])
-                print(f"{'':<14}pysnn-c compilation: {compile_s:.1f} s")
+                print(f"{'':<18}pysnn-c compilation: {compile_s:.1f} s")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
-"""Brette et al. (2007) benchmark 2 (CUBA): current-based exponential synapses.
+"""Brette et al. (2007) benchmark 2 (CUBA): current-based exponential synapses, the published setup.
 
-The network, its published parameters and the measured statistics are described in
-``examples/brette2007.py``; this script runs it with ``--model cuba``::
+The network and its published parameters are described in
+``examples/brette2007.py``; this script runs it with the model fixed to CUBA
+(the membrane and the synaptic currents advanced together exactly)::
 
     python examples/brette_cuba.py [--neurons 4000] [--seed 0] [--quick]
 """
@@ -14,4 +15,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from brette2007 import main  # noqa: E402
 
 if __name__ == "__main__":
-    main(["--model", "cuba", *sys.argv[1:]])
+    main(sys.argv[1:], model="cuba")

@@ -122,14 +122,27 @@ def test_model_responses_quick_shows_each_model_s_pattern():
     assert Path("model_responses.png").is_file()
 
 
-@pytest.mark.parametrize("model", ["cuba", "coba"])
-def test_brette2007_quick_runs_the_balanced_network(model):
-    result = _load("brette2007").main(["--model", model, "--quick", "--seed", "0"])
+@pytest.mark.parametrize("model, extra", [("cuba", []), ("coba", []), ("coba", ["--kick"])])
+def test_brette2007_quick_runs_the_balanced_network(model, extra):
+    result = _load("brette2007").main(["--model", model, "--quick", "--seed", "0", *extra])
     assert result["synapses"] == pytest.approx(80 * 1000, rel=0.05)  # in-degree 80
     # an asynchronous irregular state: a few Hz (CUBA) to tens of Hz (COBA), irregular ISIs
     assert 1.0 < result["rate_hz"] < 60.0
     assert result["cv_isi"] > 0.1  # 200 ms: few intervals per neuron
-    assert Path(f"brette_{model}.png").is_file()
+    assert result["fano_1ms"] > 1.0  # population activity fluctuates more than Poisson
+    assert result["model"] == model + ("-kick" if extra else "")
+    assert Path(f"brette_{result['model']}.png").is_file()
+
+
+def test_brette_wrappers_fix_the_model_and_say_which():
+    brette = _load("brette2007")
+    cuba, coba = brette.parser("cuba"), brette.parser("coba")
+    assert "benchmark 2 (CUBA)" in cuba.description
+    assert "benchmark 1 (COBA)" in coba.description and "published" in coba.description
+    assert {"model", "kick"}.isdisjoint(a.dest for a in cuba._actions)
+    assert "kick" in {a.dest for a in coba._actions}
+    with pytest.raises(SystemExit):
+        brette.main(["--model", "cuba", "--kick", "--quick"])
 
 
 def test_motion_hierarchy_quick_learns_direction_selective_maps():

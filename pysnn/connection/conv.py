@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Callable
 
 import torch
+from torch import nn
 
 from pysnn import functional as sf
 from pysnn.connection.base import Connection, IntPair, legacy_batch_size, pair
@@ -41,6 +42,10 @@ class Conv2d(Connection):
     trace_per_synapse : bool
         Return the presynaptic trace per synapse,
         ``(batch, out_channels, H_out, W_out, in_channels // groups * kh * kw)``.
+    bias : bool
+        Add a constant :math:`b_o` per output channel (``bias``, zeros at
+        construction) to the output of every step, as :class:`torch.nn.Conv2d`
+        does (NIR's ``Conv2d`` bias); default ``False``.
 
     Notes
     -----
@@ -69,7 +74,10 @@ class Conv2d(Connection):
         groups: int = 1,
         *,
         trace_per_synapse: bool = False,
+        bias: bool = False,
     ) -> None:
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
         for name, value in (
             ("in_channels", in_channels),
             ("out_channels", out_channels),
@@ -94,6 +102,8 @@ class Conv2d(Connection):
         if self.im_dims is not None:
             self._check_fits(self.im_dims, "im_dims")
         super().__init__(self._weight_shape(), dt, delay, trace_per_synapse)
+        bias_value = nn.Parameter(torch.zeros(out_channels), requires_grad=False) if bias else None
+        self.register_parameter("bias", bias_value)
         self.reset_weights()
 
     def extra_repr(self) -> str:
@@ -101,7 +111,12 @@ class Conv2d(Connection):
             f"{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
             f"stride={self.stride}, padding={self.padding}, dilation={self.dilation}, "
             f"groups={self.groups}"
+            + (", bias=True" if self._parameters["bias"] is not None else "")
         )
+
+    def _add_bias(self, out: Tensor) -> Tensor:
+        bias = self._parameters["bias"]
+        return out if bias is None else out + bias.view(-1, 1, 1)
 
     def _weight_shape(self) -> tuple[int, ...]:
         """Shape of ``weight``: ``(out_channels, in_channels // groups, kh, kw)``."""
@@ -151,11 +166,13 @@ class Conv2d(Connection):
             self._check_fits(tuple(shape[2:]), "the spikes of shape")
 
     def propagate(self, spikes: Tensor) -> Tensor:
-        return sf.conv2d_propagate(spikes, self._parameters["weight"], *self._geometry())
+        out = sf.conv2d_propagate(spikes, self._parameters["weight"], *self._geometry())
+        return self._add_bias(out)
 
     def propagate_delayed(self, history_by_delay: Tensor) -> Tensor:
         stacked = self.stacked_weight(sf.conv2d_stack_weight)
-        return sf.conv2d_propagate_delayed(history_by_delay, stacked, *self._geometry())
+        out = sf.conv2d_propagate_delayed(history_by_delay, stacked, *self._geometry())
+        return self._add_bias(out)
 
     def synapse_trace(self, trace: Tensor) -> Tensor:
         return sf.conv2d_synapse_trace(self._unfold(trace), self.out_channels)

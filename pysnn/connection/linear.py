@@ -52,6 +52,10 @@ class Linear(Connection):
         contiguous.  See :func:`pysnn.functional.event_matmul`.
     event_threshold : float
         Fraction of active inputs up to which auto mode is event-driven.
+    bias : bool
+        Add a learnable-by-hand constant :math:`b_i` (``bias``, zeros at
+        construction) to the output of every step, :math:`I = W s + b`, as
+        :class:`torch.nn.Linear` does (NIR's ``Affine``); default ``False``.
 
     Notes
     -----
@@ -84,7 +88,10 @@ class Linear(Connection):
         trace_per_synapse: bool = False,
         event_driven: bool | None = None,
         event_threshold: float = 0.05,
+        bias: bool = False,
     ) -> None:
+        if not isinstance(bias, bool):
+            raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -102,11 +109,14 @@ class Linear(Connection):
         # (in, out) tensor, so the weights of one presynaptic neuron are contiguous
         # (fast event-driven gathers) and the dense step is x @ storage.
         self.weight = nn.Parameter(torch.empty(in_features, out_features).t(), requires_grad=False)
+        bias_value = nn.Parameter(torch.zeros(out_features), requires_grad=False) if bias else None
+        self.register_parameter("bias", bias_value)
         self.reset_weights()
 
     def extra_repr(self) -> str:
         delay = "per-synapse" if self.per_synapse_delay else str(self.max_delay)
-        return f"in_features={self.in_features}, out_features={self.out_features}, delay={delay}"
+        text = f"in_features={self.in_features}, out_features={self.out_features}, delay={delay}"
+        return text + (", bias=True" if self._parameters["bias"] is not None else "")
 
     # -- the connection protocol -----------------------------------------------------
     def check_input_shape(self, shape: torch.Size) -> None:
@@ -118,19 +128,23 @@ class Linear(Connection):
 
     def propagate(self, spikes: Tensor) -> Tensor:
         rows = self._parameters["weight"].t()  # (in, out), contiguous
-        return sf.dense_propagate(
+        out = sf.dense_propagate(
             spikes, rows, self.event_driven, self.event_threshold, self.EVENT_MIN_SYNAPSES
         )
+        bias = self._parameters["bias"]
+        return out if bias is None else out + bias
 
     def propagate_delayed(self, history_by_delay: Tensor) -> Tensor:
         stacked = self.stacked_weight(sf.dense_stack_weight)
-        return sf.dense_propagate_delayed(
+        out = sf.dense_propagate_delayed(
             history_by_delay,
             stacked,
             self.event_driven,
             self.event_threshold,
             self.EVENT_MIN_SYNAPSES,
         )
+        bias = self._parameters["bias"]
+        return out if bias is None else out + bias
 
     def synapse_trace(self, trace: Tensor) -> Tensor:
         return sf.dense_synapse_trace(trace, self.out_features)

@@ -139,10 +139,17 @@ def _pair(value: Any, name: str, minimum: int = 1) -> tuple[int, int]:
 class Chain(nn.Module):
     """A projection made of several stages applied in order (pooling, flatten, linear...).
 
-    NIR graphs put such sequences (e.g. ``SumPool2d -> Flatten -> Linear``)
-    between two neuron nodes; :func:`load` builds one :class:`Chain` per path
-    and :func:`export` writes each stage back as a node.  Every stage is called
-    as ``stage(spikes, trace)`` and returns ``(values, trace)``.
+    NIR graphs put such sequences (e.g. ``SumPool2d -> Flatten -> Linear`` or
+    ``Conv2d -> AvgPool2d -> Conv2d``) between two neuron nodes;
+    :func:`pysnn.nir.load` builds one :class:`Chain` per path and
+    :func:`pysnn.nir.export` writes each stage back as a node.  Every stage is
+    called as ``stage(values, trace)`` and returns ``(values, trace)``: a
+    weightless stage (pooling, flatten) transforms the trace with the values;
+    a weighted stage (:class:`~pysnn.connection.Linear`,
+    :class:`~pysnn.connection.Conv2d`) passes on its own output, weighted sums
+    that have no trace of their own, so the stages after it get ``None`` (the
+    presynaptic trace a weighted stage returns describes its input, not its
+    output).  The chain returns the last stage's ``(values, trace)``.
 
     Parameters
     ----------
@@ -182,6 +189,8 @@ class Chain(nn.Module):
         """Apply the stages in order to one step's ``(spikes, trace)``."""
         for stage in self.stages:
             spikes, trace = stage(spikes, trace)
+            if getattr(stage, "weight", None) is not None:
+                trace = None  # weighted sums carry no trace of their own
         return spikes, trace
 
     def forward_steps(
@@ -190,4 +199,6 @@ class Chain(nn.Module):
         """Apply every stage's ``forward_steps`` to a window ``[T, batch, ...]`` in order."""
         for stage in self.stages:
             spikes, trace = stage.forward_steps(spikes, trace)
+            if getattr(stage, "weight", None) is not None:
+                trace = None  # weighted sums carry no trace of their own
         return spikes, trace

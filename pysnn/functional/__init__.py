@@ -25,11 +25,14 @@ Notation used in the docstrings (all per neuron, per batch element):
 * :math:`\lambda = e^{-\Delta t/\tau} \in [0, 1]` decay factor per step,
 * :math:`\tau` time constant and :math:`\Delta t` timestep, both in ms.
 
-Integrators (see :mod:`pysnn.functional.integration`): ``"euler"``,
-``"exact"`` and ``"impulse"``; PySNN 0.1's ``update_type`` names
-``"exponential"`` and ``"linear"`` are aliases of ``"euler"`` and ``"impulse"``.
-The functions named ``*_linear_*`` take the decay factor :math:`\lambda`
-directly (the ``"impulse"`` scheme with a precomputed factor).
+Integrators (see :mod:`pysnn.functional.integration` and the table in
+``docs/models.rst``): ``"euler"``, ``"exact"`` and ``"impulse"``; PySNN 0.1's
+``update_type`` names ``"exponential"`` and ``"linear"`` are aliases of
+``"euler"`` and ``"impulse"``.  The functions named ``*_linear_*`` take the
+decay factor :math:`\lambda` directly (the ``"impulse"`` scheme with a
+precomputed factor); those named ``*_exponential_*`` (PySNN 0.1's names) are
+the forward-Euler updates, also available as ``*_euler_*``.  Elsewhere
+*exponential* names an exponential kernel (:func:`exponential_current_update`).
 """
 
 from pysnn.functional.delay import delay_read, delay_read_per_synapse, delay_write
@@ -60,10 +63,18 @@ from pysnn.functional.neuron import (
     thresh_update,
 )
 from pysnn.functional.synapse import (
+    alpha_coupled_current,
     alpha_current_update,
     alpha_drive,
+    alpha_euler_drive,
+    alpha_membrane_coupling,
     conductance_current,
+    coupled_current,
+    euler_decay_factor,
     exponential_current_update,
+    held_coupled_current,
+    held_current_update,
+    membrane_coupling,
 )
 from pysnn.functional.topology import (
     adaptive_max_pool2d_winner,
@@ -110,6 +121,13 @@ from pysnn.functional.trace import (
 #: PySNN 0.1 ``update_type`` names (aliases of :data:`INTEGRATORS`)
 UPDATE_TYPES = ("linear", "exponential", "exact")
 
+# The forward-Euler updates under the integrator's name: in PySNN "exponential"
+# names an exponential kernel (ExponentialSynapse, exponential_current_update);
+# the *_exponential_* update names are PySNN 0.1's for its update_type="exponential".
+lif_euler_voltage_update = lif_exponential_voltage_update
+euler_trace_update = exponential_trace_update
+euler_thresh_update = exponential_thresh_update
+
 __all__ = [
     "INTEGRATORS",
     "UPDATE_TYPES",
@@ -119,11 +137,13 @@ __all__ = [
     "exact_gain",
     "linear_trace_update",
     "exponential_trace_update",
+    "euler_trace_update",
     "exact_trace_update",
     "trace_update",
     "if_voltage_update",
     "lif_linear_voltage_update",
     "lif_exponential_voltage_update",
+    "lif_euler_voltage_update",
     "lif_exact_voltage_update",
     "lif_voltage_update",
     "fede_voltage_update",
@@ -131,6 +151,7 @@ __all__ = [
     "adex_update",
     "linear_thresh_update",
     "exponential_thresh_update",
+    "euler_thresh_update",
     "exact_thresh_update",
     "thresh_update",
     "spike_mask",
@@ -139,9 +160,17 @@ __all__ = [
     "duration_to_steps",
     "refractory_update",
     "exponential_current_update",
+    "held_current_update",
     "alpha_current_update",
     "alpha_drive",
+    "alpha_euler_drive",
+    "euler_decay_factor",
     "conductance_current",
+    "membrane_coupling",
+    "alpha_membrane_coupling",
+    "coupled_current",
+    "alpha_coupled_current",
+    "held_coupled_current",
     "delay_write",
     "delay_read",
     "delay_read_per_synapse",

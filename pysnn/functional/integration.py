@@ -9,6 +9,10 @@ Three integration schemes exist for a first-order ODE
 ``"exact"``
     exact solution over one step with the input held constant during the step,
     :math:`y \leftarrow y_\infty + u + (y - y_\infty - u)\,e^{-\Delta t/\tau}`.
+    A LIF membrane fed by exponential or alpha current synapses that integrate
+    ``"exact"`` too is advanced with the synaptic currents as one linear system,
+    exactly: the synapse hands the membrane the constant input with the effect
+    of its decaying current (:func:`pysnn.functional.membrane_coupling`).
 ``"impulse"`` (PySNN 0.1: ``"linear"``)
     exact decay with the input of the step delivered as an instantaneous jump,
     :math:`y \leftarrow y_\infty + (y - y_\infty)\,e^{-\Delta t/\tau} + u`
