@@ -39,6 +39,10 @@ class Capabilities(NamedTuple):
         synapses read).
     needs_voltage : bool
         A synapse model whose current depends on the postsynaptic voltage.
+    takes_post : bool
+        A synapse model that takes the postsynaptic population
+        (``forward(x, post=...)``, for the exact coupling of its current to
+        the membrane).
     """
 
     multi_step: bool = False
@@ -47,6 +51,7 @@ class Capabilities(NamedTuple):
     graded_input: bool = True
     has_voltage: bool = False
     needs_voltage: bool = False
+    takes_post: bool = False
 
     def describe(self) -> str:
         """The supported features, comma-separated (for messages and summaries)."""

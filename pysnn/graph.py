@@ -310,12 +310,16 @@ def apply_synapse(synapse: nn.Module | None, current: Tensor, post: nn.Module) -
     """A projection's weighted spikes through its synapse model (``None``: delta synapse).
 
     A synapse that ``needs_voltage`` (conductance) reads ``post``'s voltage at
-    the start of the step.
+    the start of the step; one that ``takes_post`` (exact coupling of a current
+    to the membrane) is given ``post`` (see :class:`~pysnn.capabilities.Capabilities`).
     """
     if synapse is None:
         return current
-    if getattr(synapse, "needs_voltage", False):
+    caps = capabilities_of(synapse)
+    if caps.needs_voltage:
         return synapse(current, post.v_cell)
+    if caps.takes_post:
+        return synapse(current, post=post)
     return synapse(current)
 
 

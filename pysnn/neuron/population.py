@@ -106,6 +106,7 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
             multi_step=cls._window_forward is not None and cls.forward is cls._window_forward,
             has_voltage="v_cell" in cls._state_names,
             needs_voltage=bool(getattr(cls, "needs_voltage", False)),
+            takes_post="post" in inspect.signature(cls.forward).parameters,
         )
 
     @classmethod
