@@ -23,6 +23,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from pysnn.validation import user_stacklevel
+
 Tensor = torch.Tensor
 
 __all__ = ["ProgressBar", "RunHook", "SilenceWatch"]
@@ -111,7 +113,7 @@ class SilenceWatch(RunHook):
                 f"signed and scaled by 1/sqrt(fan_in) (reset_weights), so check the weights' "
                 f"sign and scale, alpha_v and the threshold against the input",
                 RuntimeWarning,
-                stacklevel=4,
+                stacklevel=user_stacklevel(),
             )
 
 

@@ -153,8 +153,6 @@ class ExponentialSynapse(Population):
     )
     state_vars: ClassVar[tuple[StateVar, ...]] = (StateVar("current"),)
     options: ClassVar[tuple[Option, ...]] = (Option("input", "impulse", ("impulse", "held")),)
-    positional: ClassVar[tuple[str, ...]] = ("tau_syn", "dt")
-    default_update_type: ClassVar[str] = "exact"
     #: the coupling factors of :meth:`coupling`: ``(c_I,)`` (alpha: ``(c_I, c_h)``)
     coupling_functions: ClassVar[tuple[Any, ...]] = (sf.membrane_coupling,)
 
@@ -407,7 +405,6 @@ class ConductanceSynapse(ExponentialSynapse):
     )
     state_vars: ClassVar[tuple[StateVar, ...]] = (StateVar("g"),)
     options: ClassVar[tuple[Option, ...]] = ()
-    positional: ClassVar[tuple[str, ...]] = ("tau_syn", "e_rev", "dt")
     needs_voltage: ClassVar[bool] = True
 
     def coupling(self, post: nn.Module | None = None) -> None:

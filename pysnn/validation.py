@@ -7,6 +7,8 @@ argument and what was expected, before any state is changed.
 from __future__ import annotations
 
 import math
+import os
+import sys
 from typing import Sequence, Union
 
 import torch
@@ -15,6 +17,30 @@ from pysnn.fusion import is_compiling
 
 Tensor = torch.Tensor
 Number = Union[float, int]
+
+
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__))
+_TORCH_DIR = os.path.dirname(os.path.abspath(torch.__file__))
+
+
+def user_stacklevel() -> int:
+    """The ``stacklevel`` for :func:`warnings.warn` that names the user's line.
+
+    Counts the frames from the function calling :func:`warnings.warn` to the
+    first one outside PySNN and PyTorch (whose decorators, such as
+    ``torch.no_grad``, add frames of their own), so that a warning points at
+    the call that caused it.
+    """
+    frame = sys._getframe(1)
+    level = 1
+    while frame is not None:
+        filename = os.path.abspath(frame.f_code.co_filename)
+        inside = filename.startswith((_PACKAGE_DIR, _TORCH_DIR)) or filename.startswith("<frozen")
+        if not inside and "contextlib" not in os.path.basename(filename):
+            return level
+        frame = frame.f_back
+        level += 1
+    return 1
 
 
 def as_parameter_tensor(name: str, value: Number | Tensor, dtype: torch.dtype) -> Tensor:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pysnn.connection import Conv2d, Linear, MaxPool2d, Recurrent
 from pysnn.network import SNNNetwork
-from pysnn.neuron import Input, LIFNeuron
+from pysnn.neuron import DecayFactor, Input, LIFNeuron
 
 
 def _spike_train(steps, *shape, p=0.3, seed=0, dtype=torch.float64):
@@ -495,7 +495,9 @@ def test_recurrent_lif_loop_with_delay_against_reference():
     with torch.no_grad():
         rec.weight.uniform_(0.0, 0.6)
         rec.weight.fill_diagonal_(0.0)
-    lif = LIFNeuron((n,), thresh=1.0, v_rest=0.0, alpha_v=1.0, tau_v=0.7).double()
+    lif = LIFNeuron(
+        (n,), thresh=1.0, v_rest=0.0, alpha_v=1.0, tau_v=DecayFactor(0.7), integrator="impulse"
+    ).double()
     drive = _spike_train(steps, 1, n, p=0.25, seed=5)
     w = rec.weight.clone()
     v = torch.zeros(1, n, dtype=torch.float64)

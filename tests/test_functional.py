@@ -85,7 +85,7 @@ def test_linear_trace_alpha_and_per_neuron_decay(device):
 
 def test_exponential_trace_additive(device):
     spikes = t(SPIKES, device)
-    out = run_trace(sf.exponential_trace_update, spikes, 2.0, 4.0, 1.0)
+    out = run_trace(sf.euler_trace_update, spikes, 2.0, 4.0, 1.0)
     # x += dt/tau (-x + a s), dt/tau = 1/4, a = 2
     x, expected = 0.0, []
     for (s,) in SPIKES:
@@ -97,7 +97,7 @@ def test_exponential_trace_additive(device):
 
 def test_exponential_trace_saturating(device):
     spikes = t(SPIKES, device)
-    out = run_trace(sf.exponential_trace_update, spikes, 2.0, 4.0, 1.0, saturate=True)
+    out = run_trace(sf.euler_trace_update, spikes, 2.0, 4.0, 1.0, saturate=True)
     # spike -> 2; no spike -> x (1 - 1/4)
     close(out.squeeze(-1), [2.0, 1.5, 2.0, 1.5, 1.125])
 
@@ -105,7 +105,7 @@ def test_exponential_trace_saturating(device):
 def test_exponential_trace_dt(device):
     # dt = 0.5, tau = 2: dt/tau = 1/4 like above
     spikes = t(SPIKES, device)
-    out = run_trace(sf.exponential_trace_update, spikes, 2.0, 2.0, 0.5)
+    out = run_trace(sf.euler_trace_update, spikes, 2.0, 2.0, 0.5)
     close(out.squeeze(-1)[:3], [0.5, 0.375, 0.78125])
 
 
@@ -178,7 +178,7 @@ def test_lif_linear_voltage_update(device):
     close(v, [v_rest])
 
 
-def test_lif_exponential_voltage_update(device):
+def test_lif_euler_voltage_update(device):
     v = t([0.0, 0.0], device)
     refrac = torch.tensor([0, 3], device=device)
     x = t([2.0, 2.0], device)
@@ -189,7 +189,7 @@ def test_lif_exponential_voltage_update(device):
         expected.append(ve)
     assert expected == [0.5, 0.875, 1.15625]
     for e in expected:
-        v = sf.lif_exponential_voltage_update(v, 0.0, x, 1.0, 4.0, 1.0, refrac)
+        v = sf.lif_euler_voltage_update(v, 0.0, x, 1.0, 4.0, 1.0, refrac)
         close(v, [e, 0.0])  # the refractory neuron keeps its voltage
 
 
@@ -198,7 +198,7 @@ def test_lif_exponential_voltage_relaxes_to_rest(device):
     v = t([1.0], device)
     zero = torch.zeros(1, dtype=torch.int64, device=device)
     for n in range(1, 6):
-        v = sf.lif_exponential_voltage_update(v, -1.0, t([0.0], device), 1.0, 10.0, 2.0, zero)
+        v = sf.lif_euler_voltage_update(v, -1.0, t([0.0], device), 1.0, 10.0, 2.0, zero)
         close(v, [-1.0 + 2.0 * 0.8**n])
 
 
@@ -230,7 +230,7 @@ def test_lif_exact_converges_to_euler(device):
     diffs = []
     for dt in [1e-2, 5e-3, 2.5e-3]:
         exact = sf.lif_exact_voltage_update(v, 0.1, x, 0.9, tau, dt, zero)
-        euler = sf.lif_exponential_voltage_update(v, 0.1, x, 0.9, tau, dt, zero)
+        euler = sf.lif_euler_voltage_update(v, 0.1, x, 0.9, tau, dt, zero)
         # Euler step by hand: v + dt/tau (-(v - v_rest) + alpha I)
         close(euler, [0.4 + dt / tau * (-(0.4 - 0.1) + 0.9 * 1.3)])
         step = (euler - v).abs().item()
@@ -323,12 +323,12 @@ def test_linear_thresh_accumulates(device):
 
 def test_exponential_thresh_update(device):
     theta = t([1.0], device)
-    theta = sf.exponential_thresh_update(theta, 1.0, t([1.0], device), 0.4, 4.0, 1.0)
+    theta = sf.euler_thresh_update(theta, 1.0, t([1.0], device), 0.4, 4.0, 1.0)
     close(theta, [1.1])  # 1 + 1/4 (0.4)
-    theta = sf.exponential_thresh_update(theta, 1.0, t([0.0], device), 0.4, 4.0, 1.0)
+    theta = sf.euler_thresh_update(theta, 1.0, t([0.0], device), 0.4, 4.0, 1.0)
     close(theta, [1.075])  # 1.1 + 1/4 (-0.1)
     for _ in range(200):
-        theta = sf.exponential_thresh_update(theta, 1.0, t([0.0], device), 0.4, 4.0, 1.0)
+        theta = sf.euler_thresh_update(theta, 1.0, t([0.0], device), 0.4, 4.0, 1.0)
     close(theta, [1.0], atol=1e-15, rtol=0)
 
 

@@ -18,6 +18,7 @@ from pysnn.network import SNNNetwork
 from pysnn.neuron import (
     AdaptiveLIFNeuron,
     AdExNeuron,
+    DecayFactor,
     FedeNeuron,
     Input,
     IzhikevichNeuron,
@@ -171,15 +172,27 @@ def test_exponential_synapse_per_neuron_tau_and_network_graph():
 
 
 def test_time_constants_are_milliseconds_and_legacy_factors_convert_once():
-    legacy = LIFNeuron((4,), tau_v=0.9, tau_t=0.95)
+    default = LIFNeuron((4,))  # today's vocabulary: ms, exact
+    assert default.integrator == "exact" and default.tau_v.item() == 20.0
+    assert LIFNeuron((4,), tau_v=0.9).tau_v.item() == pytest.approx(0.9)  # 0.9 ms, not a factor
+    # PySNN 0.1 spelling (update_type or dynamics by position): decay factors, "linear"
+    legacy = LIFNeuron((4,), tau_v=0.9, tau_t=0.95, update_type="linear")
     assert legacy.integrator == "impulse" and legacy.update_type == "linear"
     assert legacy.tau_v.item() == pytest.approx(-1.0 / math.log(0.9), rel=1e-6)
     # the given factor itself drives the step: PySNN 0.1 numbers are unchanged
     assert legacy.decay("tau_v").item() == torch.tensor(0.9).item()
+    positional = LIFNeuron((4,), 1.0, 0.0, 1.0, 1.0, 1.0, 0.0)  # 0.1's default factors
+    assert positional.integrator == "impulse"
+    assert positional.decay("tau_v").item() == torch.tensor(0.9).item()
+    assert positional.decay("tau_t").item() == torch.tensor(0.95).item()
+    factor = LIFNeuron((4,), tau_v=DecayFactor(0.9))  # the factor in today's vocabulary
+    assert factor.integrator == "exact" and factor.decay("tau_v").item() == torch.tensor(0.9).item()
     modern = LIFNeuron((4,), tau_v=20.0, tau_t=16.8, integrator="exact")
     assert modern.tau_t.item() == torch.tensor(16.8).item()
-    no_leak = LIFNeuron((4,), tau_v=1.0)  # factor 1: no decay, tau = inf
+    no_leak = LIFNeuron((4,), tau_v=DecayFactor(1.0))  # factor 1: no decay, tau = inf
     assert math.isinf(no_leak.tau_v.item()) and no_leak.decay("tau_v").item() == 1.0
+    with pytest.warns(RuntimeWarning, match="tau_v = 0.02 ms.*seconds"):
+        LIFNeuron((4,), tau_v=0.02)  # 20 ms given in seconds
     with pytest.raises(TypeError, match="integrator.*update_type"):
         LIFNeuron((4,), update_type="exact", integrator="exact")
     with pytest.raises(ValueError, match="integrator"):
@@ -212,20 +225,14 @@ def test_parameters_keep_full_precision_through_double():
 
 
 def test_declared_signature_and_repr():
-    names = list(inspect.signature(LIFNeuron).parameters)
-    assert names[:11] == [
-        "cells_shape",
-        "thresh",
-        "v_rest",
-        "alpha_v",
-        "alpha_t",
-        "dt",
-        "duration_refrac",
-        "tau_v",
-        "tau_t",
-        "update_type",
-        "store_trace",
-    ]
+    parameters = inspect.signature(LIFNeuron).parameters
+    names = list(parameters)
+    # cells_shape, then keywords only: the parameters, the options, dt, integrator
+    assert names[0] == "cells_shape"
+    assert all(p.kind is inspect.Parameter.KEYWORD_ONLY for p in list(parameters.values())[1:])
+    assert names[1:4] == ["v_rest", "v_reset", "thresh"] and names[-2:] == ["dt", "integrator"]
+    assert parameters["tau_v"].default == 20.0 and parameters["integrator"].default == "exact"
+    assert "update_type" not in names  # PySNN 0.1's name, translated by pysnn.compat
     assert inspect.signature(IzhikevichNeuron).parameters["dt"].default == 0.5
     text = repr(LIFNeuron((4, 5), tau_v=10.0, integrator="exact"))
     assert "(4, 5)" not in text or "integrator='exact'" in text

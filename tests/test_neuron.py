@@ -19,6 +19,7 @@ import torch
 
 from pysnn.neuron import (
     AdaptiveLIFNeuron,
+    DecayFactor,
     FedeNeuron,
     IFNeuron,
     Input,
@@ -260,7 +261,7 @@ def test_input_float_spikes_dt_and_list():
 
 
 def test_input_trace_hand_values():
-    inp = Input((1,), dt=1.0, alpha_t=1.0, tau_t=0.5)
+    inp = Input((1,), dt=1.0, alpha_t=1.0, tau_t=DecayFactor(0.5))
     traces = [inp(torch.tensor([[s]]))[1].item() for s in (True, False, True, False)]
     assert traces == [1.0, 0.5, 1.25, 0.625]
 
@@ -844,7 +845,8 @@ NEURON_FACTORIES = {
     "input": lambda: Input((10,), 1.0, 1.0, 0.9),
     "if": lambda: IFNeuron((10,), duration_refrac=1.0),
     "lif": lambda: LIFNeuron((10,), duration_refrac=1.0),
-    "lif_b1n": lambda: LIFNeuron((4, 1, 10), duration_refrac=1.0),
+    # PySNN 0.1's shape with the batch size, in a 0.1 spelling (update_type)
+    "lif_b1n": lambda: LIFNeuron((4, 1, 10), duration_refrac=1.0, update_type="exact"),
     "adaptive": lambda: AdaptiveLIFNeuron((10,)),
     "izhikevich": lambda: IzhikevichNeuron((10,)),
 }
@@ -919,11 +921,11 @@ CTOR_ERRORS = [
     (lambda: LIFNeuron((10,), tau_v=float("nan"), update_type="exact"), ValueError, "tau_v"),
     (lambda: LIFNeuron((10,), tau_t=-2.0, tau_v=5.0, update_type="exact"), ValueError, "tau_t"),
     (lambda: LIFNeuron((10,), tau_v=1.5, update_type="linear"), ValueError, "tau_v.*decay"),
-    (lambda: LIFNeuron((10,), tau_t=-0.1), ValueError, "tau_t.*decay"),
-    (lambda: IFNeuron((10,), tau_t=2.0), ValueError, "tau_t"),
-    (lambda: Input((10,), tau_t=1.01), ValueError, "tau_t"),
+    (lambda: LIFNeuron((10,), tau_t=-0.1), ValueError, "tau_t.*ms"),
+    (lambda: IFNeuron((10,), tau_t=2.0, update_type="linear"), ValueError, "tau_t.*decay"),
+    (lambda: Input((10,), tau_t=DecayFactor(1.01)), ValueError, "tau_t.*decay"),
     (lambda: Input((10,), tau_t=-3.0, update_type="exponential"), ValueError, "tau_t"),
-    (lambda: AdaptiveLIFNeuron((10,), tau_thresh=1.2), ValueError, "tau_thresh"),
+    (lambda: AdaptiveLIFNeuron((10,), 1.0, tau_thresh=1.2), ValueError, "tau_thresh"),
     (
         lambda: AdaptiveLIFNeuron(
             (10,), tau_v=5.0, tau_t=5.0, tau_thresh=-1.0, update_type="exact"
@@ -952,7 +954,7 @@ CTOR_ERRORS = [
     (lambda: LIFNeuron((10,), trace_mode="nearest"), ValueError, "trace_mode"),
     (lambda: LIFNeuron((10,), thresh=torch.ones(5)), ValueError, "thresh"),
     (lambda: LIFNeuron((10,), tau_v=torch.full((3, 1), 0.5)), ValueError, "tau_v"),
-    (lambda: LIFNeuron((4, 1, 10), v_rest=torch.zeros(3, 1, 10)), ValueError, "v_rest"),
+    (lambda: LIFNeuron((1, 10), v_rest=torch.zeros(3, 1, 10)), ValueError, "v_rest"),
     (lambda: IFNeuron((2, 3), alpha_v=torch.ones(2)), ValueError, "alpha_v"),
     (lambda: AdaptiveLIFNeuron((10,), alpha_thresh=torch.ones(2, 1)), ValueError, "alpha_thresh"),
     (lambda: IzhikevichNeuron((10,), a=torch.ones(3)), ValueError, r"\ba\b"),
@@ -972,31 +974,36 @@ def test_constructor_errors_name_the_argument(case):
 
 def test_per_neuron_parameter_broadcasting_within_features():
     # (1, 10) and (10,) fit a (1, 10) population; (4, 1) fits (4, 10)
-    LIFNeuron((4, 1, 10), thresh=torch.ones(10))
-    LIFNeuron((4, 1, 10), thresh=torch.ones(1, 10))
-    n = LIFNeuron((4, 10), thresh=torch.ones(10))  # PySNN 0.1: (B, N)
+    LIFNeuron((1, 10), thresh=torch.ones(10))
+    LIFNeuron((1, 10), thresh=torch.ones(1, 10))
+    assert LIFNeuron((4, 10), thresh=torch.ones(4, 1)).features_shape == (4, 10)
+    # PySNN 0.1 spelling (update_type): (B, N) with the batch size
+    n = LIFNeuron((4, 10), thresh=torch.ones(10), update_type="exact")
     assert n.features_shape == (10,)
+    with pytest.raises(ValueError, match="thresh"):  # per-sample: (10,) does not fit (4, 10)
+        LIFNeuron((4, 10), thresh=torch.ones(4))
 
 
 def test_per_neuron_parameter_checked_against_input_shape():
-    # the per-sample shape is only known from the first input: (3, 4, 4) cells
-    # with a (3, 1, 1) parameter fit, a (4, 4) population built as (4, 4) does not
-    n = LIFNeuron((3, 4, 4), thresh=torch.ones(3, 1, 1))
+    # in a PySNN 0.1 spelling the per-sample shape is only known from the first
+    # input: (3, 4, 4) cells with a (3, 1, 1) parameter fit, a (4, 4) population
+    # built as (4, 4) does not
+    n = LIFNeuron((3, 4, 4), thresh=torch.ones(3, 1, 1), update_type="exact")
     s, _ = n(torch.rand(2, 3, 4, 4))
     assert s.shape == (2, 3, 4, 4)
     assert n.features_shape == (3, 4, 4)
-    n = LIFNeuron((2, 5), thresh=torch.ones(2, 5))
+    n = LIFNeuron((2, 5), thresh=torch.ones(2, 5), update_type="exact")
     before = snapshot(n)
-    with pytest.raises(ValueError, match="thresh"):
-        n(torch.rand(2, 5))  # (batch=2, 5): the (2, 5) thresh does not fit (5,)
+    with pytest.raises(ValueError, match=r"shape \(batch, \*\(2, 5\)\)"):
+        n(torch.rand(2, 5))  # the (2, 5) thresh decided the shape: (batch=2, 5) does not fit
     assert_unchanged(n, before)
     s, _ = n(torch.rand(3, 2, 5))  # (batch=3, 2, 5) fits
     assert s.shape == (3, 2, 5)
-    # a batch-shaped parameter for a PySNN 0.1 (B, 1, N) population fails at the
-    # first (B, 1, N) input, before any state changes
-    n = LIFNeuron((4, 1, 10), v_rest=torch.zeros(4, 1, 10))
+    # a batch-shaped parameter for a PySNN 0.1 (B, 1, N) population makes it a
+    # per-sample (B, 1, N): a (B, 1, N) input fails, before any state changes
+    n = LIFNeuron((4, 1, 10), v_rest=torch.zeros(4, 1, 10), update_type="exact")
     before = snapshot(n)
-    with pytest.raises(ValueError, match="v_rest"):
+    with pytest.raises(ValueError, match=r"shape \(batch, \*\(4, 1, 10\)\)"):
         n(torch.rand(4, 1, 10))
     assert_unchanged(n, before)
 

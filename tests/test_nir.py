@@ -49,8 +49,8 @@ class FeedForward(SNNNetwork):
 class Convolutional(SNNNetwork):
     def __init__(self):
         super().__init__()
-        self.inp = Input((1, 1, 8, 8), dt=DT, integrator="exact")
-        self.conv_lif = lif((1, 3, 6, 6))
+        self.inp = Input((1, 8, 8), dt=DT, integrator="exact")
+        self.conv_lif = lif((3, 6, 6))
         self.out = lif((4,))
         self.connect(self.inp, seeded(Conv2d(1, 3, 3, dt=DT), 1.2, 2), self.conv_lif)
         head = pnir.Chain(AvgPool2d(2), pnir.Flatten(), seeded(Linear(27, 4, dt=DT), 3.0, 3))
@@ -700,7 +700,7 @@ class FreshConv(SNNNetwork):
     def __init__(self, in_shape):
         super().__init__()
         self.inp = Input(in_shape, dt=DT, integrator="exact")
-        self.hid = lif((1, 4, 4, 4))
+        self.hid = lif((4, 4, 4))
         self.out = lif((3,))
         self.connect(self.inp, Conv2d(1, 4, 3, dt=DT), self.hid)
         self.connect(

@@ -171,9 +171,9 @@ class FeedForward(SNNNetwork):
 class Convolutional(SNNNetwork):
     def __init__(self, alpha_v, scale):
         super().__init__()
-        self.inp = Input((1, 2, 8, 8), dt=DT, integrator="exact")
-        self.conv = euler_lif((1, 3, 6, 6), alpha_v)
-        self.out = euler_lif((1, 4, 1, 1), alpha_v)
+        self.inp = Input((2, 8, 8), dt=DT, integrator="exact")
+        self.conv = euler_lif((3, 6, 6), alpha_v)
+        self.out = euler_lif((4, 1, 1), alpha_v)
         self.connect(self.inp, seeded(Conv2d(2, 3, 3, dt=DT), 0.3 * scale, 2), self.conv)
         # no Flatten: snnTorch's importer reads NIR's Flatten dims as if they counted the batch
         head = pnir.Chain(AvgPool2d(2), seeded(Conv2d(3, 4, 3, dt=DT), scale, 3))

@@ -69,7 +69,6 @@ __all__ = [
     "steps_by_loop",
     "check_steps_input",
     "pair",
-    "legacy_batch_size",
 ]
 
 
@@ -91,24 +90,6 @@ def pair(value: IntPair, name: str, minimum: int | None = None) -> tuple[int, in
         what = "positive" if minimum == 1 else f">= {minimum}"
         raise ValueError(f"{name} must be {what}, got {value!r}")
     return out
-
-
-def legacy_batch_size(value: Any, owner: str) -> None:
-    """Check the ignored positional ``batch_size`` of PySNN 0.1 (``None`` or a positive int).
-
-    A float here is almost always a ``dt`` or ``delay`` shifted by one
-    position, which would otherwise be dropped silently.
-    """
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(
-            f"{owner}: batch_size (the ignored positional argument kept from PySNN 0.1) "
-            f"must be None or an int, got {value!r} ({type(value).__name__}); pass dt and "
-            "delay by keyword, e.g. dt=1.0, delay=2.0"
-        )
-    if value < 1:
-        raise ValueError(f"{owner}: batch_size must be a positive int or None, got {value}")
 
 
 def check_step_inputs(

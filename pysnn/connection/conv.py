@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
 from pysnn import functional as sf
-from pysnn.connection.base import Connection, IntPair, legacy_batch_size, pair
+from pysnn.connection.base import Connection, IntPair, pair
 from pysnn.delay import DelayLike
 
 Tensor = torch.Tensor
@@ -64,18 +64,27 @@ class Conv2d(Connection):
         in_channels: int,
         out_channels: int,
         kernel_size: IntPair,
+        *args: Any,
         im_dims: IntPair | None = None,
-        batch_size: int | None = None,
         dt: float = 1.0,
         delay: DelayLike = 0,
         stride: IntPair = 1,
         padding: IntPair = 0,
         dilation: IntPair = 1,
         groups: int = 1,
-        *,
         trace_per_synapse: bool = False,
         bias: bool = False,
     ) -> None:
+        if args:  # PySNN 0.1: Conv2d(in, out, k, im_dims, batch_size, dt, delay, stride, ...)
+            from pysnn import compat
+
+            order = ("im_dims", "batch_size", "dt", "delay", "stride", "padding", "dilation")
+            given = compat.connection_arguments(type(self).__name__, order + ("groups",), args)
+            im_dims, dt, delay = (
+                given.get(k, v) for k, v in (("im_dims", im_dims), ("dt", dt), ("delay", delay))
+            )
+            stride, padding = given.get("stride", stride), given.get("padding", padding)
+            dilation, groups = given.get("dilation", dilation), given.get("groups", groups)
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
         for name, value in (
@@ -90,7 +99,6 @@ class Conv2d(Connection):
                 f"in_channels ({in_channels}) and out_channels ({out_channels}) must be "
                 f"divisible by groups ({groups})"
             )
-        legacy_batch_size(batch_size, type(self).__name__)
         self.in_channels = in_channels
         self.out_channels = out_channels
         self.kernel_size = pair(kernel_size, "kernel_size", minimum=1)

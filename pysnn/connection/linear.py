@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 from torch import nn
 
 from pysnn import functional as sf
-from pysnn.connection.base import Connection, legacy_batch_size
+from pysnn.connection.base import Connection
 from pysnn.delay import DelayLike
 from pysnn.fusion import is_compiling
 
@@ -26,11 +26,6 @@ class Linear(Connection):
     ----------
     in_features, out_features : int
         Number of presynaptic and postsynaptic neurons.
-    batch_size : int, optional
-        Ignored; kept so that PySNN 0.1 positional calls work.  The batch size
-        comes from the input.  Must be ``None`` or a positive int: anything else
-        (``Linear(6, 4, 2.0)``, a ``dt`` one position too early) is a
-        :class:`TypeError`.
     dt : float
         Timestep in ms.
     delay : float or Tensor
@@ -81,21 +76,26 @@ class Linear(Connection):
         self,
         in_features: int,
         out_features: int,
-        batch_size: int | None = None,
+        *args: Any,
         dt: float = 1.0,
         delay: DelayLike = 0,
-        *,
         trace_per_synapse: bool = False,
         event_driven: bool | None = None,
         event_threshold: float = 0.05,
         bias: bool = False,
     ) -> None:
+        if args:  # PySNN 0.1: Linear(in, out, batch_size, dt, delay)
+            from pysnn import compat
+
+            given = compat.connection_arguments(
+                type(self).__name__, ("batch_size", "dt", "delay"), args
+            )
+            dt, delay = given.get("dt", dt), given.get("delay", delay)
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be a bool, got {type(bias).__name__}")
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
-        legacy_batch_size(batch_size, type(self).__name__)
         if event_driven not in (None, True, False):
             raise TypeError(f"event_driven must be None, True or False, got {event_driven!r}")
         if not 0.0 <= float(event_threshold) <= 1.0:
@@ -263,9 +263,8 @@ class Recurrent(Linear):
         super().__init__(
             features,
             features,
-            None,
-            dt,
-            delay,
+            dt=dt,
+            delay=delay,
             trace_per_synapse=trace_per_synapse,
             event_driven=event_driven,
         )

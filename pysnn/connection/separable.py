@@ -148,14 +148,13 @@ class Conv2dSep(Conv2d):
             in_channels,
             out_channels,
             kernel_size,
-            im_dims,
-            None,
-            dt,
-            max(taps) * float(dt),
-            stride,
-            padding,
-            dilation,
-            groups,
+            im_dims=im_dims,
+            dt=dt,
+            delay=max(taps) * float(dt),
+            stride=stride,
+            padding=padding,
+            dilation=dilation,
+            groups=groups,
             trace_per_synapse=trace_per_synapse,
         )
         self.register_buffer("taps", torch.tensor(taps, dtype=torch.int64))
@@ -337,7 +336,7 @@ class Merge(Conv2d):
     ) -> None:
         if isinstance(delay, Tensor) and delay.dim() > 0:
             raise ValueError("Merge: delay must be one number (ms), not a tensor per synapse")
-        super().__init__(in_channels, 1, 1, im_dims, None, dt, delay)
+        super().__init__(in_channels, 1, 1, im_dims=im_dims, dt=dt, delay=delay)
 
     def after_reset_weights(self) -> None:
         self.weight.fill_(1.0)

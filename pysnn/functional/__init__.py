@@ -26,19 +26,19 @@ Notation used in the docstrings (all per neuron, per batch element):
 * :math:`\tau` time constant and :math:`\Delta t` timestep, both in ms.
 
 Integrators (see :mod:`pysnn.functional.integration` and the table in
-``docs/models.rst``): ``"euler"``, ``"exact"`` and ``"impulse"``; PySNN 0.1's
-``update_type`` names ``"exponential"`` and ``"linear"`` are aliases of
-``"euler"`` and ``"impulse"``.  The functions named ``*_linear_*`` take the
-decay factor :math:`\lambda` directly (the ``"impulse"`` scheme with a
-precomputed factor); those named ``*_exponential_*`` (PySNN 0.1's names) are
-the forward-Euler updates, also available as ``*_euler_*``.  Elsewhere
-*exponential* names an exponential kernel (:func:`exponential_current_update`).
+``docs/models.rst``): ``"euler"``, ``"exact"`` and ``"impulse"``.  The
+functions named ``*_linear_*`` take the decay factor :math:`\lambda` directly
+(the ``"impulse"`` scheme with a precomputed factor), those named
+``*_euler_*`` are the forward-Euler updates and ``*_exact_*`` the exact ones.
+*Exponential* always names an exponential kernel
+(:func:`exponential_current_update`).  The names of PySNN 0.1 (the dispatch by
+``update_type``, ``*_exponential_*`` for forward Euler) still import from here;
+they live in :mod:`pysnn.compat`.
 """
 
 from pysnn.functional.delay import delay_read, delay_read_per_synapse, delay_write
 from pysnn.functional.integration import (
     INTEGRATORS,
-    UPDATE_TYPE_ALIASES,
     decay_factor,
     exact_gain,
 )
@@ -46,21 +46,19 @@ from pysnn.functional.neuron import (
     RESET_MODES,
     adex_update,
     duration_to_steps,
+    euler_thresh_update,
     exact_thresh_update,
-    exponential_thresh_update,
     fede_voltage_update,
     if_voltage_update,
     izhikevich_update,
+    lif_euler_voltage_update,
     lif_exact_voltage_update,
-    lif_exponential_voltage_update,
     lif_linear_voltage_update,
-    lif_voltage_update,
     linear_thresh_update,
     refractory_update,
     reset_voltage,
     spike_fn,
     spike_mask,
-    thresh_update,
 )
 from pysnn.functional.synapse import (
     alpha_coupled_current,
@@ -112,48 +110,53 @@ from pysnn.functional.topology import (
     sparse_propagate_table,
 )
 from pysnn.functional.trace import (
+    euler_trace_update,
     exact_trace_update,
-    exponential_trace_update,
     linear_trace_update,
-    trace_update,
 )
 
-#: PySNN 0.1 ``update_type`` names (aliases of :data:`INTEGRATORS`)
-UPDATE_TYPES = ("linear", "exponential", "exact")
+#: names kept from PySNN 0.1, served by :mod:`pysnn.compat` (name there)
+_ORIGINAL_NAMES = {
+    "UPDATE_TYPES": "UPDATE_TYPES",
+    "UPDATE_TYPE_ALIASES": "UPDATE_TYPE_ALIASES",
+    "trace_update": "trace_update",
+    "lif_voltage_update": "lif_voltage_update",
+    "thresh_update": "thresh_update",
+    "lif_exponential_voltage_update": "lif_euler_voltage_update",
+    "exponential_trace_update": "euler_trace_update",
+    "exponential_thresh_update": "euler_thresh_update",
+}
 
-# The forward-Euler updates under the integrator's name: in PySNN "exponential"
-# names an exponential kernel (ExponentialSynapse, exponential_current_update);
-# the *_exponential_* update names are PySNN 0.1's for its update_type="exponential".
-lif_euler_voltage_update = lif_exponential_voltage_update
-euler_trace_update = exponential_trace_update
-euler_thresh_update = exponential_thresh_update
+
+def __getattr__(name: str) -> object:  # PEP 562: the 0.1 names, importing compat lazily
+    if name in _ORIGINAL_NAMES:
+        target = _ORIGINAL_NAMES[name]
+        if target in globals():
+            return globals()[target]
+        from pysnn import compat
+
+        return getattr(compat, target)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "INTEGRATORS",
-    "UPDATE_TYPES",
-    "UPDATE_TYPE_ALIASES",
     "RESET_MODES",
     "decay_factor",
     "exact_gain",
     "linear_trace_update",
-    "exponential_trace_update",
     "euler_trace_update",
     "exact_trace_update",
-    "trace_update",
     "if_voltage_update",
     "lif_linear_voltage_update",
-    "lif_exponential_voltage_update",
     "lif_euler_voltage_update",
     "lif_exact_voltage_update",
-    "lif_voltage_update",
     "fede_voltage_update",
     "izhikevich_update",
     "adex_update",
     "linear_thresh_update",
-    "exponential_thresh_update",
     "euler_thresh_update",
     "exact_thresh_update",
-    "thresh_update",
     "spike_mask",
     "spike_fn",
     "reset_voltage",

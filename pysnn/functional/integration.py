@@ -3,7 +3,7 @@ r"""Shared pieces of the integrators: exact decay factors and small fused helper
 Three integration schemes exist for a first-order ODE
 :math:`\tau \dot y = -(y - y_\infty) + u`:
 
-``"euler"`` (PySNN 0.1: ``"exponential"``)
+``"euler"``
     forward Euler, :math:`y \leftarrow y + \tfrac{\Delta t}{\tau}(-(y - y_\infty) + u)`;
     stable for :math:`\Delta t < 2\tau`.
 ``"exact"``
@@ -13,12 +13,13 @@ Three integration schemes exist for a first-order ODE
     ``"exact"`` too is advanced with the synaptic currents as one linear system,
     exactly: the synapse hands the membrane the constant input with the effect
     of its decaying current (:func:`pysnn.functional.membrane_coupling`).
-``"impulse"`` (PySNN 0.1: ``"linear"``)
+``"impulse"``
     exact decay with the input of the step delivered as an instantaneous jump,
     :math:`y \leftarrow y_\infty + (y - y_\infty)\,e^{-\Delta t/\tau} + u`
-    (the exact solution for delta-pulse input).  PySNN 0.1's ``"linear"`` update
-    with a decay factor :math:`\lambda` is this scheme with
-    :math:`\tau = -\Delta t / \ln \lambda`.
+    (the exact solution for delta-pulse input).  A decay factor
+    :math:`\lambda` per step stands for :math:`\tau = -\Delta t / \ln \lambda`.
+
+The names of PySNN 0.1 (``update_type``) are translated by :mod:`pysnn.compat`.
 """
 
 from __future__ import annotations
@@ -30,12 +31,10 @@ import torch
 Tensor = torch.Tensor
 Scalar = Union[float, int, Tensor]
 
-__all__ = ["INTEGRATORS", "UPDATE_TYPE_ALIASES", "decay_factor", "exact_gain"]
+__all__ = ["INTEGRATORS", "decay_factor", "exact_gain"]
 
 #: integrator names; every time constant is in ms for each of them
 INTEGRATORS = ("euler", "exact", "impulse")
-#: PySNN 0.1 ``update_type`` names and the integrator they stand for
-UPDATE_TYPE_ALIASES = {"linear": "impulse", "exponential": "euler", "exact": "exact"}
 
 
 def _gate(delta: Tensor, refrac_counts: Tensor | None) -> Tensor:

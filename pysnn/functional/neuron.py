@@ -62,7 +62,7 @@ def lif_linear_voltage_update(
     return v_rest + _gate(_add_scaled((v - v_rest) * v_decay, alpha_v, x), refrac_counts)
 
 
-def lif_exponential_voltage_update(
+def lif_euler_voltage_update(
     v: Tensor,
     v_rest: Scalar,
     x: Tensor,
@@ -105,28 +105,6 @@ def lif_exact_voltage_update(
     if gain is None:
         gain = exact_gain(tau_v, dt, v)
     return v + _gate((v_rest + alpha_v * x - v) * gain, refrac_counts)
-
-
-def lif_voltage_update(
-    update_type: str,
-    v: Tensor,
-    v_rest: Scalar,
-    x: Tensor,
-    alpha_v: Scalar,
-    tau_v: Scalar,
-    dt: Scalar,
-    refrac_counts: Tensor | None,
-    gain: Tensor | None = None,
-) -> Tensor:
-    r"""Dispatch to the LIF update of ``update_type`` (``tau_v`` is :math:`\lambda_v` for "linear").
-
-    ``gain`` is the optional precomputed factor of ``"exact"``.
-    """
-    if update_type == "linear":
-        return lif_linear_voltage_update(v, v_rest, x, alpha_v, tau_v, refrac_counts)
-    if update_type == "exponential":
-        return lif_exponential_voltage_update(v, v_rest, x, alpha_v, tau_v, dt, refrac_counts)
-    return lif_exact_voltage_update(v, v_rest, x, alpha_v, tau_v, dt, refrac_counts, gain)
 
 
 def fede_voltage_update(
@@ -202,7 +180,7 @@ def linear_thresh_update(
     return thresh_base + (thresh - thresh_base) * thresh_decay + alpha_thresh * spikes
 
 
-def exponential_thresh_update(
+def euler_thresh_update(
     thresh: Tensor,
     thresh_base: Scalar,
     spikes: Tensor,
@@ -237,27 +215,6 @@ def exact_thresh_update(
     if decay is None:
         decay = decay_factor(tau_thresh, dt, thresh)
     return linear_thresh_update(thresh, thresh_base, spikes, alpha_thresh, decay)
-
-
-def thresh_update(
-    update_type: str,
-    thresh: Tensor,
-    thresh_base: Scalar,
-    spikes: Tensor,
-    alpha_thresh: Scalar,
-    tau_thresh: Scalar,
-    dt: Scalar,
-    decay: Tensor | None = None,
-) -> Tensor:
-    r"""Dispatch to the threshold update of ``update_type`` (``tau_thresh`` is :math:`\lambda_\theta` for "linear").
-
-    ``decay`` is the optional precomputed factor of ``"exact"``.
-    """
-    if update_type == "linear":
-        return linear_thresh_update(thresh, thresh_base, spikes, alpha_thresh, tau_thresh)
-    if update_type == "exponential":
-        return exponential_thresh_update(thresh, thresh_base, spikes, alpha_thresh, tau_thresh, dt)
-    return exact_thresh_update(thresh, thresh_base, spikes, alpha_thresh, tau_thresh, dt, decay)
 
 
 # ---------------------------------------------------------------------------

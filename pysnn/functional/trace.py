@@ -44,7 +44,7 @@ def linear_trace_update(
     return _add_scaled(trace * trace_decay, alpha_t, spikes)
 
 
-def exponential_trace_update(
+def euler_trace_update(
     trace: Tensor,
     spikes: Tensor,
     alpha_t: Scalar,
@@ -99,25 +99,3 @@ def exact_trace_update(
     if decay is None:
         decay = decay_factor(tau_t, dt, trace)
     return linear_trace_update(trace, spikes, alpha_t, decay, saturate)
-
-
-def trace_update(
-    update_type: str,
-    trace: Tensor,
-    spikes: Tensor,
-    alpha_t: Scalar,
-    tau_t: Scalar,
-    dt: Scalar,
-    saturate: bool = False,
-    decay: Tensor | None = None,
-) -> Tensor:
-    r"""Dispatch to the trace update of ``update_type``.
-
-    For ``"linear"``, ``tau_t`` is the decay factor :math:`\lambda_t`;
-    ``decay`` is the optional precomputed factor of ``"exact"``.
-    """
-    if update_type == "linear":
-        return linear_trace_update(trace, spikes, alpha_t, tau_t, saturate)
-    if update_type == "exponential":
-        return exponential_trace_update(trace, spikes, alpha_t, tau_t, dt, saturate)
-    return exact_trace_update(trace, spikes, alpha_t, tau_t, dt, saturate, decay)

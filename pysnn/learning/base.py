@@ -100,19 +100,10 @@ UNSET: Any = _Unset()
 def take_aliases(
     rule: str, values: dict[str, Any], options: dict[str, Any], aliases: Mapping[str, str]
 ) -> dict[str, Any]:
-    """Move PySNN 0.1 names (``aliases``: old -> new) from ``options`` into ``values``.
+    """Move earlier option names (``aliases``) from ``options`` into ``values``, see :mod:`pysnn.compat`."""
+    from pysnn import compat
 
-    ``values`` maps new names to the given value or :data:`UNSET`; giving an
-    alias together with its new name is a :class:`TypeError`.  Returns
-    ``values`` with the aliases filled in (entries still :data:`UNSET` are left).
-    """
-    out = dict(values)
-    for old, new in aliases.items():
-        if old in options:
-            if out.get(new, UNSET) is not UNSET:
-                raise TypeError(f"{rule}: give either {new!r} or its alias {old!r}, not both")
-            out[new] = options.pop(old)
-    return out
+    return compat.take_aliases(rule, values, options, aliases, UNSET)
 
 
 class ParamGroup(dict):

@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from pysnn.compat import RULE_ALIASES
 from pysnn.learning.base import (
     UNSET,
     LearningRule,
@@ -24,7 +25,7 @@ Tensor = torch.Tensor
 
 __all__ = ["MSTDP", "MSTDPET", "decay_to_tau", "tau_to_decay"]
 
-_ALIASES = {"a_pre": "a_plus", "a_post": "a_minus"}
+_ALIASES = RULE_ALIASES["pair"]
 
 
 def tau_to_decay(tau: float, dt: float) -> float:

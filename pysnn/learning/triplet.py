@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from pysnn.compat import RULE_ALIASES
 from pysnn.learning.base import UNSET, LearningRule, ParamGroup, Reward, run_state, take_aliases
 from pysnn.network import Layer, SNNNetwork
 
@@ -14,7 +15,7 @@ Tensor = torch.Tensor
 
 __all__ = ["TripletSTDP"]
 
-_ALIASES = {"a2_plus": "a_plus", "a2_minus": "a_minus"}
+_ALIASES = RULE_ALIASES["triplet"]
 
 
 class _TripletGroup(ParamGroup):

@@ -8,17 +8,17 @@ Each model declares its parameters, state variables and options once
 (:mod:`pysnn.neuron.parameters`); the generic
 :class:`~pysnn.neuron.population.Population` registers the buffers, allocates
 and resets the state for any batch size, dtype and device, validates the input
-and builds the constructor (PySNN 0.1 positional orders included);
+and builds the constructor (``cells_shape``, then keywords);
 :class:`~pysnn.neuron.spiking.BaseNeuron` holds the step shared by spiking
 models, which only provide their pure integration step from
 :mod:`pysnn.functional`.
 
 **Time constants** are in ms, with the integrator chosen by name
-(``integrator="exact"``, ``"euler"`` or ``"impulse"``).  PySNN 0.1's
-``update_type`` remains as an alias: ``"exponential"`` is ``"euler"``,
-``"exact"`` is ``"exact"``, and ``"linear"`` (the default when neither is
-given) is ``"impulse"`` with the ``tau_*`` arguments given as decay factors
-per step, converted once to ms.  ``neuron.tau_v`` always reads in ms.
+(``integrator="exact"``, the default, ``"euler"`` or ``"impulse"``); a time
+constant may also be given as its decay factor per step
+(:class:`~pysnn.neuron.parameters.DecayFactor`).  ``neuron.tau_v`` always
+reads in ms.  Calls spelled as in PySNN 0.1 (dynamics by position,
+``update_type``) are translated by :mod:`pysnn.compat`.
 
 Writing a model
 ---------------
@@ -39,12 +39,13 @@ from pysnn.neuron.fede import FedeNeuron
 from pysnn.neuron.input import BaseInput, Input
 from pysnn.neuron.izhikevich import IzhikevichNeuron
 from pysnn.neuron.lif import IFNeuron, LIFNeuron
-from pysnn.neuron.parameters import Option, Param, StateVar
+from pysnn.neuron.parameters import DecayFactor, Option, Param, StateVar
 from pysnn.neuron.population import TRACE_MODES, Population
 from pysnn.neuron.spiking import NEURON_OPTIONS, NEURON_PARAMS, NEURON_STATE, BaseNeuron
 
 __all__ = [
     "Population",
+    "DecayFactor",
     "Param",
     "StateVar",
     "Option",

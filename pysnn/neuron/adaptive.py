@@ -7,9 +7,8 @@ from typing import ClassVar
 import torch
 
 from pysnn import functional as sf
-from pysnn.neuron.lif import LIF_POSITIONAL, LIFNeuron
+from pysnn.neuron.lif import LIFNeuron
 from pysnn.neuron.parameters import Option, Param, StateVar
-from pysnn.neuron.spiking import POSITIONAL_TAIL
 
 Tensor = torch.Tensor
 
@@ -46,8 +45,7 @@ class AdaptiveLIFNeuron(LIFNeuron):
     alpha_thresh : float or Tensor
         Threshold increment per spike.
     tau_thresh : float or Tensor
-        Threshold time constant in ms (default 1000); a decay factor per step
-        under ``update_type="linear"`` (default 0.999).
+        Threshold time constant in ms (default 1000).
     thresh_reduction : {"mean", "sum"}
         How the spikes of a batch are combined into :math:`\bar s`.
 
@@ -58,16 +56,13 @@ class AdaptiveLIFNeuron(LIFNeuron):
 
     params: ClassVar[tuple[Param, ...]] = LIFNeuron.params + (
         Param("alpha_thresh", 0.05, doc="threshold increment per spike"),
-        Param("tau_thresh", 1000.0, "time", 0.999, "threshold time constant (ms)"),
+        Param("tau_thresh", 1000.0, "time", doc="threshold time constant (ms)"),
     )
     state_vars: ClassVar[tuple[StateVar, ...]] = LIFNeuron.state_vars + (
         StateVar("thresh_adaptive", "thresh", shared=True),
     )
     options: ClassVar[tuple[Option, ...]] = LIFNeuron.options + (
         Option("thresh_reduction", "mean", ("mean", "sum")),
-    )
-    positional: ClassVar[tuple[str, ...]] = (
-        LIF_POSITIONAL + ("alpha_thresh", "tau_thresh") + POSITIONAL_TAIL
     )
 
     @property
@@ -97,7 +92,7 @@ class AdaptiveLIFNeuron(LIFNeuron):
             rate = spikes.sum(0) if self.thresh_reduction == "sum" else spikes.mean(0)
         args = (state["thresh_adaptive"], state["thresh"], rate, state["alpha_thresh"])
         if self.integrator == "euler":
-            adapted = sf.exponential_thresh_update(*args, state["tau_thresh"], self.dt)
+            adapted = sf.euler_thresh_update(*args, state["tau_thresh"], self.dt)
         else:
             adapted = sf.linear_thresh_update(*args, self.decay("tau_thresh"))
         new["thresh_adaptive"] = adapted

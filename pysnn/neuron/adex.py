@@ -75,7 +75,6 @@ class AdExNeuron(BaseNeuron):
         StateVar("w"),
     ) + SPIKE_STATE
     options: ClassVar[tuple[Option, ...]] = FIXED_RESET_OPTIONS
-    positional: ClassVar[tuple[str, ...]] = ()  # every argument by name
     fixed_integrator: ClassVar[str | None] = "exact"  # of the trace; v and w: forward Euler
     default_dt: ClassVar[float] = 0.1
     reset = "rest"

@@ -7,9 +7,8 @@ from typing import ClassVar
 import torch
 
 from pysnn import functional as sf
-from pysnn.neuron.lif import LIF_POSITIONAL
 from pysnn.neuron.parameters import Param
-from pysnn.neuron.spiking import NEURON_PARAMS, POSITIONAL_TAIL, BaseNeuron
+from pysnn.neuron.spiking import NEURON_PARAMS, BaseNeuron
 from pysnn.neuron.validation import InputLike
 
 Tensor = torch.Tensor
@@ -42,7 +41,6 @@ class FedeNeuron(BaseNeuron):
     params: ClassVar[tuple[Param, ...]] = NEURON_PARAMS + (
         Param("tau_v", 20.0, "time", doc="membrane time constant (ms)"),
     )
-    positional: ClassVar[tuple[str, ...]] = LIF_POSITIONAL + POSITIONAL_TAIL[1:]
     fixed_integrator: ClassVar[str | None] = "euler"
 
     def integrate(self, state: dict[str, Tensor], x: Tensor, pre_trace: Tensor) -> dict[str, Tensor]:  # type: ignore[override]

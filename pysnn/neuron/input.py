@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from typing import Sequence
 
 import torch
 
@@ -17,8 +17,6 @@ __all__ = ["BaseInput", "Input"]
 
 class BaseInput(Population):
     """Base of input populations: spikes in, ``(spikes, trace)`` out."""
-
-    positional: ClassVar[tuple[str, ...]] = ("dt", "alpha_t", "tau_t", "update_type")
 
     def forward(self, x: InputLike) -> tuple[Tensor, Tensor]:
         """Take the spikes of this step (bool or 0/1 floats) and return ``(spikes, trace)``.
@@ -96,16 +94,13 @@ class Input(BaseInput):
     Parameters
     ----------
     cells_shape : tuple of int
-        Population shape, with or without a leading batch entry.
+        Per-sample shape of the population, e.g. ``(784,)`` or ``(2, 34, 34)``.
     dt : float
         Timestep in ms.
     alpha_t : float or Tensor
         Trace increment per spike.
-    tau_t : float or Tensor
-        Trace time constant in ms (default 20); a decay factor per step under
-        PySNN 0.1's ``update_type="linear"`` (default 0.95).
-    update_type : {"linear", "exponential", "exact"}, optional
-        PySNN 0.1 integrator name (default ``"linear"``); do not combine with ``integrator``.
+    tau_t : float, Tensor or DecayFactor
+        Trace time constant in ms (default 20).
     trace_mode : {"additive", "saturating"}
         Add ``alpha_t`` per spike (all-to-all) or set the trace to ``alpha_t``
         (nearest spike).

@@ -8,7 +8,7 @@ import torch
 
 from pysnn import functional as sf
 from pysnn.neuron.parameters import Option, Param, StateVar
-from pysnn.neuron.spiking import FIXED_RESET_OPTIONS, POSITIONAL_TAIL, SPIKE_STATE, BaseNeuron
+from pysnn.neuron.spiking import FIXED_RESET_OPTIONS, SPIKE_STATE, BaseNeuron
 
 Tensor = torch.Tensor
 
@@ -31,9 +31,9 @@ class IzhikevichNeuron(BaseNeuron):
         Izhikevich parameters (regular spiking: 0.02, 0.2, -65, 8).
     thresh : float or Tensor
         Spike peak :math:`v_{peak}` in mV.
-    alpha_v, alpha_t, dt, duration_refrac, tau_t, update_type, store_trace
-        As in :class:`~pysnn.neuron.BaseNeuron`; the integrator applies to the trace only
-        (default ``update_type="exact"``, ``tau_t`` in ms).
+    alpha_v, alpha_t, dt, duration_refrac, tau_t, store_trace, integrator
+        As in :class:`~pysnn.neuron.BaseNeuron`; the integrator applies to the
+        trace only (default ``"exact"``, ``tau_t`` in ms).
 
     Notes
     -----
@@ -79,7 +79,7 @@ class IzhikevichNeuron(BaseNeuron):
         Param("thresh", 30.0, doc="spike peak (mV)"),
         Param("alpha_v", 1.0, doc="input scaling"),
         Param("alpha_t", 1.0, doc="trace increment per spike"),
-        Param("tau_t", 20.0, "time", 0.95, "trace time constant (ms)"),
+        Param("tau_t", 20.0, "time", doc="trace time constant (ms)"),
         Param("duration_refrac", 0.0, "non_negative", doc="refractory period (ms)"),
         Param("a", 0.02, doc="recovery rate (1/ms)"),
         Param("b", 0.2, doc="recovery sensitivity"),
@@ -90,19 +90,6 @@ class IzhikevichNeuron(BaseNeuron):
         StateVar("u", lambda m: m._buffers["b"] * m._buffers["c"]),
     ) + SPIKE_STATE
     options: ClassVar[tuple[Option, ...]] = FIXED_RESET_OPTIONS
-    positional: ClassVar[tuple[str, ...]] = (
-        "a",
-        "b",
-        "c",
-        "d",
-        "thresh",
-        "alpha_v",
-        "alpha_t",
-        "dt",
-        "duration_refrac",
-        "tau_t",
-    ) + POSITIONAL_TAIL
-    default_update_type: ClassVar[str] = "exact"
     default_dt: ClassVar[float] = 0.5
     reset = "rest"
 

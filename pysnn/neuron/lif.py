@@ -8,14 +8,11 @@ import torch
 
 from pysnn import functional as sf
 from pysnn.neuron.parameters import Param
-from pysnn.neuron.spiking import NEURON_PARAMS, POSITIONAL_HEAD, POSITIONAL_TAIL, BaseNeuron
+from pysnn.neuron.spiking import NEURON_PARAMS, BaseNeuron
 
 Tensor = torch.Tensor
 
-__all__ = ["IFNeuron", "LIFNeuron", "LIF_POSITIONAL"]
-
-#: PySNN 0.1 positional order of the LIF family
-LIF_POSITIONAL = POSITIONAL_HEAD + ("tau_v", "tau_t")
+__all__ = ["IFNeuron", "LIFNeuron"]
 
 
 class IFNeuron(BaseNeuron):
@@ -42,14 +39,15 @@ class LIFNeuron(BaseNeuron):
         \text{euler:}\quad & v \leftarrow v + \tfrac{\Delta t}{\tau_v}
             (-(v - v_{rest}) + \alpha_v I)[r=0]
 
-    PySNN 0.1's ``update_type="linear"`` is ``"impulse"`` with the decay factor
-    :math:`\lambda_v = e^{-\Delta t/\tau_v}` given instead of :math:`\tau_v`.
+    The default integrator is ``"exact"``: a constant input current :math:`I`
+    drives the voltage to :math:`v_{rest} + \alpha_v I`, so a weight is the
+    steady-state voltage its input holds (under ``"impulse"`` a weight is the
+    voltage jump of one input spike).
 
     Parameters
     ----------
-    tau_v : float or Tensor
-        Membrane time constant :math:`\tau_v` in ms (default 20); a decay
-        factor per step under ``update_type="linear"`` (default 0.9).
+    tau_v : float, Tensor or DecayFactor
+        Membrane time constant :math:`\tau_v` in ms (default 20).
 
     Notes
     -----
@@ -64,9 +62,8 @@ class LIFNeuron(BaseNeuron):
     """
 
     params: ClassVar[tuple[Param, ...]] = NEURON_PARAMS + (
-        Param("tau_v", 20.0, "time", 0.9, "membrane time constant (ms)"),
+        Param("tau_v", 20.0, "time", doc="membrane time constant (ms)"),
     )
-    positional: ClassVar[tuple[str, ...]] = LIF_POSITIONAL + POSITIONAL_TAIL
 
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
         v, v_rest, alpha_v = state["v_cell"], state["v_rest"], state["alpha_v"]
@@ -74,9 +71,7 @@ class LIFNeuron(BaseNeuron):
         if self.integrator == "impulse":
             v = sf.lif_linear_voltage_update(v, v_rest, x, alpha_v, self.decay("tau_v"), gate)
         elif self.integrator == "euler":
-            v = sf.lif_exponential_voltage_update(
-                v, v_rest, x, alpha_v, state["tau_v"], self.dt, gate
-            )
+            v = sf.lif_euler_voltage_update(v, v_rest, x, alpha_v, state["tau_v"], self.dt, gate)
         else:
             v = sf.lif_exact_voltage_update(
                 v, v_rest, x, alpha_v, state["tau_v"], self.dt, gate, self.gain("tau_v")

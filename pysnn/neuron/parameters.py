@@ -6,12 +6,12 @@ attributes; :class:`~pysnn.neuron.population.Population` turns the
 declaration into the constructor signature, the parameter buffers and the
 state buffers.
 
-**Time constants** are in ms everywhere.  PySNN 0.1's ``update_type="linear"``
-took decay factors :math:`\lambda` per step instead; such a factor is
-converted once, at construction, to :math:`\tau = -\Delta t / \ln \lambda`
+**Time constants** are in ms everywhere.  A time constant may also be given
+as its decay factor per step, :class:`DecayFactor` :math:`\lambda \in [0, 1]`:
+it is converted once, at construction, to :math:`\tau = -\Delta t / \ln \lambda`
 (:math:`\lambda = 1` gives :math:`\tau = \infty`, :math:`\lambda = 0` gives
 :math:`\tau = 0`), and the given factor itself is used for the step while the
-parameter is unchanged, so 0.1 networks give the same numbers as before.
+parameter and the timestep are unchanged, so that the factor is exact.
 
 **Precision.** Every parameter keeps a float64 master copy: building a module
 in float32 and calling ``.double()`` gives the same numbers as building it in
@@ -21,17 +21,41 @@ float64 (a parameter edited in place since is taken as it is).
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any, Callable, NamedTuple, Union
 
 import torch
 
 from pysnn import functional as sf
-from pysnn.validation import as_parameter_tensor
+from pysnn.validation import as_parameter_tensor, user_stacklevel
 
 Tensor = torch.Tensor
 ParamLike = Union[float, int, Tensor]
 
-__all__ = ["Param", "StateVar", "Option", "resolve_integrator", "parameter_tensor"]
+__all__ = [
+    "DecayFactor",
+    "Param",
+    "StateVar",
+    "Option",
+    "check_integrator",
+    "parameter_tensor",
+]
+
+
+class DecayFactor(NamedTuple):
+    r"""A time constant given as its decay factor per step, :math:`\lambda = e^{-\Delta t/\tau}`.
+
+    ``LIFNeuron((10,), tau_v=DecayFactor(0.9))`` is a membrane time constant of
+    :math:`-\Delta t / \ln 0.9` ms (9.49 ms at ``dt = 1``) whose factor per
+    step is exactly 0.9 while ``tau_v`` and ``dt`` are unchanged.
+
+    Attributes
+    ----------
+    value : float or Tensor
+        :math:`\lambda \in [0, 1]` (scalar or one per neuron).
+    """
+
+    value: Any
 
 
 class Param(NamedTuple):
@@ -46,10 +70,7 @@ class Param(NamedTuple):
         parameter whose value is the default (``v_reset`` defaults to ``v_rest``).
     constraint : {"any", "positive", "non_negative", "time"}
         Check applied at construction; ``"time"`` marks a time constant in ms
-        (> 0, ``inf`` allowed), given as a decay factor in [0, 1] under the
-        PySNN 0.1 ``update_type="linear"``.
-    legacy_default : float, optional
-        Default decay factor of a time constant under ``update_type="linear"``.
+        (> 0, ``inf`` allowed; or a :class:`DecayFactor`).
     doc : str
         One line with the unit, for :meth:`Population.extra_repr` and the docs.
     """
@@ -57,7 +78,6 @@ class Param(NamedTuple):
     name: str
     default: float | str
     constraint: str = "any"
-    legacy_default: float | None = None
     doc: str = ""
 
 
@@ -92,65 +112,69 @@ class Option(NamedTuple):
     choices: tuple[Any, ...] | None = None
 
 
-def resolve_integrator(
-    update_type: str | None, integrator: str | None, default_update_type: str
-) -> tuple[str, bool]:
-    """The integrator name and whether time constants are given as PySNN 0.1 decay factors.
+def check_integrator(integrator: Any) -> str:
+    """``integrator`` if it names an integrator (:data:`pysnn.functional.INTEGRATORS`).
 
     Raises
     ------
-    TypeError
-        If both ``update_type`` (PySNN 0.1 name) and ``integrator`` are given.
     ValueError
         For an unknown name.
     """
-    if integrator is not None:
-        if update_type is not None:
-            raise TypeError(
-                "give integrator (time constants in ms) or the PySNN 0.1 update_type, not both"
-            )
-        if integrator not in sf.INTEGRATORS:
-            raise ValueError(f"integrator must be one of {sf.INTEGRATORS}, got {integrator!r}")
-        return integrator, False
-    update_type = default_update_type if update_type is None else update_type
-    if update_type not in sf.UPDATE_TYPES:
-        raise ValueError(f"update_type must be one of {sf.UPDATE_TYPES}, got {update_type!r}")
-    return sf.UPDATE_TYPE_ALIASES[update_type], update_type == "linear"
+    if integrator not in sf.INTEGRATORS:
+        raise ValueError(f"integrator must be one of {sf.INTEGRATORS}, got {integrator!r}")
+    return integrator
 
 
 def factor_to_time_constant(name: str, factor: Tensor, dt: float) -> Tensor:
     r""":math:`\tau = -\Delta t / \ln \lambda` (ms) for a decay factor :math:`\lambda \in [0, 1]`."""
     if not bool(((factor >= 0) & (factor <= 1)).all()):
         raise ValueError(
-            f"{name} is a decay factor (update_type='linear') and must lie in [0, 1], "
-            f"got {factor.tolist()}"
+            f"{name} is given as a decay factor per step and must lie in [0, 1], got "
+            f"{factor.tolist()}; give a time constant in ms as a number instead"
         )
     with torch.no_grad():
         log = torch.log(factor.to(torch.float64))
         return torch.where(log == 0, math.inf, -dt / log)
 
 
+#: a time constant shorter than this fraction of the step is most likely in the wrong unit
+IMPLAUSIBLE_TAU_STEPS = 0.1
+
+
 def parameter_tensor(
-    param: Param, value: ParamLike | None, dt: float, legacy_factor: bool
+    param: Param, value: ParamLike | DecayFactor | None, dt: float
 ) -> tuple[Tensor, Tensor | None]:
     """Validate a parameter value; returns its float64 master copy (ms) and the given factor.
 
     The factor is returned (float64) only for a time constant given as a
-    PySNN 0.1 decay factor, else ``None``.
+    :class:`DecayFactor`, else ``None``.  A time constant below
+    :data:`IMPLAUSIBLE_TAU_STEPS` steps warns (:class:`RuntimeWarning`):
+    time constants are in ms, and ``tau_v=0.02`` is most likely 20 ms given
+    in seconds.
     """
     name = param.name
     if param.constraint == "time":
         if value is None:
-            value = param.legacy_default if legacy_factor else param.default
-        if legacy_factor:
-            factor = as_parameter_tensor(name, value, torch.float64)
+            value = param.default
+        if isinstance(value, DecayFactor):
+            factor = as_parameter_tensor(name, value.value, torch.float64)
             return factor_to_time_constant(name, factor, dt), factor
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value == math.inf:
             return torch.tensor(math.inf, dtype=torch.float64), None
         tau = as_parameter_tensor(name, value, torch.float64)
         if not bool((tau > 0).all()):
             raise ValueError(f"{name} is a time constant in ms and must be > 0, got {tau.tolist()}")
+        if bool((tau < IMPLAUSIBLE_TAU_STEPS * dt).any()):
+            warnings.warn(
+                f"{name} = {float(tau.min()):g} ms is shorter than a tenth of the step dt = {dt} "
+                f"ms: time constants are in ms (a value in seconds, e.g. 0.02 for 20 ms, is "
+                f"1000 times too small)",
+                RuntimeWarning,
+                stacklevel=user_stacklevel(),
+            )
         return tau, None
+    if isinstance(value, DecayFactor):
+        raise TypeError(f"{name} is not a time constant: a DecayFactor does not apply")
     if value is None:
         value = param.default
     master = as_parameter_tensor(name, value, torch.float64)

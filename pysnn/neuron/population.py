@@ -2,16 +2,18 @@ r"""The one generic population: declared parameters and state become buffers.
 
 :class:`Population` reads a model's declaration (:class:`~pysnn.neuron.parameters.Param`,
 :class:`~pysnn.neuron.parameters.StateVar`, :class:`~pysnn.neuron.parameters.Option`)
-and does everything a model has in common: the constructor signature (PySNN 0.1
-positional order included), parameter buffers with float64 masters, state
+and does everything a model has in common: the constructor signature
+(``cells_shape``, then keywords: the parameters, the options, ``dt`` and
+``integrator="exact"``), parameter buffers with float64 masters, state
 buffers for any batch size, dtype and device, input validation, list inputs,
 the spike trace and the optional spike history.  A model only adds its pure
-step (see :class:`~pysnn.neuron.spiking.BaseNeuron`).
+step (see :class:`~pysnn.neuron.spiking.BaseNeuron`).  Calls spelled as in
+PySNN 0.1 (dynamics by position, ``update_type=``) are translated by
+:mod:`pysnn.compat` first.
 
-**Shapes.** ``cells_shape`` is the per-sample shape (``(N,)``, ``(C, H, W)``)
-or, as in PySNN 0.1, includes a leading batch entry (``(B, 1, N)``); the first
-input decides.  Parameters broadcast to the per-sample shape without
-expanding it.  State tensors are ``(batch, *features)``.
+**Shapes.** ``cells_shape`` is the per-sample shape (``(N,)``, ``(C, H, W)``);
+the batch size comes from the input.  Parameters broadcast to the per-sample
+shape without expanding it.  State tensors are ``(batch, *features)``.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from pysnn import functional as sf
 from pysnn.capabilities import Capabilities
 from pysnn.clock import Clocked
 from pysnn.neuron.fused import FusedSteps
-from pysnn.neuron.parameters import Option, Param, StateVar, resolve_integrator
+from pysnn.neuron.parameters import Option, Param, StateVar, check_integrator
 from pysnn.neuron.store import ParameterStore
 from pysnn.neuron.validation import InputChecks
 from pysnn.state import StatefulModule
@@ -51,23 +53,18 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
         State variables with their initial/reset values.
     options : tuple of Option
         Mode names and flags.
-    positional : tuple of str
-        Constructor arguments after ``cells_shape`` that may be given by
-        position (the PySNN 0.1 order); every other argument is keyword-only.
-    default_update_type : str
-        PySNN 0.1 ``update_type`` used when neither it nor ``integrator`` is given.
     fixed_integrator : str or None
         The integrator of a model that has only one (no ``update_type`` argument).
     """
 
     params: ClassVar[tuple[Param, ...]] = (
         Param("alpha_t", 1.0, doc="trace increment per spike"),
-        Param("tau_t", 20.0, "time", 0.95, "trace time constant (ms)"),
+        Param("tau_t", 20.0, "time", "trace time constant (ms)"),
     )
     state_vars: ClassVar[tuple[StateVar, ...]] = (StateVar("spikes"), StateVar("trace"))
     options: ClassVar[tuple[Option, ...]] = (Option("trace_mode", "additive", TRACE_MODES),)
-    positional: ClassVar[tuple[str, ...]] = ()
-    default_update_type: ClassVar[str] = "linear"
+    #: the integrator when none is given
+    default_integrator: ClassVar[str] = "exact"
     fixed_integrator: ClassVar[str | None] = None
     default_dt: ClassVar[float] = 1.0
 
@@ -117,34 +114,33 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
 
     @classmethod
     def _build_signature(cls) -> inspect.Signature:
-        defaults: dict[str, Any] = {"dt": cls.default_dt}
+        """``(cells_shape, *, <parameters>, <options>, dt, integrator)``, every default shown."""
+        defaults: dict[str, Any] = {}
         for param in cls.params:
-            computed = param.constraint == "time" or isinstance(param.default, str)
-            defaults[param.name] = None if computed else param.default
+            defaults[param.name] = None if isinstance(param.default, str) else param.default
         for option in cls.options:
             defaults[option.name] = option.default
+        defaults["dt"] = cls.default_dt
         if cls.fixed_integrator is None:
-            defaults["update_type"] = None
-            defaults["integrator"] = None
-        unknown = set(cls.positional) - set(defaults)
-        if unknown:
-            raise TypeError(f"{cls.__name__}.positional names unknown arguments {sorted(unknown)}")
+            defaults["integrator"] = cls.default_integrator
         args = [_PARAMETER("cells_shape", _PARAMETER.POSITIONAL_OR_KEYWORD)]
-        args += [
-            _PARAMETER(name, _PARAMETER.POSITIONAL_OR_KEYWORD, default=defaults[name])
-            for name in cls.positional
-        ]
         args += [
             _PARAMETER(name, _PARAMETER.KEYWORD_ONLY, default=value)
             for name, value in defaults.items()
-            if name not in cls.positional
         ]
         return inspect.Signature(args)
 
     def __init__(self, cells_shape: Sequence[int] | int, *args: Any, **kwargs: Any) -> None:
         super().__init__()
+        alternative = None
+        if args or "update_type" in kwargs:  # spelled as in PySNN 0.1 (or by position)
+            from pysnn import compat
+
+            cells_shape, alternative, kwargs = compat.population_arguments(
+                type(self), cells_shape, args, kwargs
+            )
         try:
-            bound = type(self).__signature__.bind(cells_shape, *args, **kwargs)
+            bound = type(self).__signature__.bind(cells_shape, **kwargs)
         except TypeError as err:
             raise TypeError(f"{type(self).__name__}: {err}") from None
         bound.apply_defaults()
@@ -156,22 +152,16 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
             if option.choices is not None:
                 check_choice(option.name, value, option.choices)
             setattr(self, option.name, value)
-        if self.fixed_integrator is None:
-            self.integrator, legacy = resolve_integrator(
-                values["update_type"], values["integrator"], self.default_update_type
-            )
-        else:
-            self.integrator, legacy = self.fixed_integrator, False
-        # Until the first input says otherwise, follow PySNN 0.1: a shape with
-        # two or more entries starts with the batch size.
-        if len(self.cells_shape) >= 2:
-            self._features, self._initial_batch = self.cells_shape[1:], self.cells_shape[0]
-        else:
-            self._features, self._initial_batch = self.cells_shape, 1
+        self.integrator = self.fixed_integrator or check_integrator(values["integrator"])
+        self._features = self.cells_shape
+        # another reading of an ambiguous (translated) shape, and its batch size:
+        # the first input decides between them
+        self._alternative_features = None if alternative is None else alternative[0]
+        initial_batch = 1 if alternative is None else alternative[1]
         self._history: list[Tensor] | None = [] if values.get("store_trace") else None
-        self._register_parameters(values, legacy)
+        self._register_parameters(values)
         self.setup()
-        self._init_state(self._initial_batch)
+        self._init_state(initial_batch if self._alternative_features is not None else 1)
 
     def setup(self) -> None:
         """Hook for buffers derived from the parameters (called once, before the state)."""
@@ -179,8 +169,10 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
     # -- parameters ----------------------------------------------------------------
     @property
     def update_type(self) -> str:
-        """The PySNN 0.1 name of :attr:`integrator` (``"linear"``, ``"exponential"``, ``"exact"``)."""
-        return {"impulse": "linear", "euler": "exponential"}.get(self.integrator, self.integrator)
+        """:attr:`integrator` under its PySNN 0.1 name (see :mod:`pysnn.compat`)."""
+        from pysnn import compat
+
+        return compat.update_type_name(self.integrator)
 
     @property
     def features_shape(self) -> tuple[int, ...]:
@@ -199,7 +191,7 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
         if self._anchor.dtype != old_dtype:
             # initial values in full precision too (state that has run is only converted)
             if self._fresh:
-                self._init_state(self.batch_size or self._initial_batch)
+                self._init_state(self.batch_size or 1)
             for var in pristine_shared:
                 self._register_state(var.name, self._initial_value(var, self._features))
         return out
@@ -261,6 +253,7 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
     def _adopt_features(self, features: tuple[int, ...]) -> None:
         self._check_param_shapes(features)
         self._features = features
+        self._alternative_features = None
 
     def reset_shared_state(self) -> None:
         """Set the state shared by the batch (e.g. an adaptive threshold) to its initial value."""
@@ -288,7 +281,7 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
         state = self._buffers  # dict reads: nn.Module.__getattr__ costs ~1 us a call
         saturate = self.trace_mode == "saturating"
         if self.integrator == "euler":
-            return sf.exponential_trace_update(
+            return sf.euler_trace_update(
                 state["trace"], spikes, state["alpha_t"], state["tau_t"], self.dt, saturate
             )
         return sf.linear_trace_update(

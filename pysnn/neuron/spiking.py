@@ -32,8 +32,6 @@ __all__ = [
     "SPIKE_STATE",
     "FIXED_RESET_OPTIONS",
     "FIRED_ONCE",
-    "POSITIONAL_HEAD",
-    "POSITIONAL_TAIL",
 ]
 
 #: parameters of every LIF-family neuron, in buffer order
@@ -43,12 +41,9 @@ NEURON_PARAMS = (
     Param("thresh", 1.0, doc="firing threshold"),
     Param("alpha_v", 1.0, doc="input scaling"),
     Param("alpha_t", 1.0, doc="trace increment per spike"),
-    Param("tau_t", 20.0, "time", 0.95, "trace time constant (ms)"),
+    Param("tau_t", 20.0, "time", doc="trace time constant (ms)"),
     Param("duration_refrac", 0.0, "non_negative", doc="refractory period (ms, whole steps)"),
 )
-#: PySNN 0.1 positional order of the spiking neurons: these, [tau_v,] tau_t, then the tail
-POSITIONAL_HEAD = ("thresh", "v_rest", "alpha_v", "alpha_t", "dt", "duration_refrac")
-POSITIONAL_TAIL = ("update_type", "store_trace")
 #: state that every spiking neuron has besides its own variables
 SPIKE_STATE = (StateVar("spikes"), StateVar("trace"), StateVar("refrac_counts", integer=True))
 NEURON_STATE = (StateVar("v_cell", "v_rest"),) + SPIKE_STATE
@@ -66,10 +61,13 @@ NEURON_OPTIONS = FIXED_RESET_OPTIONS + (Option("reset", "rest", sf.RESET_MODES),
 class BaseNeuron(Population):
     r"""Base of spiking neurons (see the module docstring for the step order).
 
+    Every argument after ``cells_shape`` is a keyword (PySNN 0.1's positional
+    calls are translated by :mod:`pysnn.compat`).
+
     Parameters
     ----------
     cells_shape : tuple of int
-        Population shape, with or without a leading batch entry.
+        Per-sample shape of the population, e.g. ``(N,)`` or ``(C, H, W)``.
     thresh : float or Tensor
         Firing threshold :math:`\theta` (same unit as the voltage).
     v_rest : float or Tensor
@@ -89,12 +87,8 @@ class BaseNeuron(Population):
         NEST count the spike step itself into their refractory period, so their
         ``refractory = r`` is PySNN's ``duration_refrac = r - dt`` (e.g. 5 ms at
         dt = 0.1 ms: ``duration_refrac=4.9``; ``examples/brette2007.py`` does this).
-    tau_t : float or Tensor
-        Trace time constant in ms (default 20); a decay factor per step under
-        PySNN 0.1's ``update_type="linear"`` (default 0.95).
-    update_type : {"linear", "exponential", "exact"}, optional
-        PySNN 0.1 name of the integrator (the default, ``"linear"``, takes decay
-        factors); do not combine with ``integrator``.
+    tau_t : float, Tensor or DecayFactor
+        Trace time constant in ms (default 20).
     store_trace : bool
         Keep the whole spike history, readable as :attr:`complete_trace`.
     reset : {"rest", "subtract"}
@@ -108,15 +102,14 @@ class BaseNeuron(Population):
         :data:`FIRED_ONCE`, so it integrates nothing more) and its voltage is
         **not** reset: ``v_cell`` keeps the potential it had when it fired
         (what first-spike competition, :mod:`pysnn.competition`, ranks by).
-    integrator : {"euler", "exact", "impulse"}, optional
-        Integration scheme (see :mod:`pysnn.functional.integration`); every
-        time constant is then in ms.
+    integrator : {"exact", "euler", "impulse"}
+        Integration scheme (default ``"exact"``, see
+        :mod:`pysnn.functional.integration`).
     """
 
     params: ClassVar[tuple[Param, ...]] = NEURON_PARAMS
     state_vars: ClassVar[tuple[StateVar, ...]] = NEURON_STATE
     options: ClassVar[tuple[Option, ...]] = NEURON_OPTIONS
-    positional: ClassVar[tuple[str, ...]] = POSITIONAL_HEAD + ("tau_t",) + POSITIONAL_TAIL
 
     def setup(self) -> None:
         steps = sf.duration_to_steps(self._masters["duration_refrac"], self.dt, "duration_refrac")

@@ -17,6 +17,7 @@ import torch
 from pysnn import functional as sf
 from pysnn.fusion import is_compiling
 from pysnn.neuron.parameters import Param, parameter_tensor
+from pysnn.validation import user_stacklevel
 
 Tensor = torch.Tensor
 
@@ -50,7 +51,7 @@ def check_euler_stability(owner: str, name: str, tau: Tensor, dt: float) -> None
             f"{owner}: forward Euler oscillates with dt/{name} = {ratio:g} (stable but "
             f"non-monotone for 1 < dt/{name} <= 2); use integrator='exact' or a smaller dt",
             RuntimeWarning,
-            stacklevel=4,
+            stacklevel=user_stacklevel(),
         )
 
 
@@ -64,8 +65,12 @@ class ParameterStore:
     params: ClassVar[tuple[Param, ...]] = ()
     _param_names: ClassVar[frozenset[str]] = frozenset()
 
-    def _register_parameters(self, values: dict[str, Any], legacy_factor: bool) -> None:
-        """Validate and register every declared parameter from the constructor's ``values``."""
+    def _register_parameters(self, values: dict[str, Any]) -> None:
+        """Validate and register every declared parameter from the constructor's ``values``.
+
+        A time constant given as a :class:`~pysnn.neuron.parameters.DecayFactor`
+        keeps that factor for the step while unchanged (see :meth:`decay`).
+        """
         self._masters: dict[str, Tensor] = {}
         self._given_factors: dict[str, Tensor] = {}
         self._factor_cache: dict[tuple[str, Callable], tuple[Tensor, int, Tensor]] = {}
@@ -74,7 +79,7 @@ class ParameterStore:
             value = values[param.name]
             if value is None and isinstance(param.default, str):
                 value = self._masters[param.default]  # defaults to an earlier parameter
-            master, factor = parameter_tensor(param, value, self.dt, legacy_factor)
+            master, factor = parameter_tensor(param, value, self.dt)
             self._masters[param.name] = master
             if factor is not None:
                 self._given_factors[param.name] = factor
@@ -89,8 +94,8 @@ class ParameterStore:
         Checked like the constructor's argument, before anything changes:
         finite (a time constant may be ``inf``, no decay), in the parameter's
         range, broadcasting to the per-sample shape without expanding it.
-        Time constants are in ms (also for a module built with PySNN 0.1 decay
-        factors).  The value becomes the new full-precision master; derived
+        Time constants are in ms (or a
+        :class:`~pysnn.neuron.parameters.DecayFactor`).  The value becomes the new full-precision master; derived
         buffers (``refrac_steps``) follow.  The state is kept.
 
         Parameters
@@ -114,7 +119,7 @@ class ParameterStore:
                 f"{type(self).__name__}: name must be one of the parameters "
                 f"{[p.name for p in self.params]}, got {name!r}"
             )
-        master, _ = parameter_tensor(param, value, self.dt, False)
+        master, _ = parameter_tensor(param, value, self.dt)
         master = master.cpu()
         if not broadcasts_to(master.shape, self._features):
             raise ValueError(
@@ -159,8 +164,9 @@ class ParameterStore:
     def _dt_changed(self, old: float) -> None:
         """Re-derive the per-step factors and derived buffers; time constants stay in ms.
 
-        A PySNN 0.1 decay factor was the factor of the old step: from now on
-        the factor comes from the time constant in ms it stood for.
+        A :class:`~pysnn.neuron.parameters.DecayFactor` was the factor of the
+        old step: from now on the factor comes from the time constant in ms
+        it stood for.
         """
         self._given_factors.clear()
         self._factor_cache.clear()
@@ -178,15 +184,15 @@ class ParameterStore:
             super().__setattr__(name, value)
 
     def _adopt_parameter_shape(self, shape: torch.Size) -> None:
-        # A per-sample population such as (C, H, W) with per-channel parameters:
-        # the parameter only fits the whole cells_shape, which therefore has no
-        # leading batch entry.
+        # Two readings of the shape (see Population.alternative_features): a
+        # parameter that fits only the other one decides for it.
+        other = self._alternative_features
         if (
-            self._features != self.cells_shape
+            other is not None
             and not broadcasts_to(shape, self._features)
-            and broadcasts_to(shape, self.cells_shape)
+            and broadcasts_to(shape, other)
         ):
-            self._features, self._initial_batch = self.cells_shape, 1
+            self._features, self._alternative_features = other, None
 
     def _check_param_shapes(self, features: tuple[int, ...]) -> None:
         for param in self.params:
@@ -200,8 +206,8 @@ class ParameterStore:
     def decay(self, name: str) -> Tensor:
         r"""Per-step decay factor :math:`e^{-\Delta t/\tau}` of time constant ``name``, cached.
 
-        A PySNN 0.1 decay factor given at construction is returned as given
-        while the parameter is unchanged.  The cache follows in-place edits,
+        A :class:`~pysnn.neuron.parameters.DecayFactor` given at construction is
+        returned as given while the parameter and ``dt`` are unchanged.  The cache follows in-place edits,
         ``.to()`` and ``.double()`` of the buffer.
         """
         return self.factor(name, sf.decay_factor)
@@ -237,7 +243,7 @@ class ParameterStore:
             return fn(tau, self.dt, tau)
         given = self._given_factors.get(name)
         if given is not None and fn in (sf.decay_factor, sf.exact_gain):
-            # the PySNN 0.1 factor as given, rounded once
+            # the DecayFactor as given, rounded once
             lam = given.to(device=tau.device)
             return (lam if fn is sf.decay_factor else 1 - lam).to(tau.dtype)
         return fn(self._masters[name].to(device=tau.device), self.dt, tau)

@@ -18,19 +18,25 @@ class InputChecks:
     """Validation, list summing and shape/batch adoption of a population's input.
 
     Mixed into :class:`~pysnn.neuron.population.Population`, which provides
-    ``cells_shape``, ``_features``, ``_anchor``, ``_fresh``,
+    ``_features``, ``_alternative_features``, ``_anchor``, ``_fresh``,
     ``_check_param_shapes`` and ``ensure_state``.
     """
 
     def _resolve_features(self, shape: torch.Size, name: str) -> tuple[int, ...]:
-        dims, cells = tuple(shape), self.cells_shape
-        if len(dims) == len(cells) + 1 and dims[1:] == cells:
-            return cells
-        if len(cells) >= 2 and dims[1:] == cells[1:] and len(dims) == len(cells):
-            return cells[1:]
-        expected = f"(batch, *{cells})"
-        if len(cells) >= 2:
-            expected += f" or (batch, *{cells[1:]})"
+        """The per-sample shape of an input ``(batch, *features)``.
+
+        A shape translated from PySNN 0.1 may have two readings (with or
+        without a leading batch entry, see :mod:`pysnn.compat`); the first
+        input decides.
+        """
+        dims = tuple(shape)
+        readings = [self._features]
+        if self._alternative_features is not None:
+            readings.append(self._alternative_features)
+        for features in readings:
+            if len(dims) == len(features) + 1 and dims[1:] == tuple(features):
+                return tuple(features)
+        expected = " or ".join(f"(batch, *{f})" for f in readings)
         raise ValueError(
             f"{type(self).__name__}: {name} must have shape {expected}, got {tuple(shape)}"
         )

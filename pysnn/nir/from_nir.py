@@ -591,7 +591,7 @@ def _population(
     recurrent: bool = False,
 ) -> nn.Module:
     """The PySNN population of one NIR node (``threshold``: the Threshold node reading it)."""
-    cells = (1, *shape)  # a leading batch entry: the per-sample shape is unambiguous
+    cells = tuple(shape)  # the per-sample shape
     if kind == "Input":
         return Input(cells, dt=dt, integrator="exact")
     if kind == "Threshold":  # z = [x > theta], no memory: v = x every step
@@ -665,5 +665,5 @@ def _synapse(
     # NIR: tau_s I' = -I + w_in x, x held over the step; Norse's LIFCell: I jumps by x
     mode = "impulse" if writer == "norse" else "held"
     return ExponentialSynapse(
-        (1, *shape), tau_syn=tau_syn, dt=dt, integrator=integrator, input=mode
+        tuple(shape), tau_syn=tau_syn, dt=dt, integrator=integrator, input=mode
     )
