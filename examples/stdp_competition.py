@@ -48,6 +48,12 @@ from pysnn.learning import STDP, ShresthaSTDP
 from pysnn.network import SNNNetwork
 from pysnn.neuron import Input, LIFNeuron
 
+#: printed next to the numbers of a --quick run
+QUICK_NOTE = (
+    "--quick: a reduced run that only shows that the pipeline runs; its numbers are not "
+    "results (run without --quick for those)"
+)
+
 DT = 1.0  # ms
 TAU_PLUS, TAU_MINUS = 20.0, 20.0  # ms, STDP windows = trace time constants
 A_PLUS, A_MINUS = 1.0, 1.05  # depression slightly dominates
@@ -108,18 +114,30 @@ def afferent_spikes(
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--seconds", type=float, default=120.0, help="simulated time (s)")
-    parser.add_argument("--n-in", type=int, default=1000)
+    parser.add_argument(
+        "--n-in", type=int, default=1000, help="afferents (half correlated, half independent)"
+    )
     parser.add_argument("--rate", type=float, default=10.0, help="afferent rate (Hz)")
     parser.add_argument("--corr", type=float, default=0.1, help="pairwise correlation")
     parser.add_argument("--jitter", type=int, default=5, help="spread of correlated spikes (ms)")
-    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--lr", type=float, default=1e-2, help="learning rate (units of w_max)")
     parser.add_argument("--drive", type=float, default=0.6, help="initial mean voltage / threshold")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rule", choices=("stdp", "shrestha"), default="stdp")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (weights and spikes)")
+    parser.add_argument(
+        "--rule",
+        choices=("stdp", "shrestha"),
+        default="stdp",
+        help="pair STDP with hard bounds, or ShresthaSTDP (no bounds)",
+    )
     parser.add_argument("--quick", action="store_true", help="10 s simulated")
-    parser.add_argument("--plot", type=Path, default=Path("stdp_competition.png"))
+    parser.add_argument(
+        "--plot", type=Path, default=Path("stdp_competition.png"), help="figure file"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds = 10.0
@@ -193,6 +211,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"range [{result['w_lowest']:.2f}, {result['w_highest']:.2f}]; "
         f"{wall:.1f} s wall time"
     )
+    if args.quick:
+        print(QUICK_NOTE)
 
     try:
         import matplotlib
@@ -200,6 +220,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        print("matplotlib is not installed, so the figure is not saved (pip install matplotlib)")
         return result
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     t = [row[0] for row in history]
@@ -215,7 +236,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     axes[1].legend()
     fig.tight_layout()
     fig.savefig(args.plot, dpi=100)
-    print(f"plot saved to {args.plot}")
+    print(f"figure saved to {args.plot}")
     return result
 
 
