@@ -43,17 +43,19 @@ eligibility trace per batch element and takes one reward per element
 episode ends, that element's eligibility (and the critic's) is cleared and its
 environment reset; the network itself runs on (its time constants are 5 ms).
 
-    python examples/cartpole_reward.py               # 1000 episodes, about a minute
+    python examples/cartpole_reward.py               # 1000 episodes, about 20 s
     python examples/cartpole_reward.py --quick       # 24 episodes, seconds
 
-Measured (2-core CPU, ``--threads 1``, 1000 episodes): with ``--seed 0`` the
-mean episode length over the last 100 episodes is **168.6** steps against
-**21.9** for a uniformly random policy measured in the same run (7.7x; first
-100 episodes: 59.2, best running mean 174.3); 40 s of training, 45 s for the
-whole command.  Other seeds, last 100 vs random: seed 1 156.7 vs 21.6 (7.2x),
-seed 2 153.2 vs 22.9 (6.7x), seed 3 125.4 vs 23.6 (5.3x; best running mean
-207).  Failures are now mostly the cart's: 78 % of the last 100 episodes (seed 0)
-end with the cart drifting off the track, and none reaches the 500-step limit.
+Measured with ``python examples/cartpole_reward.py --threads 1`` (1000 episodes,
+2-core CPU shared with other jobs, 2026-12-07): with ``--seed 0`` the mean
+episode length over the last 100 episodes is **190.3** steps against **21.9**
+for a uniformly random policy measured in the same run (8.7x; first 100
+episodes: 59.2, best running mean 190.4); 18 s of training, 21 s for the whole
+command.  Other seeds (``--seed 1``, ``2``, ``3``), last 100 vs random: seed 1
+156.7 vs 21.6 (7.2x), seed 2 153.2 vs 22.9 (6.7x), seed 3 125.4 vs 23.6 (5.3x;
+best running mean 207.1); 18-26 s each.  Failures are mostly the cart's: 73 %
+of the last 100 episodes (seed 0) end with the cart drifting off the track, and
+none reaches the 500-step limit.
 """
 
 from __future__ import annotations
