@@ -57,8 +57,8 @@ Run::
     python examples/motion_hierarchy.py --threads 1
     python examples/motion_hierarchy.py --quick      # seconds
 
-Measured (seed 0, ``--threads 1``, 2-core CPU VM shared with other jobs, 257 s wall
-time): MS-Conv mean DSI **0.48**, 9 of 16 maps above 0.5 (random kernels: 0.22, none);
+Measured with ``python examples/motion_hierarchy.py --threads 1`` (seed 0, 2-core CPU
+VM shared with other jobs, 2026-12-07; 255 s wall time): MS-Conv mean DSI **0.48**, 9 of 16 maps above 0.5 (random kernels: 0.22, none);
 Dense mean DSI 0.50, 7 of 16 above 0.5 (random: 0.24, 1); direction readout 19.2 %
 from the Dense counts (random 14.2 %, chance 12.5 %) and 86.7 % from the MS-Conv map
 counts (random 64.2 %).  See ``docs/examples.rst`` for what the kernels look like.

@@ -11,7 +11,7 @@ just before postsynaptic spikes and are potentiated towards the upper bound,
 while independent afferents, uncorrelated with the output, drift down.  Both
 groups have the same rate: only spike timing tells them apart.
 
-    python examples/stdp_competition.py              # 120 s simulated, about a minute
+    python examples/stdp_competition.py              # 120 s simulated, about 25 s
     python examples/stdp_competition.py --quick      # 10 s simulated, seconds
     python examples/stdp_competition.py --rule shrestha
 
@@ -26,12 +26,13 @@ precedes a fraction :math:`p` of the output spikes settles where
 are in units of the initial maximum (the neuron's ``alpha_v`` carries the
 scale), ``A_+ = 1``, ``A_- = 0.1``.
 
-Measured (seed 0, 2-core CPU): after 120 s the correlated synapses sit at 0.79
-w_max on average (61 % above 0.8 w_max), the independent ones at 0.43 (28 %
-below 0.2 w_max), from 0.50 for both at the start; 54 s wall time.  With
-``--rule shrestha``: correlated 0.76, independent 0.18 (57 % below 0.2) after
-120 s, still drifting apart (the neuron fires at only 3-8 Hz, so few updates);
-25 s wall time.
+Measured with ``python examples/stdp_competition.py`` (seed 0, 2-core CPU,
+2026-12-07): after 120 s the correlated synapses sit at 0.79 w_max on average
+(61 % above 0.8 w_max), the independent ones at 0.43 (28 % below 0.2 w_max),
+from 0.50 for both at the start; 22 s of simulation, 25 s for the whole
+command.  With ``--rule shrestha``: correlated 0.76, independent 0.18 (57 %
+below 0.2) after 120 s, still drifting apart (the neuron fires at only 3-8 Hz,
+so few updates); 22 s of simulation, 24 s for the whole command.
 """
 
 from __future__ import annotations
