@@ -23,7 +23,15 @@ setup(
     extras_require={
         "test": ["pytest", "hypothesis"],
         "dev": ["black", "ruff", "pre-commit"],
-        "docs": ["sphinx", "furo", "sphinx-gallery", "sphinx-copybutton", "matplotlib"],
+        # scikit-learn: SklearnDigits, the tutorials' stand-in where MNIST is not installed
+        "docs": [
+            "sphinx",
+            "furo",
+            "sphinx-gallery",
+            "sphinx-copybutton",
+            "matplotlib",
+            "scikit-learn",
+        ],
         "examples": ["matplotlib", "tqdm", "gymnasium", "scikit-learn"],
         "plot": ["matplotlib"],
         "nir": ["nir"],

@@ -43,17 +43,19 @@ eligibility trace per batch element and takes one reward per element
 episode ends, that element's eligibility (and the critic's) is cleared and its
 environment reset; the network itself runs on (its time constants are 5 ms).
 
-    python examples/cartpole_reward.py               # 1000 episodes, about a minute
+    python examples/cartpole_reward.py               # 1000 episodes, about 20 s
     python examples/cartpole_reward.py --quick       # 24 episodes, seconds
 
-Measured (2-core CPU, ``--threads 1``, 1000 episodes): with ``--seed 0`` the
-mean episode length over the last 100 episodes is **168.6** steps against
-**21.9** for a uniformly random policy measured in the same run (7.7x; first
-100 episodes: 59.2, best running mean 174.3); 40 s of training, 45 s for the
-whole command.  Other seeds, last 100 vs random: seed 1 156.7 vs 21.6 (7.2x),
-seed 2 153.2 vs 22.9 (6.7x), seed 3 125.4 vs 23.6 (5.3x; best running mean
-207).  Failures are now mostly the cart's: 78 % of the last 100 episodes (seed 0)
-end with the cart drifting off the track, and none reaches the 500-step limit.
+Measured with ``python examples/cartpole_reward.py --threads 1`` (1000 episodes,
+2-core CPU shared with other jobs, 2026-12-07): with ``--seed 0`` the mean
+episode length over the last 100 episodes is **190.3** steps against **21.9**
+for a uniformly random policy measured in the same run (8.7x; first 100
+episodes: 59.2, best running mean 190.4); 18 s of training, 21 s for the whole
+command.  Other seeds (``--seed 1``, ``2``, ``3``), last 100 vs random: seed 1
+156.7 vs 21.6 (7.2x), seed 2 153.2 vs 22.9 (6.7x), seed 3 125.4 vs 23.6 (5.3x;
+best running mean 207.1); 18-26 s each.  Failures are mostly the cart's: 73 %
+of the last 100 episodes (seed 0) end with the cart drifting off the track, and
+none reaches the 500-step limit.
 """
 
 from __future__ import annotations
@@ -77,6 +79,12 @@ TAU = 5.0  # ms: membrane and trace time constants
 #: observation scales of the tanh squashing: cart position (m), cart velocity (m/s),
 #: pole angle (rad), pole angular velocity (rad/s)
 OBS_SCALES = (1.0, 0.5, 0.1, 0.5)
+
+#: printed next to the numbers of a --quick run
+QUICK_NOTE = (
+    "--quick: a reduced run that only shows that the pipeline runs; its numbers are not "
+    "results (run without --quick for those)"
+)
 
 
 class PlaceCode:
@@ -233,7 +241,10 @@ def running_mean(values: list[int] | np.ndarray, window: int) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     """Train the spiking actor; print and return the learning result."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--episodes", type=int, default=1000, help="training episodes")
     parser.add_argument("--envs", type=int, default=16, help="environments run in parallel")
     parser.add_argument("--steps", type=int, default=8, help="network steps (ms) per env step")
@@ -241,18 +252,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--pop", type=int, default=10, help="neurons per action population")
     parser.add_argument("--p-max", type=float, default=0.8, help="peak input spike prob./step")
     parser.add_argument("--w-init", type=float, default=0.25, help="mean initial weight")
-    parser.add_argument("--inhibition", type=float, default=1.0)
+    parser.add_argument(
+        "--inhibition", type=float, default=1.0, help="weight of the mutual inhibition"
+    )
     parser.add_argument("--lr", type=float, default=3e-3, help="MSTDPET learning rate")
     parser.add_argument("--a-post", type=float, default=0.5, help="post-before-pre amplitude")
     parser.add_argument("--tau-e", type=float, default=50.0, help="eligibility time const. (ms)")
-    parser.add_argument("--critic-lr", type=float, default=0.05)
+    parser.add_argument("--critic-lr", type=float, default=0.05, help="TD critic learning rate")
     parser.add_argument("--critic-lambda", type=float, default=0.9, help="TD(lambda) of the critic")
     parser.add_argument("--gamma", type=float, default=0.99, help="discount factor")
-    parser.add_argument("--random-episodes", type=int, default=200)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--random-episodes", type=int, default=200, help="episodes of the random-policy baseline"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (weights, envs, spikes)")
     parser.add_argument("--quick", action="store_true", help="a few episodes, seconds")
-    parser.add_argument("--plot", type=Path, default=Path("cartpole_reward.png"))
-    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    parser.add_argument(
+        "--plot", type=Path, default=Path("cartpole_reward.png"), help="figure file"
+    )
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (None: torch's default)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     if args.quick:
@@ -384,6 +403,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         f"last {window} episodes: {result['off_track_last100']:.0%} ended with the cart off the "
         f"track, {result['full_length_last100']} reached the 500-step limit"
     )
+    if args.quick:
+        print(QUICK_NOTE)
 
     try:
         import matplotlib
@@ -391,6 +412,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:  # pragma: no cover - matplotlib is optional
+        print("matplotlib is not installed, so the figure is not saved (pip install matplotlib)")
         return result
     fig, ax = plt.subplots(figsize=(7, 3.5))
     episodes = np.arange(1, len(lengths) + 1)
@@ -404,7 +426,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     fig.tight_layout()
     fig.savefig(args.plot, dpi=100)
     plt.close(fig)
-    print(f"plot saved to {args.plot}")
+    print(f"figure saved to {args.plot}")
     return result
 
 

@@ -107,6 +107,12 @@ SYNAPSE_DEFAULTS = {
     "conductance": dict(dt=0.5, exc_inh=10.4, inh_exc=17.0, refrac_exc=50.0),
 }
 
+#: printed next to the numbers of a --quick run
+QUICK_NOTE = (
+    "--quick: a reduced run that only shows that the pipeline runs; its numbers are not "
+    "results (run without --quick for those)"
+)
+
 
 class DiehlCook(SNNNetwork):
     """Input -> excitatory (adaptive LIF, plastic) <-> inhibitory (LIF) populations.
@@ -373,27 +379,61 @@ def load_data(quick: bool, n_train: int, n_test: int, seed: int):
     return x_train, y_train, x_test, test.targets[:n_test]
 
 
+def per_synapses(name: str) -> str:
+    """Help text: the default of ``name`` for each ``--synapses`` choice."""
+    values = ", ".join(f"{v[name]} for {k}" for k, v in SYNAPSE_DEFAULTS.items())
+    return f" (None: {values})"
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--neurons", type=int, default=100)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--neurons", type=int, default=100, help="excitatory neurons")
     parser.add_argument("--train", type=int, default=60000, help="training images (one epoch)")
     parser.add_argument("--test", type=int, default=10000, help="test images")
-    parser.add_argument("--assign", type=int, default=None, help="images for label assignment")
+    parser.add_argument(
+        "--assign",
+        type=int,
+        default=None,
+        help="training images for label assignment (None: all of --train)",
+    )
     parser.add_argument("--time", type=float, default=350.0, help="presentation time (ms)")
-    parser.add_argument("--dt", type=float, default=None, help="ms (default per --synapses)")
-    parser.add_argument("--synapses", choices=tuple(SYNAPSE_DEFAULTS), default="current")
+    parser.add_argument(
+        "--dt", type=float, default=None, help="time step in ms" + per_synapses("dt")
+    )
+    parser.add_argument(
+        "--synapses",
+        choices=tuple(SYNAPSE_DEFAULTS),
+        default="current",
+        help="delta current synapses, or the paper's conductances",
+    )
     parser.add_argument("--batch", type=int, default=32, help="images simulated at once")
-    parser.add_argument("--eval-batch", type=int, default=1000)
+    parser.add_argument(
+        "--eval-batch", type=int, default=1000, help="images simulated at once (label, test)"
+    )
     parser.add_argument(
         "--block", type=int, default=5000, help="images per point of the training curve"
     )
     parser.add_argument("--nu-post", type=float, default=1e-2, help="potentiation rate")
     parser.add_argument("--nu-pre", type=float, default=1e-4, help="depression rate")
-    parser.add_argument("--exc-inh", type=float, default=None, help="default per --synapses")
-    parser.add_argument("--inh-exc", type=float, default=None, help="default per --synapses")
-    parser.add_argument("--refrac-exc", type=float, default=None, help="ms, default per --synapses")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--exc-inh", type=float, default=None, help="exc -> inh weight" + per_synapses("exc_inh")
+    )
+    parser.add_argument(
+        "--inh-exc", type=float, default=None, help="inh -> exc weight" + per_synapses("inh_exc")
+    )
+    parser.add_argument(
+        "--refrac-exc",
+        type=float,
+        default=None,
+        help="refractory period of the excitatory neurons in ms" + per_synapses("refrac_exc"),
+    )
+    parser.add_argument("--seed", type=int, default=0, help="random seed (data, weights, inputs)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (None: torch's default)"
+    )
     parser.add_argument(
         "--device", default="cpu", help="e.g. cuda; under torchrun, cuda uses cuda:LOCAL_RANK"
     )
@@ -402,8 +442,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         action="store_true",
         help="400 training images shown for 150 ms, 200 test images: seconds",
     )
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--plot", type=Path, default=Path("diehl_cook_mnist.png"))
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--plot", type=Path, default=Path("diehl_cook_mnist.png"), help="figure file"
+    )
     parser.add_argument("--save", type=Path, default=None, help="save the trained network here")
     parser.add_argument(
         "--distributed", action="store_true", help="data-parallel over torchrun's processes"
@@ -534,6 +576,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"(training set {100 * train_acc:.2f} %), training {train_s:.0f} s, "
         f"assignment + test {eval_s:.0f} s"
     )
+    if args.quick:
+        print(QUICK_NOTE)
     if args.save is not None:
         torch.save({"network": net.state_dict(), "assignments": assignments}, args.save)
     save_plot(net, assignments, curve, args.plot)
@@ -550,6 +594,7 @@ def save_plot(
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        print("matplotlib is not installed, so the figure is not saved (pip install matplotlib)")
         return
     from pysnn import plot
 
@@ -568,7 +613,7 @@ def save_plot(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    print(f"plot saved to {path}")
+    print(f"figure saved to {path}")
 
 
 if __name__ == "__main__":

@@ -71,6 +71,12 @@ TAU_MS = 20.0  # membrane and trace time constants
 #: one sample: its events and its label
 Sample = tuple[np.ndarray, int]
 
+#: printed next to the numbers of a --quick run
+QUICK_NOTE = (
+    "--quick: a reduced run that only shows that the pipeline runs; its numbers are not "
+    "results (run without --quick for those)"
+)
+
 
 class ChannelWTALIF(LIFNeuron):
     """LIF neurons ``(C, H, W)`` with winner-take-all across the channels of each position.
@@ -370,12 +376,15 @@ def kernel_similarity(weight: torch.Tensor) -> float:
 # Main
 # ---------------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--stdp-train", type=int, default=1000, help="images for STDP")
     parser.add_argument("--train", type=int, default=5000, help="images for the readout")
     parser.add_argument("--test", type=int, default=10000, help="test images")
-    parser.add_argument("--channels", type=int, default=16)
-    parser.add_argument("--kernel", type=int, default=5)
+    parser.add_argument("--channels", type=int, default=16, help="convolution kernels (maps)")
+    parser.add_argument("--kernel", type=int, default=5, help="kernel width and height (px)")
     parser.add_argument("--bins", type=int, default=20, help="time bins (steps) per sample")
     parser.add_argument("--thresh", type=float, default=2.0, help="initial threshold")
     parser.add_argument("--lr", type=float, default=0.01, help="STDP learning rate")
@@ -384,14 +393,20 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--homeostasis", type=float, default=0.1, help="threshold adaptation rate")
     parser.add_argument("--grid", type=int, default=5, help="readout regions per side")
     parser.add_argument("--batch", type=int, default=32, help="samples simulated at once (STDP)")
-    parser.add_argument("--eval-batch", type=int, default=100)
+    parser.add_argument(
+        "--eval-batch", type=int, default=100, help="samples simulated at once (features)"
+    )
     parser.add_argument("--step-us", type=int, default=10_000, help="saccade sampling step (µs)")
     parser.add_argument("--nmnist-root", type=Path, default=None, help="N-MNIST folder")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (data, kernels)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (None: torch's default)"
+    )
     parser.add_argument("--quick", action="store_true", help="a few hundred images, seconds")
-    parser.add_argument("--no-progress", action="store_true")
-    parser.add_argument("--plot", type=Path, default=Path("event_conv_stdp.png"))
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--plot", type=Path, default=Path("event_conv_stdp.png"), help="figure file"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.stdp_train, args.train, args.test = 64, 200, 100
@@ -519,6 +534,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"{result['kernel_similarity']:.2f}; {wall:.0f} s wall time (STDP phase {stdp_s:.0f} s), "
         f"{cpu:.0f} s CPU time"
     )
+    if args.quick:
+        print(QUICK_NOTE)
     save_plot(weight, weight0, accuracy, args.plot)
     return result
 
@@ -533,6 +550,7 @@ def save_plot(
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        print("matplotlib is not installed, so the figure is not saved (pip install matplotlib)")
         return
     from pysnn import plot
 
@@ -555,7 +573,7 @@ def save_plot(
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    print(f"plot saved to {path}")
+    print(f"figure saved to {path}")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,12 @@ from pysnn.monitor import SpikeMonitor, StateMonitor
 from pysnn.network import SNNNetwork
 from pysnn.neuron import Input, LIFNeuron
 
+#: printed next to the numbers of a --quick run
+QUICK_NOTE = (
+    "--quick: a reduced run that only shows that the pipeline runs; its numbers are not "
+    "results (run without --quick for those)"
+)
+
 # (dt, alpha_t, tau_t, update_type) of the input, as positional arguments
 INPUT_DYNAMICS = (1.0, 1.0, 0.8, "linear")
 # (thresh, v_rest, alpha_v, alpha_t, dt, duration_refrac, tau_v, tau_t, update_type)
@@ -70,12 +76,17 @@ class FeedbackNetwork(SNNNetwork):
 
 def main(argv: list[str] | None = None) -> torch.Tensor:
     """Run the network on Poisson input; print spike counts, save a raster if possible."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=100)
-    parser.add_argument("--batch", type=int, default=4)
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--steps", type=int, default=100, help="timesteps (1 ms each)")
+    parser.add_argument("--batch", type=int, default=4, help="samples simulated at once")
     parser.add_argument("--rate", type=float, default=0.3, help="input spike probability/step")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--plot", type=Path, default=Path("feedback_network.png"))
+    parser.add_argument("--seed", type=int, default=0, help="random seed (weights and inputs)")
+    parser.add_argument(
+        "--plot", type=Path, default=Path("feedback_network.png"), help="figure file"
+    )
     parser.add_argument("--quick", action="store_true", help="30 steps")
     args = parser.parse_args(argv)
     if args.quick:
@@ -96,12 +107,15 @@ def main(argv: list[str] | None = None) -> torch.Tensor:
     print(f"output spike counts over {args.steps} steps (batch x neuron):")
     print(counts.int())
     print(f"hidden layer: {hidden.counts().sum().item():.0f} spikes in total")
+    if args.quick:
+        print(QUICK_NOTE)
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        print("matplotlib is not installed, so the figure is not saved (pip install matplotlib)")
         return out
     from pysnn import plot
 
@@ -111,7 +125,7 @@ def main(argv: list[str] | None = None) -> torch.Tensor:
     plot.voltage_traces(voltage.get(), ax=axes[2], threshold=1.0, title="output voltages")
     fig.tight_layout()
     fig.savefig(args.plot, dpi=100)
-    print(f"raster saved to {args.plot}")
+    print(f"figure saved to {args.plot}")
     return out
 
 

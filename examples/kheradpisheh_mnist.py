@@ -63,7 +63,10 @@ Usage::
     python examples/kheradpisheh_mnist.py --threads 1
     python examples/kheradpisheh_mnist.py --converge 0 --train1 5000 --train2 5000
     python examples/kheradpisheh_mnist.py --quick            # seconds
-    python examples/kheradpisheh_mnist.py --plot kernels.png
+    python examples/kheradpisheh_mnist.py --plot kernels.png # figure elsewhere
+
+Each run saves conv1's kernels to ``kheradpisheh_mnist.png`` in the working
+directory (``--plot``) and prints where.
 """
 
 from __future__ import annotations
@@ -89,6 +92,12 @@ LAYERS = (
     dict(c_in=30, c_out=100, kernel=5, padding=2, thresh=10.0, k=8, radius=1, size=14),
 )
 A_PLUS, A_MINUS, A_MAX, SCHEDULE_EVERY = 0.004, 0.003, 0.15, 500
+
+#: printed next to the numbers of a --quick run
+QUICK_NOTE = (
+    "--quick: a reduced run that only shows that the pipeline runs; its numbers are not "
+    "results (run without --quick for those)"
+)
 
 
 def encode(images: torch.Tensor, dog: DoGFilter) -> torch.Tensor:
@@ -257,10 +266,15 @@ def classify(
 
 
 def plot_kernels(weight: torch.Tensor, path: Path) -> None:
-    import matplotlib
+    """Save conv1's kernels (top row: on-centre input, bottom row: off-centre) as a PNG."""
+    try:
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed, so the figure is not saved (pip install matplotlib)")
+        return
 
     n = weight.shape[0]
     fig, axes = plt.subplots(2, n, figsize=(n * 0.6, 1.5))
@@ -271,10 +285,14 @@ def plot_kernels(weight: torch.Tensor, path: Path) -> None:
     fig.suptitle("conv1 kernels (top: on-centre input, bottom: off-centre input)", fontsize=8)
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
+    print(f"figure saved to {path}")
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument(
         "--train1", type=int, default=60000, help="most images to train conv1 (one epoch)"
     )
@@ -293,10 +311,17 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument(
         "--grid", type=int, default=2, help="max pooling grid of conv2 (1: global, the paper's)"
     )
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0, help="random seed (data order, kernels)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (None: torch's default)"
+    )
     parser.add_argument("--quick", action="store_true", help="a few hundred images, seconds")
-    parser.add_argument("--plot", type=Path, default=None, help="save conv1's kernels here")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        default=Path("kheradpisheh_mnist.png"),
+        help="figure file for conv1's learned kernels",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -363,8 +388,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"C2={result['convergence2']:.4f}; training {result['train_s']:.0f} s, total "
         f"{result['total_s']:.0f} s"
     )
-    if args.plot is not None:
-        plot_kernels(w1, args.plot)
+    if args.quick:
+        print(QUICK_NOTE)
+    plot_kernels(w1, args.plot)
     return result
 
 

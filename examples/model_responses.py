@@ -22,6 +22,12 @@ import torch
 from pysnn.neuron import AdaptiveLIFNeuron, AdExNeuron, IFNeuron, IzhikevichNeuron, LIFNeuron
 from pysnn.synapse import AlphaSynapse, ConductanceSynapse, ExponentialSynapse
 
+#: printed next to the numbers of a --quick run
+QUICK_NOTE = (
+    "--quick: a reduced run that only shows that the pipeline runs; its numbers are not "
+    "results (run without --quick for those)"
+)
+
 DT = 0.1  # ms
 
 
@@ -76,11 +82,14 @@ def synapse_response(steps: int, spike_step: int) -> dict[str, np.ndarray]:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--duration", type=float, default=300.0, help="ms")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--duration", type=float, default=300.0, help="simulated time (ms)")
     parser.add_argument("--quick", action="store_true", help="100 ms")
     parser.add_argument("--seed", type=int, default=0, help="unused: the models are deterministic")
-    parser.add_argument("--save", default="model_responses.png")
+    parser.add_argument("--save", default="model_responses.png", help="figure file")
     args = parser.parse_args(argv)
     duration = 100.0 if args.quick else args.duration
     steps, onset = int(duration / DT), int(20.0 / DT)
@@ -98,6 +107,8 @@ def main(argv: list[str] | None = None) -> dict:
             f"{name:26s} {len(times):3d} spikes, first ISI {summary[name]['first_isi']:6.2f} ms, "
             f"last ISI {summary[name]['last_isi']:6.2f} ms"
         )
+    if args.quick:
+        print(QUICK_NOTE)
     currents = synapse_response(int(40.0 / DT), int(5.0 / DT))
     try:
         import matplotlib
@@ -105,6 +116,7 @@ def main(argv: list[str] | None = None) -> dict:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        print("matplotlib is not installed, so the figure is not saved (pip install matplotlib)")
         return summary
     t = np.arange(steps) * DT
     fig, axes = plt.subplots(4, 3, figsize=(12, 10), sharex=False)
@@ -123,6 +135,7 @@ def main(argv: list[str] | None = None) -> dict:
     fig.tight_layout()
     fig.savefig(args.save, dpi=100)
     plt.close(fig)
+    print(f"figure saved to {args.save}")
     return summary
 
 

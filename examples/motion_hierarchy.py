@@ -54,16 +54,17 @@ same network with its initial random kernels (same run, same thresholds):
 
 Run::
 
-    python examples/motion_hierarchy.py --threads 1 --plot motion_hierarchy.png
+    python examples/motion_hierarchy.py --threads 1
     python examples/motion_hierarchy.py --quick      # seconds
 
-Measured (seed 0, ``--threads 1``, 2-core CPU VM shared with other jobs, 257 s wall
-time): MS-Conv mean DSI **0.48**, 9 of 16 maps above 0.5 (random kernels: 0.22, none);
+Measured with ``python examples/motion_hierarchy.py --threads 1`` (seed 0, 2-core CPU
+VM shared with other jobs, 2026-12-07; 255 s wall time): MS-Conv mean DSI **0.48**, 9 of 16 maps above 0.5 (random kernels: 0.22, none);
 Dense mean DSI 0.50, 7 of 16 above 0.5 (random: 0.24, 1); direction readout 19.2 %
 from the Dense counts (random 14.2 %, chance 12.5 %) and 86.7 % from the MS-Conv map
 counts (random 64.2 %).  See ``docs/examples.rst`` for what the kernels look like.
 
-Figure (``--plot``): the SS-Conv kernels (ON minus OFF weights), the MS-Conv
+Figure (``--plot``, by default ``motion_hierarchy.png`` in the working directory): the
+SS-Conv kernels (ON minus OFF weights), the MS-Conv
 spatiotemporal kernels (one row per map, one column per delay) and the polar tuning
 curves of the Dense neurons.
 """
@@ -89,6 +90,12 @@ DT = 1.0
 DIRECTIONS = tuple(range(0, 360, 45))
 SPEEDS = (0.25, 0.5, 1.0)
 DELAYS = (0.0, 2.0, 4.0, 6.0, 8.0)
+
+#: printed next to the numbers of a --quick run
+QUICK_NOTE = (
+    "--quick: a reduced run that only shows that the pipeline runs; its numbers are not "
+    "results (run without --quick for those)"
+)
 
 
 def winner_take_all(current: torch.Tensor, dim: int) -> torch.Tensor:
@@ -299,10 +306,15 @@ def evaluate(net, readout, test, batch, seed) -> dict[str, float]:
 
 
 def plot(net: MotionHierarchy, curves: np.ndarray, path: Path) -> None:
-    import matplotlib
+    """Save the kernels of SS-Conv and MS-Conv and the Dense tuning curves as a PNG."""
+    try:
+        import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        print("matplotlib is not installed, so the figure is not saved (pip install matplotlib)")
+        return
 
     ss = net.ss.weight.detach().numpy()
     ms = net.ms.weight.detach()[:, 0].numpy()  # (maps, delays, 5, 5)
@@ -336,10 +348,14 @@ def plot(net: MotionHierarchy, curves: np.ndarray, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+    print(f"figure saved to {path}")
 
 
 def main(argv: Optional[list[str]] = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--size", type=int, default=32, help="sensor width and height (px)")
     parser.add_argument("--steps", type=int, default=100, help="ms per sequence")
     parser.add_argument("--ss", type=int, default=8, help="SS-Conv maps")
@@ -348,13 +364,17 @@ def main(argv: Optional[list[str]] = None) -> dict[str, float]:
     parser.add_argument("--train", type=int, default=96, help="training sequences per layer")
     parser.add_argument("--readout", type=int, default=240, help="readout training sequences")
     parser.add_argument("--test", type=int, default=120, help="held-out test sequences")
-    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--batch", type=int, default=8, help="sequences simulated at once")
     parser.add_argument("--lr", type=float, default=0.01, help="FedeSTDP learning rate")
     parser.add_argument("--w-init", type=float, default=0.25, help="FedeSTDP w_init")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--threads", type=int, default=None, help="torch threads")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (stimuli, kernels)")
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads (None: torch's default)"
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny run (seconds)")
-    parser.add_argument("--plot", type=Path, default=None, help="save the figure here")
+    parser.add_argument(
+        "--plot", type=Path, default=Path("motion_hierarchy.png"), help="figure file"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.size, args.steps, args.ss, args.ms, args.dense = 16, 40, 4, 8, 8
@@ -393,8 +413,9 @@ def main(argv: Optional[list[str]] = None) -> dict[str, float]:
         f"MS-Conv maps {result['accuracy_ms']:.1%} (random {result['random_accuracy_ms']:.1%})"
     )
     print(f"{result['seconds']:.0f} s")
-    if args.plot is not None:
-        plot(net, curves, args.plot)
+    if args.quick:
+        print(QUICK_NOTE)
+    plot(net, curves, args.plot)
     return result
 
 

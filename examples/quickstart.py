@@ -25,6 +25,12 @@ from pysnn.monitor import SpikeMonitor
 from pysnn.network import SNNNetwork
 from pysnn.neuron import Input, LIFNeuron
 
+#: printed next to the numbers of a --quick run
+QUICK_NOTE = (
+    "--quick: a reduced run that only shows that the pipeline runs; its numbers are not "
+    "results (run without --quick for those)"
+)
+
 MAX_ITD = 4
 N_DETECTORS = 2 * MAX_ITD + 1
 
@@ -65,11 +71,16 @@ def make_clicks(steps: int, period: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def main(argv: list[str] | None = None) -> float:
-    parser = argparse.ArgumentParser(description="Sound localisation with delay lines")
-    parser.add_argument("--steps", type=int, default=200)
+    parser = argparse.ArgumentParser(
+        description="Sound localisation with delay lines",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    parser.add_argument("--steps", type=int, default=200, help="timesteps (1 ms each)")
     parser.add_argument("--period", type=int, default=20, help="steps between clicks")
-    parser.add_argument("--plot", type=Path, default=Path("quickstart.png"))
-    parser.add_argument("--seed", type=int, default=0, help="(the clicks are deterministic)")
+    parser.add_argument("--plot", type=Path, default=Path("quickstart.png"), help="figure file")
+    parser.add_argument(
+        "--seed", type=int, default=0, help="torch seed (the clicks are deterministic)"
+    )
     parser.add_argument("--quick", action="store_true", help="100 steps")
     args = parser.parse_args(argv)
     if args.quick:
@@ -89,6 +100,8 @@ def main(argv: list[str] | None = None) -> float:
     for itd, row in zip(itds.tolist(), counts.int().tolist()):
         print(f"{itd:>3d}  " + " ".join(f"{c:>3d}" for c in row))
     print(f"direction decoded correctly for {accuracy:.0%} of the {len(itds)} ITDs")
+    if args.quick:
+        print(QUICK_NOTE)
 
     try:
         import matplotlib
@@ -96,7 +109,7 @@ def main(argv: list[str] | None = None) -> float:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        print("matplotlib not installed: no plot")
+        print("matplotlib is not installed, so the figure is not saved (pip install matplotlib)")
         return accuracy
     from pysnn import plot
 
@@ -114,7 +127,7 @@ def main(argv: list[str] | None = None) -> float:
     )
     fig.tight_layout()
     fig.savefig(args.plot, dpi=100)
-    print(f"plot saved to {args.plot}")
+    print(f"figure saved to {args.plot}")
     return accuracy
 
 

@@ -11,7 +11,7 @@ just before postsynaptic spikes and are potentiated towards the upper bound,
 while independent afferents, uncorrelated with the output, drift down.  Both
 groups have the same rate: only spike timing tells them apart.
 
-    python examples/stdp_competition.py              # 120 s simulated, about a minute
+    python examples/stdp_competition.py              # 120 s simulated, about 25 s
     python examples/stdp_competition.py --quick      # 10 s simulated, seconds
     python examples/stdp_competition.py --rule shrestha
 
@@ -26,12 +26,13 @@ precedes a fraction :math:`p` of the output spikes settles where
 are in units of the initial maximum (the neuron's ``alpha_v`` carries the
 scale), ``A_+ = 1``, ``A_- = 0.1``.
 
-Measured (seed 0, 2-core CPU): after 120 s the correlated synapses sit at 0.79
-w_max on average (61 % above 0.8 w_max), the independent ones at 0.43 (28 %
-below 0.2 w_max), from 0.50 for both at the start; 54 s wall time.  With
-``--rule shrestha``: correlated 0.76, independent 0.18 (57 % below 0.2) after
-120 s, still drifting apart (the neuron fires at only 3-8 Hz, so few updates);
-25 s wall time.
+Measured with ``python examples/stdp_competition.py`` (seed 0, 2-core CPU,
+2026-12-07): after 120 s the correlated synapses sit at 0.79 w_max on average
+(61 % above 0.8 w_max), the independent ones at 0.43 (28 % below 0.2 w_max),
+from 0.50 for both at the start; 22 s of simulation, 25 s for the whole
+command.  With ``--rule shrestha``: correlated 0.76, independent 0.18 (57 %
+below 0.2) after 120 s, still drifting apart (the neuron fires at only 3-8 Hz,
+so few updates); 22 s of simulation, 24 s for the whole command.
 """
 
 from __future__ import annotations
@@ -47,6 +48,12 @@ from pysnn.connection import Linear
 from pysnn.learning import STDP, ShresthaSTDP
 from pysnn.network import SNNNetwork
 from pysnn.neuron import Input, LIFNeuron
+
+#: printed next to the numbers of a --quick run
+QUICK_NOTE = (
+    "--quick: a reduced run that only shows that the pipeline runs; its numbers are not "
+    "results (run without --quick for those)"
+)
 
 DT = 1.0  # ms
 TAU_PLUS, TAU_MINUS = 20.0, 20.0  # ms, STDP windows = trace time constants
@@ -108,18 +115,30 @@ def afferent_spikes(
 
 
 def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        description=__doc__.splitlines()[0],
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     parser.add_argument("--seconds", type=float, default=120.0, help="simulated time (s)")
-    parser.add_argument("--n-in", type=int, default=1000)
+    parser.add_argument(
+        "--n-in", type=int, default=1000, help="afferents (half correlated, half independent)"
+    )
     parser.add_argument("--rate", type=float, default=10.0, help="afferent rate (Hz)")
     parser.add_argument("--corr", type=float, default=0.1, help="pairwise correlation")
     parser.add_argument("--jitter", type=int, default=5, help="spread of correlated spikes (ms)")
-    parser.add_argument("--lr", type=float, default=1e-2)
+    parser.add_argument("--lr", type=float, default=1e-2, help="learning rate (units of w_max)")
     parser.add_argument("--drive", type=float, default=0.6, help="initial mean voltage / threshold")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--rule", choices=("stdp", "shrestha"), default="stdp")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (weights and spikes)")
+    parser.add_argument(
+        "--rule",
+        choices=("stdp", "shrestha"),
+        default="stdp",
+        help="pair STDP with hard bounds, or ShresthaSTDP (no bounds)",
+    )
     parser.add_argument("--quick", action="store_true", help="10 s simulated")
-    parser.add_argument("--plot", type=Path, default=Path("stdp_competition.png"))
+    parser.add_argument(
+        "--plot", type=Path, default=Path("stdp_competition.png"), help="figure file"
+    )
     args = parser.parse_args(argv)
     if args.quick:
         args.seconds = 10.0
@@ -193,6 +212,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         f"range [{result['w_lowest']:.2f}, {result['w_highest']:.2f}]; "
         f"{wall:.1f} s wall time"
     )
+    if args.quick:
+        print(QUICK_NOTE)
 
     try:
         import matplotlib
@@ -200,6 +221,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
+        print("matplotlib is not installed, so the figure is not saved (pip install matplotlib)")
         return result
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     t = [row[0] for row in history]
@@ -215,7 +237,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     axes[1].legend()
     fig.tight_layout()
     fig.savefig(args.plot, dpi=100)
-    print(f"plot saved to {args.plot}")
+    print(f"figure saved to {args.plot}")
     return result
 
 

