@@ -23,7 +23,7 @@ import torch
 from pysnn.connection import Linear
 from pysnn.monitor import SpikeMonitor
 from pysnn.network import SNNNetwork
-from pysnn.neuron import Input, LIFNeuron
+from pysnn.neuron import DecayFactor, Input, LIFNeuron
 
 #: printed next to the numbers of a --quick run
 QUICK_NOTE = (
@@ -40,16 +40,17 @@ class SoundLocaliser(SNNNetwork):
 
     def __init__(self) -> None:
         super().__init__()
-        self.ears = Input((2,), dt=1.0, alpha_t=1.0, tau_t=0.5)
+        self.ears = Input((2,), dt=1.0)
         # delay[k] = (left delay k, right delay MAX_ITD), in ms with dt = 1 ms
         delays = torch.stack(
             [torch.arange(N_DETECTORS), torch.full((N_DETECTORS,), MAX_ITD)], dim=1
         )
         self.lines = Linear(2, N_DETECTORS, dt=1.0, delay=delays)
         self.lines.reset_weights("constant", gain=0.6)  # one spike alone: 0.6 < 1
-        # tau_v = 0: a decay factor of zero, the membrane forgets after each step
+        # a decay factor of zero per step: the membrane forgets after each step, so only
+        # spikes arriving in the same step add up (exact integration: v = I then)
         self.detectors = LIFNeuron(
-            (N_DETECTORS,), thresh=1.0, v_rest=0.0, alpha_v=1.0, dt=1.0, tau_v=0.0
+            (N_DETECTORS,), thresh=1.0, v_rest=0.0, alpha_v=1.0, dt=1.0, tau_v=DecayFactor(0.0)
         )
         self.add_layer("delay_lines", self.lines, self.detectors)
 

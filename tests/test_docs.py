@@ -16,6 +16,7 @@ TUTORIALS = ROOT / "tutorials"
 PUBLIC_MODULES = [
     "pysnn",
     "pysnn.capabilities",
+    "pysnn.compat",
     "pysnn.competition",
     "pysnn.compiled",
     "pysnn.connection",

@@ -26,12 +26,10 @@ class Conv2d(Connection):
     in_channels, out_channels : int
         Channels of the presynaptic and postsynaptic populations.
     kernel_size : int or (int, int)
-        Kernel size.
+        Kernel size.  Every other argument is a keyword (:mod:`pysnn.compat`
+        translates PySNN 0.1's positional order).
     im_dims : (int, int), optional
         Input height and width; checked when given, not needed.
-    batch_size : int, optional
-        Ignored (PySNN 0.1 compatibility); the batch comes from the input.
-        ``None`` or a positive int (:class:`TypeError` otherwise).
     dt : float
         Timestep in ms.
     delay : float or Tensor
@@ -75,7 +73,7 @@ class Conv2d(Connection):
         trace_per_synapse: bool = False,
         bias: bool = False,
     ) -> None:
-        if args:  # PySNN 0.1: Conv2d(in, out, k, im_dims, batch_size, dt, delay, stride, ...)
+        if args:  # the original positional order, see pysnn.compat
             from pysnn import compat
 
             order = ("im_dims", "batch_size", "dt", "delay", "stride", "padding", "dilation")

@@ -54,9 +54,10 @@ class Linear(Connection):
 
     Notes
     -----
-    Inputs are ``(batch, ..., in_features)`` (e.g. ``(B, 1, N)`` as in PySNN
-    0.1); outputs are ``(batch, ..., out_features)``, ready for a neuron of
-    shape ``(..., out_features)``.
+    Inputs are ``(batch, ..., in_features)`` (e.g. ``(B, 1, N)``); outputs are
+    ``(batch, ..., out_features)``, ready for a neuron of shape
+    ``(..., out_features)``.  ``dt`` and ``delay`` are keywords
+    (:mod:`pysnn.compat` translates PySNN 0.1's positional order).
 
     **Graded inputs** are allowed (``graded_input = True``): the input may be
     bool spikes, 0/1 or any finite value, e.g. rates or intensities fed
@@ -84,7 +85,7 @@ class Linear(Connection):
         event_threshold: float = 0.05,
         bias: bool = False,
     ) -> None:
-        if args:  # PySNN 0.1: Linear(in, out, batch_size, dt, delay)
+        if args:  # the original positional order, see pysnn.compat
             from pysnn import compat
 
             given = compat.connection_arguments(
