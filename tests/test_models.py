@@ -16,14 +16,20 @@ import torch
 from pysnn.connection import Linear
 from pysnn.network import SNNNetwork
 from pysnn.neuron import (
+    NEURON_PARAMS,
     AdaptiveLIFNeuron,
     AdExNeuron,
+    BaseNeuron,
     DecayFactor,
     FedeNeuron,
     Input,
     IzhikevichNeuron,
     LIFNeuron,
+    Param,
+    StateVar,
 )
+from pysnn.neuron.parameters import LinearODE
+from pysnn.neuron.spiking import SPIKE_STATE
 from pysnn.synapse import AlphaSynapse, ConductanceSynapse, ExponentialSynapse
 
 BG = dict(  # Brette & Gerstner (2005), fig. 2
@@ -375,3 +381,48 @@ def test_v_reset_defaults_to_v_rest_and_old_checkpoints_load():
     assert fresh.v_reset.item() == -65.0
     with pytest.raises(RuntimeError, match="v_cell"):
         fresh.load_state_dict({k: v for k, v in old.items() if k != "v_cell"})
+
+
+def test_a_model_written_from_the_docs_cannot_skip_the_refractory_gate():
+    """The quadratic IF of pysnn.neuron's docstring integrates nothing while refractory."""
+
+    class QuadraticIF(BaseNeuron):  # as in the docs: the model's update, no gating
+        params = NEURON_PARAMS + (Param("v_c", 0.5, doc="critical voltage"),)
+
+        def integrate(self, state, x):
+            v = state["v_cell"]
+            dv = (v - state["v_rest"]) * (v - state["v_c"]) + state["alpha_v"] * x
+            return {"v_cell": v + self.dt * dv}
+
+    qif = QuadraticIF((1,), thresh=1.0, duration_refrac=3.0, dt=0.1).double()
+    drive = torch.full((1, 1), 5.0, dtype=torch.float64)
+    for step in range(1, 50):
+        if qif(drive)[0].item() == 1.0:
+            break
+    assert 1 < step < 50 and float(qif.v_cell) == 0.0  # it spiked and was reset
+    # refractory for 3 ms = 30 steps at dt 0.1: the voltage is held, whatever integrate() says
+    for _ in range(30):
+        qif(drive)
+        assert float(qif.v_cell) == 0.0
+    qif(drive)  # free again: it integrates the drive
+    assert float(qif.v_cell) == pytest.approx(0.1 * (0.0 * -0.5 + 5.0))
+
+
+def test_a_linear_model_is_its_declaration():
+    """A LIF declared by its ODE alone equals LIFNeuron under every integrator."""
+
+    class DeclaredLIF(BaseNeuron):
+        params = NEURON_PARAMS + (Param("tau_v", 20.0, "time", doc="membrane time constant"),)
+        state_vars = (
+            StateVar(
+                "v_cell", "v_rest", refractory="hold", ode=LinearODE("tau_v", "v_rest", "alpha_v")
+            ),
+        ) + SPIKE_STATE
+
+    x = torch.rand(40, 3, 5, generator=torch.Generator().manual_seed(3), dtype=torch.float64) * 2
+    for integrator in ("exact", "euler", "impulse"):
+        a = DeclaredLIF((5,), duration_refrac=2.0, tau_v=8.0, integrator=integrator).double()
+        b = LIFNeuron((5,), duration_refrac=2.0, tau_v=8.0, integrator=integrator).double()
+        for xt in x:
+            assert torch.equal(a(xt)[0], b(xt)[0])
+        assert torch.equal(a.v_cell, b.v_cell) and b.spikes.sum() >= 0

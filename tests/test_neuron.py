@@ -124,9 +124,9 @@ def reference_neuron(
             v_new = torch.where(free, v + alpha_v * x, v)
         elif kind in ("lif", "adaptive"):
             if update_type == "linear":
-                v_new = torch.where(
-                    free, v_rest + (v - v_rest) * tau_v + alpha_v * x, v_rest + 0 * v
-                )
+                # a refractory voltage is held under every integrator (PySNN 0.1 clamped
+                # it to v_rest, the same after a reset to rest, the only reset of 0.1)
+                v_new = torch.where(free, v_rest + (v - v_rest) * tau_v + alpha_v * x, v)
             elif update_type == "exponential":
                 v_new = torch.where(free, v + dt / tau_v * (-(v - v_rest) + alpha_v * x), v)
             else:

@@ -71,7 +71,7 @@ class AdExNeuron(BaseNeuron):
         Param("duration_refrac", 0.0, "non_negative", doc="refractory period (ms)"),
     )
     state_vars: ClassVar[tuple[StateVar, ...]] = (
-        StateVar("v_cell", "v_rest"),
+        StateVar("v_cell", "v_rest", refractory="hold"),
         StateVar("w"),
     ) + SPIKE_STATE
     options: ClassVar[tuple[Option, ...]] = FIXED_RESET_OPTIONS
@@ -86,7 +86,7 @@ class AdExNeuron(BaseNeuron):
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
         names = ("v_rest", "c_m", "g_l", "v_t", "delta_t", "a", "tau_w", "alpha_v")
         params = [state[name] for name in names]
-        v, w = sf.adex_update(state["v_cell"], state["w"], x, *params, self.dt, self._refrac_gate)
+        v, w = sf.adex_update(state["v_cell"], state["w"], x, *params, self.dt, None)
         return {"v_cell": v, "w": w}
 
     def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:

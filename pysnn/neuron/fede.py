@@ -52,7 +52,7 @@ class FedeNeuron(BaseNeuron):
             state["alpha_v"],
             state["tau_v"],
             self.dt,
-            self._refrac_gate,
+            None,  # the population holds v while refractory
         )
         return {"v_cell": v}
 

@@ -86,7 +86,7 @@ class IzhikevichNeuron(BaseNeuron):
         Param("d", 8.0, doc="recovery jump per spike"),
     )
     state_vars: ClassVar[tuple[StateVar, ...]] = (
-        StateVar("v_cell", "c"),
+        StateVar("v_cell", "c", refractory="hold"),
         StateVar("u", lambda m: m._buffers["b"] * m._buffers["c"]),
     ) + SPIKE_STATE
     options: ClassVar[tuple[Option, ...]] = FIXED_RESET_OPTIONS
@@ -101,7 +101,7 @@ class IzhikevichNeuron(BaseNeuron):
     reset_name = "c"
 
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
-        args = (state["a"], state["b"], state["alpha_v"], self.dt, self._refrac_gate)
+        args = (state["a"], state["b"], state["alpha_v"], self.dt, None)  # v held by the base
         v, u = sf.izhikevich_update(state["v_cell"], state["u"], x, *args)
         return {"v_cell": v, "u": u}
 

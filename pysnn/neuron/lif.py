@@ -6,9 +6,8 @@ from typing import ClassVar
 
 import torch
 
-from pysnn import functional as sf
-from pysnn.neuron.parameters import Param
-from pysnn.neuron.spiking import NEURON_PARAMS, BaseNeuron
+from pysnn.neuron.parameters import LinearODE, Param, StateVar
+from pysnn.neuron.spiking import NEURON_PARAMS, SPIKE_STATE, BaseNeuron
 
 Tensor = torch.Tensor
 
@@ -21,11 +20,12 @@ class IFNeuron(BaseNeuron):
     .. math:: v \leftarrow v + \alpha_v I\,[r=0]
 
     See :class:`~pysnn.neuron.BaseNeuron` for the parameters (there is no ``tau_v``).
+    The model is its declaration: a voltage without leak, held while refractory.
     """
 
-    def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
-        v = sf.if_voltage_update(state["v_cell"], x, state["alpha_v"], self._refrac_gate)
-        return {"v_cell": v}
+    state_vars: ClassVar[tuple[StateVar, ...]] = (
+        StateVar("v_cell", "v_rest", refractory="hold", ode=LinearODE(gain="alpha_v")),
+    ) + SPIKE_STATE
 
 
 class LIFNeuron(BaseNeuron):
@@ -64,16 +64,12 @@ class LIFNeuron(BaseNeuron):
     params: ClassVar[tuple[Param, ...]] = NEURON_PARAMS + (
         Param("tau_v", 20.0, "time", doc="membrane time constant (ms)"),
     )
-
-    def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
-        v, v_rest, alpha_v = state["v_cell"], state["v_rest"], state["alpha_v"]
-        gate = self._refrac_gate
-        if self.integrator == "impulse":
-            v = sf.lif_linear_voltage_update(v, v_rest, x, alpha_v, self.decay("tau_v"), gate)
-        elif self.integrator == "euler":
-            v = sf.lif_euler_voltage_update(v, v_rest, x, alpha_v, state["tau_v"], self.dt, gate)
-        else:
-            v = sf.lif_exact_voltage_update(
-                v, v_rest, x, alpha_v, state["tau_v"], self.dt, gate, self.gain("tau_v")
-            )
-        return {"v_cell": v}
+    #: the model is its ODE, integrated by the population (no integrate() of its own)
+    state_vars: ClassVar[tuple[StateVar, ...]] = (
+        StateVar(
+            "v_cell",
+            "v_rest",
+            refractory="hold",
+            ode=LinearODE(tau="tau_v", rest="v_rest", gain="alpha_v"),
+        ),
+    ) + SPIKE_STATE

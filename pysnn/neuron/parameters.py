@@ -34,6 +34,7 @@ ParamLike = Union[float, int, Tensor]
 
 __all__ = [
     "DecayFactor",
+    "LinearODE",
     "Param",
     "StateVar",
     "Option",
@@ -81,6 +82,31 @@ class Param(NamedTuple):
     doc: str = ""
 
 
+class LinearODE(NamedTuple):
+    r"""Declared first-order linear dynamics of a state variable, integrated by the population.
+
+    .. math:: \tau \dot y = -(y - y_{rest}) + g\,I
+
+    advanced over each step by the population's integrator (``"exact"``,
+    ``"euler"`` or ``"impulse"``, see :mod:`pysnn.functional.integration`),
+    for the step's input :math:`I`.  With ``tau=None`` the variable is a
+    perfect integrator, :math:`y \leftarrow y + g\,I` per step.
+
+    Attributes
+    ----------
+    tau : str or None
+        Name of the time-constant parameter (ms); ``None``: no leak.
+    rest : str or None
+        Name of the resting-value parameter (``None``: 0).
+    gain : str or None
+        Name of the input-scaling parameter (``None``: 1).
+    """
+
+    tau: str | None = None
+    rest: str | None = None
+    gain: str | None = None
+
+
 class StateVar(NamedTuple):
     """A state variable, allocated per batch element (or shared by the batch).
 
@@ -96,12 +122,23 @@ class StateVar(NamedTuple):
     shared : bool
         One value per neuron shared by the batch (homeostatic state, e.g. an
         adaptive threshold): not reset by ``reset_state()``.
+    refractory : {"free", "hold"}
+        What the refractory period does to the variable: nothing (``"free"``,
+        e.g. a recovery variable), or it keeps its value while the neuron is
+        refractory (``"hold"``: the membrane voltage integrates no input).  The
+        population applies it after the model's update: a model never gates
+        its variables itself.
+    ode : LinearODE, optional
+        Declared linear dynamics: the population integrates the variable (a
+        model then needs no ``integrate`` of its own for it).
     """
 
     name: str
     init: Union[str, float, Callable[[Any], Tensor]] = 0.0
     integer: bool = False
     shared: bool = False
+    refractory: str = "free"
+    ode: LinearODE | None = None
 
 
 class Option(NamedTuple):

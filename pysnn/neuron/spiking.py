@@ -17,7 +17,7 @@ import torch
 
 from pysnn import functional as sf
 from pysnn import fusion
-from pysnn.neuron.parameters import Option, Param, StateVar
+from pysnn.neuron.parameters import LinearODE, Option, Param, StateVar
 from pysnn.neuron.population import TRACE_MODES, Population
 from pysnn.neuron.validation import InputLike
 from pysnn.validation import mark_valid
@@ -28,6 +28,7 @@ __all__ = [
     "BaseNeuron",
     "NEURON_PARAMS",
     "NEURON_STATE",
+    "VOLTAGE",
     "NEURON_OPTIONS",
     "SPIKE_STATE",
     "FIXED_RESET_OPTIONS",
@@ -46,7 +47,9 @@ NEURON_PARAMS = (
 )
 #: state that every spiking neuron has besides its own variables
 SPIKE_STATE = (StateVar("spikes"), StateVar("trace"), StateVar("refrac_counts", integer=True))
-NEURON_STATE = (StateVar("v_cell", "v_rest"),) + SPIKE_STATE
+#: the voltage: held while refractory; its dynamics are the model's
+VOLTAGE = StateVar("v_cell", "v_rest", refractory="hold")
+NEURON_STATE = (VOLTAGE,) + SPIKE_STATE
 #: options of a neuron with a fixed reset (no ``reset`` argument)
 FIXED_RESET_OPTIONS = (
     Option("store_trace", False, (False, True)),
@@ -109,6 +112,9 @@ class BaseNeuron(Population):
 
     params: ClassVar[tuple[Param, ...]] = NEURON_PARAMS
     state_vars: ClassVar[tuple[StateVar, ...]] = NEURON_STATE
+    #: state variables with declared linear dynamics, and those held while refractory
+    _linear_vars: ClassVar[tuple[StateVar, ...]] = ()
+    _held_vars: ClassVar[tuple[str, ...]] = ("v_cell",)
     options: ClassVar[tuple[Option, ...]] = NEURON_OPTIONS
 
     def setup(self) -> None:
@@ -131,10 +137,36 @@ class BaseNeuron(Population):
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
         """New values of the integrated variables (at least ``"v_cell"``) for input ``x``.
 
-        ``state`` is the module's buffer dict (read only); the refractory gate
-        of the previous step is :attr:`_refrac_gate`.
+        ``state`` is the module's buffer dict (read only).  The default advances
+        the state variables that declare a :class:`~pysnn.neuron.parameters.LinearODE`
+        with the population's integrator; a model with other dynamics
+        overrides it (one call into :mod:`pysnn.functional`).  Either way the
+        population holds the variables declared ``refractory="hold"`` while
+        the neuron is refractory: a model never gates its update itself.
         """
-        raise NotImplementedError(f"{type(self).__name__} must implement integrate()")
+        if not self._linear_vars:
+            raise NotImplementedError(
+                f"{type(self).__name__} must implement integrate() or declare the dynamics "
+                "of its state (StateVar(..., ode=LinearODE(...)))"
+            )
+        return {
+            var.name: self._linear_update(var.ode, state[var.name], x) for var in self._linear_vars
+        }
+
+    def _linear_update(self, ode: LinearODE, y: Tensor, x: Tensor) -> Tensor:
+        r""":math:`\tau \dot y = -(y - y_{rest}) + g I` over one step, by :attr:`integrator`."""
+        state = self._buffers
+        gain = 1.0 if ode.gain is None else state[ode.gain]
+        if ode.tau is None:
+            return sf.if_voltage_update(y, x, gain, None)
+        rest = 0.0 if ode.rest is None else state[ode.rest]
+        if self.integrator == "impulse":
+            return sf.lif_linear_voltage_update(y, rest, x, gain, self.decay(ode.tau), None)
+        if self.integrator == "euler":
+            return sf.lif_euler_voltage_update(y, rest, x, gain, state[ode.tau], self.dt, None)
+        return sf.lif_exact_voltage_update(
+            y, rest, x, gain, state[ode.tau], self.dt, None, self.gain(ode.tau)
+        )
 
     #: buffer holding the firing threshold (a parameter, or state for adaptive thresholds)
     threshold_name: ClassVar[str] = "thresh"
@@ -156,6 +188,8 @@ class BaseNeuron(Population):
         super().__init_subclass__(**kwargs)
         # the step skips the call when a model has no spike effects
         cls._has_spike_effects = cls.on_spike is not BaseNeuron.on_spike
+        cls._linear_vars = tuple(var for var in cls.state_vars if var.ode is not None)
+        cls._held_vars = tuple(var.name for var in cls.state_vars if var.refractory == "hold")
 
     # -- the shared step ---------------------------------------------------------------
     @property
@@ -168,6 +202,11 @@ class BaseNeuron(Population):
         # nn.Module.__getattr__/__setattr__ cost about a microsecond per call
         state = self._buffers
         new = self.integrate(state, x, *extra)
+        if self._has_refractory:  # the declared variables integrate nothing while refractory
+            free = state["refrac_counts"] == 0
+            for name in self._held_vars:
+                if name in new:
+                    new[name] = torch.where(free, new[name], state[name])
         v = new["v_cell"]
         thresh = state[self.threshold_name]
         # a neuron that is refractory (from the previous step) cannot spike
