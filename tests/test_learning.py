@@ -811,8 +811,11 @@ def test_collections_skip_pooling_layers():
 
 def test_custom_rule_on_base_class():
     from pysnn.learning import LearningRule
+    from pysnn.learning.options import Hyper
 
     class PreGated(LearningRule):
+        hyperparameters = (Hyper("gain", 2.0, doc="factor of the change"),)
+
         def __init__(self, layers, lr=1e-3, gain=2.0, **options):
             super().__init__(layers, dict(lr=lr, gain=gain, **options))
 
@@ -850,3 +853,44 @@ def test_auto_path_choice():
     net(torch.zeros(1, 200).double(), torch.zeros(1, 150).double())
     eager.step()
     assert eager.last_path["conn"] == "none"
+
+
+def test_a_rule_option_written_from_the_docs_is_checked_everywhere():
+    """A new STDP variant declares its option once: NaN is refused when built, set and stepped."""
+    from pysnn.learning.options import Hyper
+
+    class GatedSTDP(STDP):  # an STDP variant with one more hyper-parameter
+        """STDP whose change is multiplied by a gate."""
+
+        hyperparameters = (Hyper("gate", 1.0, "non_negative", doc="factor of every change"),)
+
+        def _step_layer(self, layer, group, state, reward):
+            before = layer.connection.weight.clone()
+            super()._step_layer(layer, group, state, reward)
+            with torch.no_grad():
+                weight = layer.connection.weight
+                weight.copy_(before + group["gate"] * (weight - before))
+
+    net = linear_net(2, 2, w=0.5)
+    with pytest.raises(ValueError, match="gate must be finite"):
+        GatedSTDP(net.layers, gate=float("nan"))
+    with pytest.raises(ValueError, match="gate must be >= 0"):
+        GatedSTDP(net.layers, gate=-1.0)
+    with pytest.raises(TypeError, match="unknown options.*gatee"):
+        GatedSTDP(net.layers, gatee=1.0)
+    rule = GatedSTDP(net.layers, lr=0.5, gate=0.5)
+    assert "gate=0.5" in repr(rule) and "``gate``" in GatedSTDP.__doc__  # the docs' table
+    with pytest.raises(ValueError, match="gate must be finite"):
+        rule.param_groups[0]["gate"] = float("inf")
+    rule.param_groups[0]["gate"] = torch.tensor(0.5)
+    rule.param_groups[0]["gate"].fill_(float("nan"))  # edited in place: caught at the step
+    before = net.layer1_connection.weight.clone() if hasattr(net, "layer1_connection") else None
+    net(torch.tensor([[1.0, 0.0]]).double(), torch.tensor([[1.0, 1.0]]).double())
+    weights = [layer.connection.weight.clone() for layer in rule.layers]
+    with pytest.raises(ValueError, match="gate must be finite"):
+        rule.step()
+    assert all(torch.equal(w, layer.connection.weight) for w, layer in zip(weights, rule.layers))
+    rule.param_groups[0]["gate"] = 0.0  # no change at all
+    rule.step()
+    assert all(torch.equal(w, layer.connection.weight) for w, layer in zip(weights, rule.layers))
+    del before

@@ -396,10 +396,8 @@ def test_a_model_written_from_the_docs_cannot_skip_the_refractory_gate():
 
     qif = QuadraticIF((1,), thresh=1.0, duration_refrac=3.0, dt=0.1).double()
     drive = torch.full((1, 1), 5.0, dtype=torch.float64)
-    for step in range(1, 50):
-        if qif(drive)[0].item() == 1.0:
-            break
-    assert 1 < step < 50 and float(qif.v_cell) == 0.0  # it spiked and was reset
+    spiked_at = next(step for step in range(1, 50) if qif(drive)[0].item() == 1.0)
+    assert spiked_at == 2 and float(qif.v_cell) == 0.0  # v = 0.5, then 1.0: spiked and reset
     # refractory for 3 ms = 30 steps at dt 0.1: the voltage is held, whatever integrate() says
     for _ in range(30):
         qif(drive)

@@ -2,17 +2,19 @@ r"""The base of every learning rule: layer resolution, groups, per-layer state, 
 
 from __future__ import annotations
 
+import inspect
 import math
 import numbers
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, Iterable, Iterator, Union
+from typing import Any, ClassVar, Iterable, Iterator, Union
 
 import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from pysnn.fusion import is_compiling
+from pysnn.learning.options import Hyper, check_hyper, hyper_table
 from pysnn.network import Layer, SNNNetwork
 
 Tensor = torch.Tensor
@@ -20,42 +22,27 @@ Reward = Union[float, int, Tensor]
 
 __all__ = [
     "COMMON_DEFAULTS",
-    "FINITE_OPTIONS",
+    "COMMON_HYPERS",
     "LearningRule",
     "LayerState",
     "ParamGroup",
     "Reward",
     "check_finite_option",
-    "check_finite_options",
+    "check_options",
     "check_reward",
 ]
 
-#: options that every rule accepts, with their defaults
-COMMON_DEFAULTS: dict[str, Any] = {
-    "lr": 1e-3,
-    "w_min": None,
-    "w_max": None,
-    "soft_bounds": False,
-    "mask": None,
-    "reduction": "mean",
-}
-
-
-#: hyper-parameters that must be finite numbers (or finite tensors; ``None`` is allowed
-#: where it is a valid value, e.g. no bound): checked at construction, when assigned
-#: in a parameter group and before every ``step()``/``update_state()``
-FINITE_OPTIONS = (
-    "lr",
-    "w_min",
-    "w_max",
-    "target",
-    "a_plus",
-    "a_minus",
-    "a3_plus",
-    "a3_minus",
-    "w_init",
-    "a",
+#: the hyper-parameters every rule has (see :mod:`pysnn.learning.options`)
+COMMON_HYPERS: tuple[Hyper, ...] = (
+    Hyper("lr", 1e-3, doc="learning rate"),
+    Hyper("w_min", None, optional=True, doc="lower weight bound (None: none)"),
+    Hyper("w_max", None, optional=True, doc="upper weight bound (None: none)"),
+    Hyper("soft_bounds", False, "bool", doc="weight-dependent (multiplicative) updates"),
+    Hyper("mask", None, "any", doc="bool tensor (or name -> tensor): learnable weights"),
+    Hyper("reduction", "mean", "choice", ("mean", "sum"), doc="over the batch"),
 )
+#: options that every rule accepts, with their defaults
+COMMON_DEFAULTS: dict[str, Any] = {h.name: h.default for h in COMMON_HYPERS}
 
 
 def check_finite_option(name: str, value: Any) -> None:
@@ -80,10 +67,11 @@ def check_finite_option(name: str, value: Any) -> None:
         raise ValueError(f"{name} must be finite, got {value}")
 
 
-def check_finite_options(group: Mapping[str, Any]) -> None:
-    """:func:`check_finite_option` for every :data:`FINITE_OPTIONS` entry of ``group``."""
-    for name in FINITE_OPTIONS:
-        check_finite_option(name, dict.get(group, name))
+def check_options(group: Mapping[str, Any], hypers: Mapping[str, Hyper]) -> None:
+    """:func:`~pysnn.learning.options.check_hyper` for every declared option of ``group``."""
+    for name, hyper in hypers.items():
+        if name in group:
+            check_hyper(hyper, dict.get(group, name))
 
 
 class _Unset:
@@ -116,6 +104,8 @@ class ParamGroup(dict):
 
     aliases: Mapping[str, str] = {}
     converters: Mapping[str, tuple[str, Any, Any]] = {}
+    #: the rule's declared hyper-parameters (set by the rule for its groups)
+    hypers: Mapping[str, Hyper] = {}
 
     def __missing__(self, key: str) -> Any:
         if key in self.aliases:
@@ -131,8 +121,9 @@ class ParamGroup(dict):
         elif key in self.converters:
             new, to_new, _ = self.converters[key]
             key, value = new, to_new(self, value)
-        if key in FINITE_OPTIONS:
-            check_finite_option(key, value)  # before the group changes
+        hyper = self.hypers.get(key)
+        if hyper is not None:
+            check_hyper(hyper, value)  # before the group changes
         super().__setitem__(key, value)
 
 
@@ -468,24 +459,50 @@ class LearningRule(nn.Module):
     The layers and networks are kept in plain containers, so
     ``rule.state_dict()`` holds the rule's state only.
 
-    Subclasses implement :meth:`_step_layer` (and :meth:`_update_layer_state`
-    for rules with per-step state) and list their per-layer buffers in
+    Subclasses declare their hyper-parameters (:attr:`hyperparameters`, see
+    :mod:`pysnn.learning.options`: checked at construction, when a group is
+    edited and before every step; listed in ``repr`` and in the docstring's
+    table), implement :meth:`_step_layer` (and :meth:`_update_layer_state` for
+    rules with per-step state) and list their per-layer buffers in
     :attr:`state_names`.  A custom rule in a few lines (a presynaptically
-    gated Hebbian rule):
+    gated Hebbian rule with a gain of its own):
 
     .. code-block:: python
 
         class PreGated(LearningRule):
-            def __init__(self, layers, lr=1e-3, **options):
-                super().__init__(layers, dict(lr=lr, **options))
+            hyperparameters = (Hyper("gain", 1.0, doc="factor of the change"),)
+
+            def __init__(self, layers, lr=1e-3, gain=1.0, **options):
+                super().__init__(layers, dict(lr=lr, gain=gain), **options)
 
             def _step_layer(self, layer, group, state, reward):
                 if self._frozen(layer):
                     return
                 post = self._post(layer, "trace")
-                dw = layer.connection.correlate(post, "spikes")
+                dw = layer.connection.correlate(post, "spikes") * group["gain"]
                 self.apply_change(layer, group, dw=dw * self._scale(group, post.shape[0]))
     """
+
+    #: the rule's declared hyper-parameters (those of its bases are included)
+    hyperparameters: ClassVar[tuple[Hyper, ...]] = COMMON_HYPERS
+    #: every declared hyper-parameter of the class, by name (set per class)
+    _hypers: ClassVar[dict[str, Hyper]] = {h.name: h for h in COMMON_HYPERS}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        hypers: dict[str, Hyper] = {}
+        for klass in reversed(cls.__mro__):
+            for hyper in klass.__dict__.get("hyperparameters", ()):
+                hypers[hyper.name] = hyper
+        cls._hypers = hypers
+        doc = cls.__dict__.get("__doc__")
+        if doc:
+            cls.__doc__ = (
+                inspect.cleandoc(doc)
+                + "\n\n.. rubric:: Hyper-parameters\n\n"
+                + hyper_table(hypers.values())
+                + "\n"
+            )
 
     #: names of the per-layer buffers of the rule
     state_names: tuple[str, ...] = ()
@@ -503,14 +520,26 @@ class LearningRule(nn.Module):
         **options: Any,
     ) -> None:
         super().__init__()
-        unknown = set(options) - set(COMMON_DEFAULTS)
+        hypers = type(self)._hypers
+        unknown = set(options) - set(hypers)
         if unknown:
             raise TypeError(
-                f"{type(self).__name__}: unknown options {sorted(unknown)}; "
-                f"the options of every rule are {sorted(COMMON_DEFAULTS)}"
+                f"{type(self).__name__}: unknown options {sorted(unknown)}; its declared "
+                f"hyper-parameters are {sorted(hypers)}"
             )
-        # ``defaults`` may add keys (custom rules); groups may only override known keys
-        self.defaults: dict[str, Any] = {**COMMON_DEFAULTS, **(defaults or {}), **options}
+        given = dict(defaults or {})
+        undeclared = set(given) - set(hypers)
+        if undeclared:
+            raise TypeError(
+                f"{type(self).__name__}: hyper-parameters {sorted(undeclared)} are not declared; "
+                f"add Hyper(name, default, ...) to {type(self).__name__}.hyperparameters "
+                "(pysnn.learning.options) so that they are checked"
+            )
+        self.defaults: dict[str, Any] = {
+            **{name: h.default for name, h in hypers.items()},
+            **given,
+            **options,
+        }
         network = network if network is not None else layers
         # plain containers: a network assigned as attribute would become a submodule
         self._networks: list[SNNNetwork] = []
@@ -538,6 +567,7 @@ class LearningRule(nn.Module):
         group = dict(group)
         layers = resolve_layers(group.pop("layers"), self.network)
         full = self.group_class(self.defaults)
+        full.hypers = type(self)._hypers
         dict.__setitem__(full, "layers", layers)
         aliases = getattr(full, "aliases", {})
         converters = getattr(full, "converters", {})
@@ -569,9 +599,7 @@ class LearningRule(nn.Module):
                 net.attach_rule(self)
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        check_finite_options(group)
-        if group["reduction"] not in ("mean", "sum"):
-            raise ValueError(f'reduction must be "mean" or "sum", got {group["reduction"]!r}')
+        check_options(group, type(self)._hypers)
         w_min, w_max = group["w_min"], group["w_max"]
         if w_min is not None and w_max is not None and w_min > w_max:
             raise ValueError(f"w_min ({w_min}) must not exceed w_max ({w_max})")
@@ -646,24 +674,25 @@ class LearningRule(nn.Module):
                 self._step_layer(layer, group, self.state[layer.name], reward)
 
     def _prepare_step(self) -> None:
-        """Check every group's hyper-parameters; make inference-mode state updatable.
+        """Check every group's declared hyper-parameters; make inference-mode state updatable.
 
-        A group whose finite-checked options are numbers equal to those of its
-        last check is not checked again (a check of every option costs about
-        as much as a small weight update); tensor options are checked every
+        A group whose numeric options are numbers equal to those of its last
+        check is not checked again (a check of every option costs about as
+        much as a small weight update); tensor options are checked every
         step, since they can change in place.
         """
         if is_compiling():
-            # inside compile_step: the options were checked when they were set, and the
+            # inside a compiled chunk: the options were checked when they were set, and the
             # first eager step checks them again; nothing here may branch on data
             return
+        hypers = type(self)._hypers
         checked = self.__dict__.setdefault("_checked_options", {})
         for index, group in enumerate(self.param_groups):
-            values = tuple([dict.get(group, name) for name in FINITE_OPTIONS])
+            values = tuple([dict.get(group, name) for name in hypers])
             numbers_only = not any(isinstance(value, Tensor) for value in values)
             if numbers_only and checked.get(index) == values:
                 continue
-            check_finite_options(group)
+            check_options(group, hypers)
             if numbers_only:
                 checked[index] = values
         for module in self.layer_state.values():

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from pysnn.learning.base import LearningRule, Reward
+from pysnn.learning.options import Hyper
 from pysnn.network import Layer, SNNNetwork
 
 Tensor = torch.Tensor
@@ -55,6 +56,11 @@ class FedeSTDP(LearningRule):
     w_min, w_max, soft_bounds, mask, reduction, network
         See :class:`~pysnn.learning.LearningRule`.  Not supported with per-synapse delays.
     """
+
+    hyperparameters = (
+        Hyper("w_init", 0.5, doc="weight around which the rule is centred"),
+        Hyper("a", 0.0, doc="shift of the LTP/LTD balance"),
+    )
 
     def __init__(
         self,

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from pysnn.learning.base import LearningRule, Reward
+from pysnn.learning.options import Hyper
 from pysnn.network import Layer, SNNNetwork
 
 Tensor = torch.Tensor
@@ -36,6 +37,11 @@ class Hebbian(LearningRule):
     w_min, w_max, soft_bounds, mask, reduction, network
         See :class:`~pysnn.learning.LearningRule`.
     """
+
+    hyperparameters = (
+        Hyper("pre", "trace", "choice", ("trace", "spikes"), doc="presynaptic quantity"),
+        Hyper("post", "trace", "choice", ("trace", "spikes"), doc="postsynaptic quantity"),
+    )
 
     def __init__(
         self,

@@ -9,6 +9,7 @@ import torch
 
 from pysnn.competition import as_feature_maps, check_radius, inhibition_area, k_winners
 from pysnn.learning.base import run_state
+from pysnn.learning.options import Hyper
 from pysnn.learning.shrestha import LTPWindowRule
 from pysnn.network import Layer, SNNNetwork
 
@@ -83,6 +84,12 @@ class KheradpishehSTDP(LTPWindowRule):
     """
 
     state_names = ("since_pre", "blocked_maps", "inhibited", "n_winners")
+
+    hyperparameters = (
+        Hyper("k", 1, "any", doc="winners per sample (int >= 1)"),
+        Hyper("radius", 0, "any", doc="lateral inhibition radius"),
+        Hyper("potential", None, "any", doc="state variable ranking the winners"),
+    )
 
     def __init__(
         self,

@@ -6,7 +6,8 @@ from typing import Any, Callable
 
 import torch
 
-from pysnn.learning.base import LearningRule, Reward, check_finite_options, check_reward
+from pysnn.learning.base import LearningRule, Reward, check_options, check_reward
+from pysnn.learning.options import Hyper
 from pysnn.network import Layer, SNNNetwork
 
 Tensor = torch.Tensor
@@ -84,6 +85,11 @@ class WeightNormalization(LearningRule):
         See :class:`~pysnn.learning.LearningRule`.
     """
 
+    hyperparameters = (
+        Hyper("target", 1.0, doc="sum of each unit's incoming weights"),
+        Hyper("interval", 1, "count", doc="steps between normalisations"),
+    )
+
     def __init__(
         self,
         layers: Any,
@@ -127,7 +133,7 @@ class WeightNormalization(LearningRule):
         """Normalise one layer now (:class:`ValueError` first for a non-finite ``target`` or bound)."""
         if group is None:
             group = next(g for lay, g in self._layers() if lay.connection is layer.connection)
-        check_finite_options(group)
+        check_options(group, type(self)._hypers)
         self._normalize(layer, group)
 
     def _normalize(self, layer: Layer, group: dict) -> None:

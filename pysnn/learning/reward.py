@@ -18,6 +18,7 @@ from pysnn.learning.base import (
     run_state,
     take_aliases,
 )
+from pysnn.learning.options import Hyper
 from pysnn.learning.traces import TRACE_STATE, PairTraces, pair_traces
 from pysnn.network import Layer, SNNNetwork
 
@@ -69,6 +70,11 @@ class _RewardSTDP(PairTraces, LearningRule):
 
     group_class = _RewardGroup
     needs_reward = True
+
+    hyperparameters = (
+        Hyper("a_plus", 1.0, doc="potentiation amplitude A+"),
+        Hyper("a_minus", 1.0, doc="depression amplitude A-"),
+    )
 
     def __init__(
         self,
@@ -213,6 +219,8 @@ class MSTDPET(_RewardSTDP):
     """
 
     state_names = ("e",) + TRACE_STATE
+
+    hyperparameters = (Hyper("tau_e", 20.0, "time", doc="eligibility time constant (ms)"),)
 
     def __init__(
         self,

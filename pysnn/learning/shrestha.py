@@ -27,6 +27,7 @@ from typing import Any
 import torch
 
 from pysnn.learning.base import LearningRule, Reward, run_state
+from pysnn.learning.options import Hyper
 from pysnn.network import Layer, SNNNetwork
 
 Tensor = torch.Tensor
@@ -48,6 +49,11 @@ class LTPWindowRule(LearningRule):
     """
 
     state_names = ("since_pre",)
+    hyperparameters = (
+        Hyper("a_plus", 1.0, doc="potentiation amplitude"),
+        Hyper("a_minus", 1.0, doc="depression amplitude"),
+        Hyper("tau_ltp", 1.0, "time", doc="LTP window (ms)"),
+    )
 
     def _check_window(self, tau_ltp: float) -> None:
         if isinstance(tau_ltp, bool) or not isinstance(tau_ltp, (int, float)):

@@ -7,6 +7,7 @@ from typing import Any
 import torch
 
 from pysnn.learning.base import LearningRule, Reward
+from pysnn.learning.options import Hyper
 from pysnn.learning.traces import PairTraces, pair_traces
 from pysnn.network import Layer, SNNNetwork
 
@@ -102,6 +103,14 @@ class STDP(PairTraces, LearningRule):
     w_min, w_max, soft_bounds, mask, reduction, network
         See :class:`LearningRule`.
     """
+
+    hyperparameters = (
+        Hyper("a_plus", 1.0, doc="potentiation amplitude A+"),
+        Hyper("a_minus", 1.0, doc="depression amplitude A-"),
+        Hyper("event_driven", None, "choice", (None, True, False), doc="event-driven update"),
+        Hyper("event_threshold", 0.01, "unit", doc="activity of the automatic choice"),
+        Hyper("event_min_synapses", 2**19, "count", doc="size of the automatic choice"),
+    )
 
     def __init__(
         self,

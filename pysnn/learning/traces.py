@@ -23,6 +23,7 @@ from typing import Any
 import torch
 
 from pysnn.learning.base import run_state
+from pysnn.learning.options import Hyper
 from pysnn.network import Layer
 
 Tensor = torch.Tensor
@@ -57,6 +58,11 @@ class PairTraces:
     """
 
     state_names: tuple[str, ...] = TRACE_STATE
+    hyperparameters = (
+        Hyper("tau_plus", None, "positive", optional=True, doc="own presynaptic trace (ms)"),
+        Hyper("tau_minus", None, "positive", optional=True, doc="own postsynaptic trace (ms)"),
+        Hyper("pairing", "all-to-all", "choice", PAIRINGS, doc="pairing of the own traces"),
+    )
 
     def _check_group(self, group: dict[str, Any]) -> None:
         super()._check_group(group)  # type: ignore[misc]

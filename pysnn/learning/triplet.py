@@ -9,6 +9,7 @@ import torch
 
 from pysnn.compat import RULE_ALIASES
 from pysnn.learning.base import UNSET, LearningRule, ParamGroup, Reward, run_state, take_aliases
+from pysnn.learning.options import Hyper
 from pysnn.network import Layer, SNNNetwork
 
 Tensor = torch.Tensor
@@ -68,6 +69,15 @@ class TripletSTDP(LearningRule):
 
     state_names = ("r2", "o2")
     group_class = _TripletGroup
+
+    hyperparameters = (
+        Hyper("a_plus", 5e-3, doc="pair potentiation amplitude"),
+        Hyper("a3_plus", 6e-3, doc="triplet potentiation amplitude"),
+        Hyper("a_minus", 7e-3, doc="pair depression amplitude"),
+        Hyper("a3_minus", 0.0, doc="triplet depression amplitude"),
+        Hyper("tau_x", 100.0, "positive", doc="slow presynaptic trace (ms)"),
+        Hyper("tau_y", 125.0, "positive", doc="slow postsynaptic trace (ms)"),
+    )
 
     def __init__(
         self,
