@@ -33,10 +33,12 @@ from pysnn.neuron import (
     Input,
     IzhikevichNeuron,
     LIFNeuron,
+    RatePopulation,
 )
+from pysnn.sequential import Sequential
 from pysnn.synapse import ExponentialSynapse
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     "__version__",
@@ -61,6 +63,8 @@ __all__ = [
     "FedeNeuron",
     "IFNeuron",
     "Input",
+    "RatePopulation",
+    "Sequential",
     "IzhikevichNeuron",
     "LIFNeuron",
     "Layer",

@@ -109,7 +109,8 @@ class Encoder(nn.Module):
     generator : torch.Generator, optional
         Default random generator of the random encoders.
     dtype : torch.dtype, optional
-        Dtype of the spikes; the default floating dtype when omitted.
+        Dtype of the spikes; when omitted, the dtype of a floating input (so
+        float64 rates give float64 spikes), else the default floating dtype.
     """
 
     def __init__(
@@ -128,8 +129,12 @@ class Encoder(nn.Module):
         self.dtype = dtype
 
     # -- helpers -----------------------------------------------------------
-    def _out_dtype(self) -> torch.dtype:
-        return self.dtype if self.dtype is not None else torch.get_default_dtype()
+    def _out_dtype(self, x: Tensor) -> torch.dtype:
+        """The spikes' dtype: ``dtype``, else the input's floating dtype (a float64 network's
+        encoder gives float64 spikes), else the default floating dtype."""
+        if self.dtype is not None:
+            return self.dtype
+        return x.dtype if x.is_floating_point() else torch.get_default_dtype()
 
     def _generator(
         self, x: Tensor, generator: Optional[torch.Generator]
@@ -221,12 +226,12 @@ class PoissonRateEncoder(Encoder):
         """Draw the spikes of one step, shape ``rates.shape``."""
         p = self.probabilities(rates)
         gen = self._generator(p, generator)
-        return (self._rand(p, gen) < p).to(self._out_dtype())
+        return (self._rand(p, gen) < p).to(self._out_dtype(rates))
 
     def iter(self, x: Tensor, generator: Optional[torch.Generator] = None) -> Iterator[Tensor]:
         p = self.probabilities(x)
         gen = self._generator(p, generator)
-        dtype = self._out_dtype()
+        dtype = self._out_dtype(x)
         for _ in range(self.num_steps):
             yield (self._rand(p, gen) < p).to(dtype)
 
@@ -288,7 +293,7 @@ class PoissonEncoder(Encoder):
         gen = self._generator(rates, generator)
         rates_khz = rates / 1000.0  # events per ms
         active = rates_khz > 0
-        dtype = self._out_dtype()
+        dtype = self._out_dtype(x)
         next_event = self._intervals(rates_khz, active, gen)
         for step in range(self.num_steps):
             end = (step + 1) * self.dt
@@ -326,7 +331,7 @@ class BernoulliEncoder(Encoder):
         if bool(((p < 0) | (p > 1)).any()):
             raise ValueError("x holds spike probabilities and must lie in [0, 1]")
         gen = self._generator(p, generator)
-        dtype = self._out_dtype()
+        dtype = self._out_dtype(x)
         for _ in range(self.num_steps):
             yield (self._rand(p, gen) < p).to(dtype)
 
@@ -368,7 +373,7 @@ class _SpikeTimeEncoder(Encoder):
 
     def iter(self, x: Tensor, generator: Optional[torch.Generator] = None) -> Iterator[Tensor]:
         times = self.spike_times(x)
-        dtype = self._out_dtype()
+        dtype = self._out_dtype(x)
         for step in range(self.num_steps):
             yield (times == step).to(dtype)
 

@@ -491,6 +491,7 @@ class SNNNetwork(RuleHost):
         strategy: str | None = None,
         rules: Any = None,
         rewards: Tensor | None = None,
+        batch_first: bool = False,
     ) -> Tensor:
         """Step the network through a sequence and stack its outputs.
 
@@ -527,13 +528,24 @@ class SNNNetwork(RuleHost):
         rewards : Tensor, optional
             ``[T]`` or ``[T, batch]``: the reward of each step for the
             reward-modulated rules (required when one is among ``rules``).
+        batch_first : bool
+            ``inputs`` is ``[batch, T, ...]`` (as ``torch.nn.RNN``'s
+            ``batch_first``); the output is ``[batch, T, ...]`` then too.  By
+            default time comes first: a ``[batch, T, ...]`` tensor given
+            without it would run ``batch`` steps of ``T`` samples.
 
         Returns
         -------
         Tensor
             ``[T, ...]`` stack of the per-step outputs (the first element when
-            ``forward`` returns a tuple).
+            ``forward`` returns a tuple); ``[batch, T, ...]`` with ``batch_first``.
         """
+        if not isinstance(batch_first, bool):
+            raise TypeError(f"batch_first must be a bool, got {type(batch_first).__name__}")
+        if batch_first:
+            if not isinstance(inputs, Tensor) or inputs.dim() < 2:
+                raise ValueError("batch_first=True needs a tensor input [batch, T, ...]")
+            inputs = inputs.transpose(0, 1)
         if multi_step is not None:
             if not isinstance(multi_step, bool):
                 raise TypeError(
@@ -542,9 +554,10 @@ class SNNNetwork(RuleHost):
             if strategy is not None:
                 raise TypeError("give strategy or multi_step (PySNN 0.2), not both")
             strategy = "window" if multi_step else "step"
-        return self.simulator.run(
+        out = self.simulator.run(
             inputs, callback, reset, progress, warn_silent, strategy, rules, rewards
         )
+        return out.transpose(0, 1) if batch_first else out
 
     def multi_step_obstacle(
         self, inputs: Any = None, callback: Callable[..., Any] | None = None

@@ -214,21 +214,34 @@ def check_tensor(
     dtype: torch.dtype,
     device: torch.device,
     allow_bool: bool = False,
+    owner: str | None = None,
 ) -> Tensor:
     """Check the type, dtype and device of an input tensor.
 
-    A boolean tensor is accepted when ``allow_bool`` and converted to ``dtype``.
+    Where spikes are expected (``allow_bool``), a boolean tensor and an
+    integer tensor of 0/1 values are accepted and converted to ``dtype``.
+    ``owner`` (the module's name) starts every message.
     """
+    prefix = f"{owner}: " if owner else ""
     if not isinstance(x, Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+        raise TypeError(f"{prefix}{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.device != device:
         raise ValueError(
-            f"{name} is on device {x.device} but the module is on {device}; "
+            f"{prefix}{name} is on device {x.device} but the module is on {device}; "
             f"move one of them with .to()"
         )
     if x.dtype != dtype:
         if allow_bool and x.dtype == torch.bool:
             return x.to(dtype=dtype)
-        expected = f"{dtype} (or torch.bool)" if allow_bool else str(dtype)
-        raise TypeError(f"{name} must have dtype {expected}, got {x.dtype}")
+        if allow_bool and not x.is_floating_point() and not x.is_complex():
+            if not bool(((x == 0) | (x == 1)).all()):
+                raise ValueError(
+                    f"{prefix}{name} is an integer tensor: as spikes it must hold 0 and 1 only"
+                )
+            return x.to(dtype=dtype)
+        expected = f"{dtype} (or bool, or integer 0/1 spikes)" if allow_bool else str(dtype)
+        raise TypeError(
+            f"{prefix}{name} must have dtype {expected}, got {x.dtype}; convert the input "
+            f"with .to({dtype}) or the module with .to(dtype)"
+        )
     return x

@@ -527,7 +527,7 @@ def _running_delayed_linear():
     [
         (torch.zeros(2, 5), None, ValueError, "in_features=4"),
         (torch.zeros(2, 4, dtype=torch.float64), None, TypeError, "spikes.*dtype"),
-        (torch.zeros(2, 4, dtype=torch.int64), None, TypeError, "spikes.*dtype"),
+        (torch.full((2, 4), 3, dtype=torch.int64), None, ValueError, "spikes is an integer"),
         ([[0.0] * 4] * 2, None, TypeError, "spikes.*torch.Tensor"),
         (torch.zeros(2, 4), torch.zeros(2, 1, 4), ValueError, "trace.*shape"),
         (torch.zeros(2, 4), torch.zeros(2, 4, dtype=torch.float64), TypeError, "trace.*dtype"),

@@ -175,8 +175,10 @@ def _bad_spikes(how, batch, in_shape, dtype, gen):
     if how == "dtype":
         other = torch.float64 if dtype == torch.float32 else torch.float32
         return good.to(other), None, ("spikes", "dtype")
-    if how == "int":
-        return good.to(torch.int64), None, ("spikes", "dtype")
+    if how == "int":  # integer 0/1 spikes are spikes; other integers are not
+        counts = good.to(torch.int64)
+        counts.view(-1)[0] = 2
+        return counts, None, ("spikes", "integer")
     if how in ("nan", "inf"):
         good.view(-1)[-1] = math.nan if how == "nan" else -math.inf
         return good, trace, ("spikes", "finite")

@@ -863,7 +863,12 @@ BAD_INPUTS = [
     ("wrong shape", lambda x: x[..., :9], ValueError, r"\bx must have shape"),
     ("missing batch", lambda x: x[0], ValueError, r"\bx must have shape"),
     ("float64", lambda x: x.double(), TypeError, r"\bx must have dtype"),
-    ("int", lambda x: x.long(), TypeError, r"\bx must have dtype"),
+    (
+        "int",
+        lambda x: x.long() * 2,
+        (TypeError, ValueError),
+        r"\bx (must have dtype|is an integer)",
+    ),
     ("numpy", lambda x: x.numpy(), TypeError, r"\bx must be a torch.Tensor"),
     ("float", lambda x: 1.0, TypeError, r"\bx must be a torch.Tensor"),
     ("list with a float", lambda x: [x, 1.0], TypeError, r"x\[1\] must be a torch.Tensor"),
@@ -889,10 +894,14 @@ def test_bad_input_leaves_state_unchanged(bad, name, fresh):
     neuron(good_input(name))
 
 
-def test_input_rejects_int_tensor():
-    inp = Input((10,))
-    with pytest.raises(TypeError, match=r"x must have dtype .*bool"):
-        inp(torch.ones(2, 10, dtype=torch.int64))
+def test_input_takes_integer_spikes_and_rejects_other_integers():
+    inp, twin = Input((10,)), Input((10,))
+    spikes = (torch.rand(2, 10, generator=torch.Generator().manual_seed(0)) < 0.5).long()
+    assert torch.equal(inp(spikes)[1], twin(spikes.float())[1])  # 0/1 integers are spikes
+    before = snapshot(inp)
+    with pytest.raises(ValueError, match=r"Input: x is an integer tensor.*0 and 1"):
+        inp(torch.full((2, 10), 2, dtype=torch.int64))
+    assert_unchanged(inp, before)
 
 
 def test_fede_bad_pre_trace_leaves_state_unchanged():

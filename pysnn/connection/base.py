@@ -108,10 +108,11 @@ def check_step_inputs(
     window whose first step is ``spikes``).
     """
     binary_input = isinstance(spikes, Tensor) and spikes.dtype == torch.bool
-    spikes = check_tensor("spikes", spikes, like.dtype, like.device, allow_bool=True)
+    owner = type(module).__name__
+    spikes = check_tensor("spikes", spikes, like.dtype, like.device, True, owner)
     module.check_input_shape(spikes.shape)
     if trace is not None:
-        trace = check_tensor("trace", trace, like.dtype, like.device)
+        trace = check_tensor("trace", trace, like.dtype, like.device, owner=owner)
         if trace.shape != spikes.shape:
             raise ValueError(
                 f"{type(module).__name__}: trace must have the shape of spikes "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 import math
 import numbers
+import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any, ClassVar, Iterable, Iterator, Union
@@ -16,6 +17,7 @@ from torch.utils.hooks import RemovableHandle
 from pysnn.fusion import is_compiling
 from pysnn.learning.options import Hyper, check_hyper, hyper_table
 from pysnn.network import Layer, SNNNetwork
+from pysnn.validation import user_stacklevel
 
 Tensor = torch.Tensor
 Reward = Union[float, int, Tensor]
@@ -617,6 +619,38 @@ class LearningRule(nn.Module):
             if not hasattr(layer.neuron, attr):
                 raise TypeError(f"layer {layer.name!r}: the neuron has no .{attr}")
         check_mask(layer, group)
+        self._warn_if_bounds_clip(layer, group)
+
+    def _warn_if_bounds_clip(self, layer: Layer, group: dict[str, Any]) -> None:
+        """Warn when ``w_min``/``w_max`` would clip weights the rule has not changed yet.
+
+        A connection's default weights are signed (``reset_weights``): with
+        ``w_min=0`` the rule's first step would set every negative one to 0.
+        """
+        w_min, w_max = group["w_min"], group["w_max"]
+        if not all(b is None or isinstance(b, (int, float)) for b in (w_min, w_max)):
+            return
+        if w_min is None and w_max is None:
+            return
+        weight = layer.connection.weight.detach()
+        outside = torch.zeros_like(weight, dtype=torch.bool)
+        if w_min is not None:
+            outside |= weight < w_min
+        if w_max is not None:
+            outside |= weight > w_max
+        mask = combined_mask(layer, group)
+        if mask is not None:
+            outside &= mask
+        count = int(outside.sum())
+        if count:
+            warnings.warn(
+                f"{type(self).__name__}: layer {layer.name!r} has {count} of {weight.numel()} "
+                f"weights outside [{w_min}, {w_max}]; the rule's first step clips them to the "
+                f"bounds (a connection's default weights are signed): initialise them inside, "
+                f"e.g. connection.reset_weights('uniform', a={w_min}, b={w_max})",
+                RuntimeWarning,
+                stacklevel=user_stacklevel(),
+            )
 
     def _layers(self) -> Iterator[tuple[Layer, dict[str, Any]]]:
         for group in self.param_groups:

@@ -41,6 +41,7 @@ from pysnn.neuron.izhikevich import IzhikevichNeuron
 from pysnn.neuron.lif import IFNeuron, LIFNeuron
 from pysnn.neuron.parameters import DecayFactor, Option, Param, StateVar
 from pysnn.neuron.population import TRACE_MODES, Population
+from pysnn.neuron.rate import RatePopulation
 from pysnn.neuron.spiking import NEURON_OPTIONS, NEURON_PARAMS, NEURON_STATE, BaseNeuron
 
 __all__ = [
@@ -55,6 +56,7 @@ __all__ = [
     "NEURON_OPTIONS",
     "BaseInput",
     "Input",
+    "RatePopulation",
     "BaseNeuron",
     "IFNeuron",
     "LIFNeuron",

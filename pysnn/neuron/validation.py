@@ -55,7 +55,7 @@ class InputChecks:
         equals checking each step.
         """
         anchor = self._anchor
-        window = check_tensor(name, x, anchor.dtype, anchor.device, allow_bool)
+        window = check_tensor(name, x, anchor.dtype, anchor.device, allow_bool, type(self).__name__)
         if window.dim() < 2 or window.shape[0] == 0:
             raise ValueError(
                 f"{type(self).__name__}: {name} must have shape [T, batch, ...] with T >= 1, "
@@ -77,7 +77,9 @@ class InputChecks:
             if len(x) == 0:
                 raise ValueError(f"{type(self).__name__}: {name} is an empty list")
             parts = [
-                check_tensor(f"{name}[{i}]", xi, anchor.dtype, anchor.device, allow_bool)
+                check_tensor(
+                    f"{name}[{i}]", xi, anchor.dtype, anchor.device, allow_bool, type(self).__name__
+                )
                 for i, xi in enumerate(x)
             ]
             for i, part in enumerate(parts[1:], start=1):
@@ -90,7 +92,9 @@ class InputChecks:
             for part in parts[1:]:
                 total = total + part
         else:
-            total = check_tensor(name, x, anchor.dtype, anchor.device, allow_bool)
+            total = check_tensor(
+                name, x, anchor.dtype, anchor.device, allow_bool, type(self).__name__
+            )
         features = self._resolve_features(total.shape, name)
         if features != self._features:
             if not self._fresh:
@@ -104,7 +108,7 @@ class InputChecks:
     def _check_like_input(self, name: str, value: object, total: Tensor) -> Tensor:
         """Check an extra per-step input (e.g. a presynaptic trace) against the summed input."""
         anchor = self._anchor
-        value = check_tensor(name, value, anchor.dtype, anchor.device)
+        value = check_tensor(name, value, anchor.dtype, anchor.device, owner=type(self).__name__)
         if value.shape != total.shape:
             raise ValueError(
                 f"{type(self).__name__}: {name} must have shape {tuple(total.shape)}, "
