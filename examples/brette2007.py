@@ -50,7 +50,6 @@ import numpy as np
 import torch
 
 from pysnn.connection import Sparse
-from pysnn.fusion import compile_step
 from pysnn.network import SNNNetwork
 from pysnn.neuron import LIFNeuron
 from pysnn.synapse import ConductanceSynapse, ExponentialSynapse
@@ -154,12 +153,17 @@ class BalancedNetwork(SNNNetwork):
                     state.copy_(value.reshape(1, -1).to(state) / syn._decay())
 
     def forward(self, kick_spikes: torch.Tensor | None = None) -> torch.Tensor:
-        """One step; recurrent input comes from the spikes of the previous step."""
+        """One step; recurrent input comes from the spikes of the previous step.
+
+        ``kick_spikes`` ``(1, KICK_SOURCES)`` drives the kicked variant; ``None``
+        or an empty ``(1, 0)`` tensor (what :func:`simulate` passes to
+        ``net.run`` for the published models) is no external input.
+        """
         neurons = self.neurons
         spikes = neurons.spikes
         x_exc, _ = self.exc(spikes[:, : self.n_exc])
         x_inh, _ = self.inh(spikes[:, self.n_exc :])
-        if kick_spikes is not None:
+        if kick_spikes is not None and kick_spikes.shape[-1]:
             x_exc = x_exc + self.kick(kick_spikes)[0]
         if self.model == "cuba":
             # post=...: the exact coupled (v, I) propagator of the LIF membrane
@@ -168,6 +172,11 @@ class BalancedNetwork(SNNNetwork):
             v = neurons.v_cell  # voltage at the start of the step
             currents = [self.syn_exc(x_exc, v), self.syn_inh(x_inh, v)]
         return neurons(currents)[0]
+
+
+#: steps per call of ``net.run`` in :func:`simulate` (its spikes are collected after each);
+#: one eager first step and whole compiled chunks of 32 steps
+RUN_PART = 1 + 32 * 32
 
 
 def initial_state(model: str, n: int, gen: torch.Generator, kick: bool = False) -> dict:
@@ -195,45 +204,50 @@ def simulate(
 ) -> dict:
     """Build and run one network; returns spike times/indices, statistics and run time.
 
-    ``compile=True`` runs each step as one compiled graph
-    (:func:`pysnn.fusion.compile_step`); it compiles on two warm-up steps
-    before the state is reset and the timed run starts, and reports the
-    compilation time as ``compile_s``.  ``connectivity`` and ``initial``
+    The network runs with :meth:`~pysnn.network.SNNNetwork.run` (the step
+    strategy, or after ``compile=True`` the compiled one: chunks of steps, each
+    one compiled graph, :mod:`pysnn.compiled`), in parts of
+    :data:`RUN_PART` steps whose spikes are collected after each part.  With
+    ``compile=True`` a warm-up run compiles first, the state is set again and
+    the timed run starts; the compilation time is reported as ``compile_s``.
+    ``connectivity`` and ``initial``
     (``v``, and ``exc``/``inh``, see :meth:`BalancedNetwork.initialize`)
     replace the random ones (``benchmarks/brette_replay.py`` passes Brian2's).
     """
     torch.manual_seed(seed)
     net = BalancedNetwork(model, n, dt, seed, kick, connectivity).to(dtype)
-    step, compile_s = net, 0.0
-    if compile:
-        start = time.perf_counter()
-        step = compile_step(net.forward)
-        kicks = [torch.zeros(1, KICK_SOURCES, dtype=dtype)] * 2 if kick else []
-        with torch.no_grad():  # first and later steps after a reset, with and without a kick
-            for _ in range(2):
-                net.reset_state(1)
-                for k in kicks + [None, None]:
-                    step(k)
-        compile_s = time.perf_counter() - start
     gen = torch.Generator().manual_seed(seed + 1000)
     if initial is None:
         initial = initial_state(model, n, gen, kick)
-    net.initialize(**initial)
     steps, kick_steps = int(round(duration_ms / dt)), int(round(KICK_MS / dt))
     kick_p = KICK_HZ * dt / 1000.0
-    drive = (torch.rand(kick_steps, 1, KICK_SOURCES, generator=gen) < kick_p).to(dtype)
+    drive = torch.zeros(steps, 1, KICK_SOURCES if kick else 0, dtype=dtype)
+    if kick:
+        kicks = torch.rand(min(kick_steps, steps), 1, KICK_SOURCES, generator=gen) < kick_p
+        drive[: kicks.shape[0]] = kicks.to(dtype)
+    strategy = "compiled" if compile else "step"
+    parts = [drive[first : first + RUN_PART] for first in range(0, steps, RUN_PART)]
+    compile_s = 0.0
+    if compile:
+        net.compile()
+        start = time.perf_counter()
+        with torch.no_grad():  # compiles the chunks of every part length the timed run takes
+            for length in sorted({int(part.shape[0]) for part in parts}):
+                net.initialize(**initial)
+                net.run(parts[0][:length], reset=False, strategy=strategy, warn_silent=False)
+        compile_s = time.perf_counter() - start
+    net.initialize(**initial)
     times, cells = [], []
     start = time.perf_counter()
     with torch.no_grad():
-        for t in range(steps):
-            spikes = step(drive[t] if kick and t < kick_steps else None)
-            fired = spikes[0].nonzero().flatten()
-            if fired.numel():
-                cells.append(fired)
-                times.append(torch.full_like(fired, t))
+        for first, part in zip(range(0, steps, RUN_PART), parts):
+            out = net.run(part, reset=False, strategy=strategy, warn_silent=False)
+            t, i = out[:, 0].nonzero(as_tuple=True)
+            times.append(t + first)
+            cells.append(i)
     run_s = time.perf_counter() - start
-    spike_i = torch.cat(cells).numpy() if cells else np.zeros(0, dtype=np.int64)
-    spike_step = torch.cat(times).numpy() if times else np.zeros(0, dtype=np.int64)
+    spike_i = torch.cat(cells).numpy()
+    spike_step = torch.cat(times).numpy()
     spike_t = spike_step * dt
     rate, cv, fano = statistics(spike_i, spike_t, n, duration_ms)
     synapses = net.exc.n_synapses + net.inh.n_synapses
@@ -317,9 +331,16 @@ def parser(model: str | None = None) -> argparse.ArgumentParser:
             f"Brette et al. (2007) benchmark {number} ({model.upper()}): {kind} synapses, "
             "the published setup"
         )
-    p = argparse.ArgumentParser(description=description)
+    p = argparse.ArgumentParser(
+        description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     if model is None:
-        p.add_argument("--model", choices=("cuba", "coba"), default="cuba")
+        p.add_argument(
+            "--model",
+            choices=("cuba", "coba"),
+            default="cuba",
+            help="CUBA (current-based, exact) or COBA (conductances, forward Euler)",
+        )
     if model in (None, "coba"):
         p.add_argument(
             "--kick",
@@ -327,14 +348,22 @@ def parser(model: str | None = None) -> argparse.ArgumentParser:
             help="COBA: the kicked variant (uniform initial voltages, zero conductances, "
             "50 ms of Poisson input) instead of the published initial state",
         )
-    p.add_argument("--neurons", type=int, default=4000)
-    p.add_argument("--duration", type=float, default=1000.0, help="simulated ms")
-    p.add_argument("--dt", type=float, default=0.1, help="ms")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--neurons", type=int, default=4000, help="network size (80 %% excitatory)")
+    p.add_argument("--duration", type=float, default=1000.0, help="simulated time (ms)")
+    p.add_argument("--dt", type=float, default=0.1, help="timestep (ms)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the connectivity and state")
     p.add_argument("--double", action="store_true", help="simulate in float64")
-    p.add_argument("--compile", action="store_true", help="one compiled graph per step")
-    p.add_argument("--quick", action="store_true", help="1000 neurons, 200 ms")
-    p.add_argument("--save", default=None, help="figure path (default brette_<model>.png)")
+    p.add_argument(
+        "--compile",
+        action="store_true",
+        help="compiled runs (net.compile(): chunks of steps, each one compiled graph)",
+    )
+    p.add_argument("--quick", action="store_true", help="1000 neurons, 200 ms (seconds)")
+    p.add_argument(
+        "--save",
+        default=None,
+        help="figure path (None: brette_<model>.png in the working directory)",
+    )
     return p
 
 
@@ -357,11 +386,17 @@ def main(argv: list[str] | None = None, model: str | None = None) -> dict:
         f"Fano (1 ms) {result['fano_1ms']:.2f}, "
         f"{args.duration:.0f} ms simulated in {result['run_s']:.2f} s"
     )
+    if args.quick:
+        print(
+            "--quick: a reduced run that only shows that the pipeline runs; its numbers are "
+            "not results (run without --quick for those)"
+        )
     path = Path(args.save or f"brette_{result['model']}.png")
     try:
         plot(result, int(0.8 * args.neurons), path)
+        print(f"figure saved to {path}")
     except ImportError:  # matplotlib is optional
-        pass
+        print("matplotlib is not installed: no figure")
     return {k: v for k, v in result.items() if k not in ("spike_i", "spike_t", "spike_step")}
 
 

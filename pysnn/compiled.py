@@ -147,7 +147,11 @@ class CompiledRuns:
             if mode is None and device.type == "cuda":
                 mode = "reduce-overhead"
             body = _chunk_body(self.simulator.network, learning, monitored, counted)
-            function = self._functions[key] = torch.compile(body, backend=self.backend, mode=mode)
+            # fullgraph: a graph break inside the unrolled chunk would make dynamo skip the
+            # whole chunk and run it eagerly, silently; as an error it warns and runs eagerly
+            function = self._functions[key] = torch.compile(
+                body, backend=self.backend, mode=mode, fullgraph=True
+            )
         return function
 
 
@@ -197,8 +201,6 @@ def obstacle(
 
     if simulator.compiled is None:
         return "compile() is not switched on"
-    if simulator.compiled.failed is not None:
-        return f"compilation failed before ({simulator.compiled.failed})"
     if not fusion.fusion_available():
         return "torch.compile is not supported on this Python/platform"
     if inputs is not None and not isinstance(inputs, Tensor):

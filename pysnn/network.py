@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from pysnn import fusion, graph
+from pysnn.fusion import is_compiling
 from pysnn.monitor import monitors_of
 from pysnn.neuron import BaseInput, BaseNeuron
 from pysnn.safety import check_owner, claim
@@ -160,6 +161,9 @@ class SNNNetwork(RuleHost):
         put back and the exception propagates.  Learning rules and monitors
         are outside the step and not restored.
         """
+        if is_compiling():  # inside a compiled chunk: the chunk is the transaction
+            # (and no self.__dict__ access: dynamo would walk the step's snapshot cache)
+            return super().__call__(*args, **kwargs)
         return self.__dict__["_simulator"].step(super().__call__, args, kwargs)
 
     def __getstate__(self) -> dict[str, Any]:

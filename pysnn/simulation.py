@@ -41,7 +41,6 @@ from torch import nn
 
 from pysnn import graph
 from pysnn.clock import Clocked
-from pysnn.fusion import is_compiling
 from pysnn.hooks import ProgressBar, RunHook, SilenceWatch
 from pysnn.safety import check_finite_values, restore, snapshot
 from pysnn.state import StatefulModule
@@ -314,10 +313,6 @@ class Simulator:
 
     def step(self, call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """One timestep ``call(*args, **kwargs)`` (``net(x)``) as a transaction."""
-        if is_compiling():  # inside a compiled chunk: the chunk is the transaction
-            if self.pending:
-                self.allocate(args)
-            return call(*args, **kwargs)
         if kwargs:
             return self.transact(1, lambda: call(*args, **kwargs), inputs=args)
         return self.transact(1, call, *args, inputs=args)

@@ -194,6 +194,12 @@ class ExponentialSynapse(Population):
             return None
         tau_s = self._buffers["tau_syn"]
         anchor = self._anchor
+        compiling = _is_compiling()
+        if compiling:  # inside a compiled chunk: computed every step (a few scalar ops)
+            tau_m = math.inf if tau_m_buf is None else tau_m_buf.double()
+            return tuple(
+                fn(tau_s.double(), tau_m, self.dt).to(anchor) for fn in self.coupling_functions
+            )
         # ids of the buffers (kept alive by the cache entry) and their in-place versions
         key = (
             id(post),
@@ -205,24 +211,18 @@ class ExponentialSynapse(Population):
             anchor.dtype,
             anchor.device,
         )
-        compiling = _is_compiling()
         cache = self.__dict__.get("_coupling_cache")
-        if cache is not None and cache[0] == key and not compiling:
+        if cache is not None and cache[0] == key:
             return cache[1]
         if float(post.dt) != float(self.dt):
             raise ValueError(
                 f"{type(self).__name__}: dt = {self.dt} ms differs from the postsynaptic "
                 f"{type(post).__name__}'s dt = {post.dt} ms"
             )
-        if compiling:  # no cache lookups inside a compiled step
-            tau_s64 = tau_s.double()
-            tau_m = math.inf if tau_m_buf is None else tau_m_buf.double()
-        else:
-            tau_s64 = _float64_parameter(self, "tau_syn")
-            tau_m = math.inf if tau_m_buf is None else _float64_parameter(post, "tau_v")
+        tau_s64 = _float64_parameter(self, "tau_syn")
+        tau_m = math.inf if tau_m_buf is None else _float64_parameter(post, "tau_v")
         value = tuple(fn(tau_s64, tau_m, self.dt).to(anchor) for fn in self.coupling_functions)
-        if not compiling:
-            self.__dict__["_coupling_cache"] = (key, value, (tau_m_buf, tau_s))
+        self.__dict__["_coupling_cache"] = (key, value, (tau_m_buf, tau_s))
         return value
 
     def _graph_post(self) -> nn.Module | None:

@@ -26,10 +26,7 @@ QUICK_NOTE = "only shows that the pipeline runs"  # printed by every --quick run
 
 
 def _example_names():
-    names = sorted(p.stem for p in EXAMPLES.glob("*.py"))
-    # the Brette et al. scripts are worked on elsewhere; strict: this fails once they comply
-    brette = pytest.mark.xfail(strict=True, reason="brette*.py options lack help text")
-    return [pytest.param(n, marks=brette) if n.startswith("brette") else n for n in names]
+    return sorted(p.stem for p in EXAMPLES.glob("*.py"))
 
 
 @pytest.mark.parametrize("name", _example_names())
