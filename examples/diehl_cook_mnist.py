@@ -265,11 +265,9 @@ def present(
             images[todo.to(images.device)] if todo.numel() else images.new_zeros(1, images.shape[1])
         )
         prob = shown * (max_rate * dt / 1000.0)
-        total = torch.zeros(prob.shape[0], counts.shape[1], device=images.device)
-        for _ in range(steps):
-            total += net(torch.rand(prob.shape, generator=gen, device=prob.device) < prob)
-            for rule in rules:
-                rule.step()
+        spikes = torch.rand((steps, *prob.shape), generator=gen, device=prob.device) < prob
+        # every step, then every rule's step (compiled into chunks after net.compile())
+        total = net.run(spikes, rules=list(rules), warn_silent=False).sum(0)
         if todo.numel():
             total = total.cpu()
             counts[todo] = total
@@ -444,6 +442,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument(
+        "--compile",
+        action="store_true",
+        help="compiled runs (net.compile(): chunks of steps with the STDP update, each one "
+        "compiled graph; the first batches compile, about a minute)",
+    )
+    parser.add_argument(
         "--plot", type=Path, default=Path("diehl_cook_mnist.png"), help="figure file"
     )
     parser.add_argument("--save", type=Path, default=None, help="save the trained network here")
@@ -485,6 +489,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         args.refrac_exc,
         theta_decay_time(args.synapses, args.time, args.batch),
     ).to(device)
+    if args.compile:
+        net.compile()
     with torch.no_grad():
         net.input_exc.weight.uniform_(0.0, 0.3, generator=gen)
     stdp = STDP(

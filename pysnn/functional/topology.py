@@ -65,16 +65,18 @@ def event_matmul(
         ``True``: always gather; ``False``: always a dense matmul; ``None``
         (auto): gather on CPU when ``rows`` has at least ``min_synapses``
         entries and at most ``event_threshold`` of the entries of ``flat`` are
-        nonzero.  Inside a compiled step (:func:`pysnn.fusion.compile_step`)
-        auto mode always gathers, since the graph cannot branch on the
-        number of events.
+        nonzero.  Inside a compiled step or chunk the graph cannot branch on
+        the number of events: auto mode then gathers at batch 1 (a gather and
+        a small matmul) and multiplies densely for larger batches (whose
+        per-sample offsets would have data-dependent sizes).
     event_threshold : float
         Fraction of active entries up to which auto mode gathers.
     min_synapses : int
         Smallest ``rows.numel()`` for which auto mode considers gathering.
     """
     if event_driven is False or (
-        event_driven is None and (flat.is_cuda or rows.numel() < min_synapses)
+        event_driven is None
+        and (flat.is_cuda or rows.numel() < min_synapses or (flat.shape[0] > 1 and is_compiling()))
     ):
         return flat @ rows
     events = flat.nonzero()  # (n_events, 2), row-major: grouped by sample

@@ -6,6 +6,7 @@ from typing import Any
 
 import torch
 
+from pysnn.fusion import is_compiling
 from pysnn.learning.base import LearningRule, Reward
 from pysnn.learning.options import Hyper
 from pysnn.learning.traces import PairTraces, pair_traces
@@ -162,10 +163,18 @@ class STDP(PairTraces, LearningRule):
         # for the event-driven path to pay off
         hooked = self._has_change_hooks  # every step through apply_change (data parallel)
         plain = not group["soft_bounds"] and self._mask(layer, group) is None
+        # inside a compiled chunk auto mode is dense (a graph cannot branch on the spikes)
         events_wanted = (
             not hooked
             and conn.supports_event_driven
-            and (mode is True or (mode is None and weight_numel >= group["event_min_synapses"]))
+            and (
+                mode is True
+                or (
+                    mode is None
+                    and not is_compiling()
+                    and weight_numel >= group["event_min_synapses"]
+                )
+            )
         )
         if events_wanted and plain:
             # additive, hard bounds: scatter the changes of every single spike
@@ -175,11 +184,12 @@ class STDP(PairTraces, LearningRule):
             s_pre = conn.arriving("spikes").to(dtype).reshape(-1, n_in)
             post_events, pre_events = y_post.nonzero(as_tuple=True), s_pre.nonzero(as_tuple=True)
             n_post, n_pre = post_events[0].numel(), pre_events[0].numel()
-            if n_post == 0 and n_pre == 0:
+            if not is_compiling() and n_post == 0 and n_pre == 0:  # (no data branch compiled)
                 self.last_path[layer.name] = "none"
                 return
-            density = 0.5 * (n_post / n_out + n_pre / n_in)
-            if mode is True or density <= group["event_threshold"] * s_pre.shape[0]:
+            if mode is True or (
+                0.5 * (n_post / n_out + n_pre / n_in) <= group["event_threshold"] * s_pre.shape[0]
+            ):
                 self.last_path[layer.name] = "event"
                 x_pre = conn.arriving(pre).to(dtype).reshape(-1, n_in)
                 x_post = x_post.to(dtype).reshape(-1, n_out)
@@ -296,7 +306,7 @@ def _scatter_update(
     ``W^T`` (``c = -c_-``).  Equals the dense update up to summation order.
     """
     sample, neuron = events
-    if sample.numel():
+    if is_compiling() or sample.numel():  # (no data branch inside a compiled chunk)
         rows = partner.index_select(0, sample).mul_(spikes[sample, neuron].mul_(scale).unsqueeze(1))
         _index_write_(weight, 0, neuron, rows, "add")
 
