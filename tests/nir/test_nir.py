@@ -293,7 +293,7 @@ def test_docs_snippet_runs(tmp_path, monkeypatch):
     import re
     from pathlib import Path
 
-    text = (Path(__file__).parents[1] / "docs" / "nir.rst").read_text(encoding="utf-8")
+    text = (Path(__file__).parents[2] / "docs" / "nir.rst").read_text(encoding="utf-8")
     code = re.search(r"\.\. code-block:: python\n\n((?:    .*\n|\n)+)", text).group(1)
     monkeypatch.chdir(tmp_path)
     exec(compile("\n".join(line[4:] for line in code.splitlines()), "nir.rst", "exec"), {})

@@ -37,7 +37,7 @@ from pysnn.datasets import (
 )
 from pysnn.encoding import PoissonRateEncoder
 
-EVENTS_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "events"
+EVENTS_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "events"
 NMNIST_SAMPLE = EVENTS_DIR / "sample_nmnist.bin"
 NCARS_SAMPLE = EVENTS_DIR / "sample_ncars.dat"
 needs_samples = pytest.mark.skipif(
@@ -614,7 +614,7 @@ def test_from_tonic_bad_arguments():
 
 
 def test_concepts_tonic_snippet_runs():
-    text = (Path(__file__).resolve().parents[1] / "docs" / "concepts.rst").read_text("utf-8")
+    text = (Path(__file__).resolve().parents[2] / "docs" / "concepts.rst").read_text("utf-8")
     block = re.search(
         r"\.\. code-block:: python\n( +):caption: tonic_events.py\n\n((?:\1.*\n|\n)+)", text
     )

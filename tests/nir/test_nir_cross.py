@@ -59,7 +59,7 @@ PEER_STEPS = 150
 
 def _peers():
     spec = importlib.util.spec_from_file_location(
-        "nir_peers", Path(__file__).parents[1] / "benchmarks" / "nir_peers.py"
+        "nir_peers", Path(__file__).parents[2] / "benchmarks" / "nir_peers.py"
     )
     module = importlib.util.module_from_spec(spec)
     sys.modules.setdefault("nir_peers", module)
