@@ -158,6 +158,19 @@ def pysnn_net(weight0: torch.Tensor, device: torch.device, fused: bool = False) 
     return net
 
 
+def stdp_rule(net: Net, event_driven: bool | None = None) -> STDP:
+    """The benchmark's pair STDP rule on ``net``'s layer (``event_driven``: dense/event/auto)."""
+    return STDP(
+        net.layers,
+        lr=LR,
+        a_plus=A_PLUS,
+        a_minus=A_MINUS,
+        w_min=0.0,
+        w_max=1.0,
+        event_driven=event_driven,
+    )
+
+
 def time_pysnn(
     weight0: torch.Tensor,
     samples: list[torch.Tensor],
@@ -169,9 +182,7 @@ def time_pysnn(
     device = torch.device(device)
     net = pysnn_net(weight0, device, fused)
     samples = [s.to(device) for s in samples]
-    rule = STDP(
-        net.layers, lr=LR, a_plus=A_PLUS, a_minus=A_MINUS, w_min=0.0, w_max=1.0, event_driven=mode
-    )
+    rule = stdp_rule(net, event_driven=mode)
 
     def begin(i: int, spikes: torch.Tensor) -> None:
         net.reset_state()
@@ -204,7 +215,7 @@ def time_run(
     net = pysnn_net(weight0, device)
     samples = [s.to(device) for s in samples]
     if rewards is None:
-        rule = STDP(net.layers, lr=LR, a_plus=A_PLUS, a_minus=A_MINUS, w_min=0.0, w_max=1.0)
+        rule = stdp_rule(net)
     else:
         rewards = [r.to(device, weight0.dtype) for r in rewards]
         rule = MSTDPET(
@@ -220,8 +231,7 @@ def time_run(
     with torch.no_grad():
         for i in range(min(warm, len(samples))):
             run(i)
-        with torch.no_grad():
-            net.fc.weight.copy_(weight0)
+        net.fc.weight.copy_(weight0)
         active, steps, elapsed = 0.0, 0, 0.0
         for i, spikes in enumerate(samples):
             sync(device)

@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
-# One GPU session's checks, as one script (about 8 minutes on one GPU):
-#   1. the CUDA tests (every test parametrized over devices, "cuda" cases),
-#   2. the benchmark suite on the GPU: W1 (default, fused, multi-step, compiled step
-#      with CUDA graphs) and W2 (STDP), against the plain loop and the matmul-only
-#      loop measured in the same run,
-#   3. a Diehl & Cook speed probe (N = 400, batch 256, 2560 training images).
+# One GPU session's checks, as one script (at most 9 minutes on one GPU):
+#   1. the CUDA tests (every test parametrized over devices, "cuda" cases; the
+#      compiled-chunk test generates Triton code and runs CUDA graphs),
+#   2. the benchmark suite on the GPU: W1 (default, fused, multi-step, windows,
+#      net.compile() runs, compiled chunks and the compiled step, both with CUDA
+#      graphs) and W2 (STDP: step loop, net.run, compiled chunks), against the
+#      plain loop and the matmul-only loop measured in the same run,
+#   3. a Diehl & Cook speed probe (N = 400, batch 256, 2560 training images),
+#      eager and compiled (--compile).
 # Writes one markdown report (default gpu_report.md; or the first argument).
 #
 #     bash benchmarks/gpu_check.sh                 # -> gpu_report.md
@@ -51,10 +54,12 @@ python -c "import torch, sys; sys.exit(0 if torch.cuda.is_available() else 1)" |
     exit 1
 }
 
-section "CUDA tests" 150 python -m pytest -q -p no:cacheprovider -k cuda
+section "CUDA tests" 120 python -m pytest -q -p no:cacheprovider -k cuda
 section "Benchmark suite on the GPU (ms per step)" 270 \
     python benchmarks/suite.py --device cuda --only W1 W2 --compiled-step --reps 3
-section "Diehl & Cook speed probe (N=400, batch 256, GPU)" 120 \
-    python examples/diehl_cook_mnist.py --neurons 400 --batch 256 --eval-batch 1000 \
-    --train 2560 --assign 1000 --test 1000 --device cuda --no-progress --plot /tmp/dc_probe.png
+for flag in "" --compile; do
+    section "Diehl & Cook speed probe (N=400, batch 256, GPU) $flag" 75 \
+        python examples/diehl_cook_mnist.py --neurons 400 --batch 256 --eval-batch 1000 \
+        --train 2560 --assign 1000 --test 1000 --device cuda --no-progress --plot /tmp/dc_probe.png $flag
+done
 echo "report: $report"

@@ -19,11 +19,14 @@ LIF loop; ``whole-network`` is ``net.run`` on a graph network, which picks
 whole-network multi-step execution by itself (:mod:`pysnn.window`: every
 population over a window of steps, the input population's trace included;
 fused, the LIF steps of each 16-step chunk are one compiled kernel); modes
-combine (``multi-step fused``, ``whole-network fused``).  ``--compiled-step`` adds W1's
-``compiled step`` mode: the whole network step compiled as one graph
-(:func:`pysnn.fusion.compile_step`; on CUDA with CUDA graphs, torch.compile's
-``"reduce-overhead"`` mode); its compile time is printed.  ``--device cuda``
-runs every cell, PySNN and references alike, on the GPU.
+combine (``multi-step fused``, ``whole-network fused``).  ``compiled`` is
+``net.compile()`` then ``net.run`` (the engine's own choice: windows for W1,
+compiled chunks of steps with the rule inside for W2); ``compiled chunks`` forces
+``net.run(strategy="compiled")`` on W1 (32-step chunks, one graph each; CUDA
+graphs on CUDA); W2's ``run`` is the eager ``net.run(x, rules=rule)``.
+``--compiled-step`` adds W1's ``compiled step`` mode: the whole network step
+compiled as one graph (:func:`pysnn.fusion.compile_step`).  Compile times are
+printed.  ``--device cuda`` runs every cell, PySNN and references alike, on the GPU.
 
 Each cell prints PySNN's ms/step, the plain-PyTorch reference (same math, eager
 step loop, written here), a matmul-only loop, and the ratios, all measured in
@@ -200,13 +203,18 @@ def feedforward_cells(
                 spikes = torch.rand(steps, batch, 784, generator=gen) < 0.02
                 if isinstance(delay, tuple):  # ("per-synapse", d_max)
                     delay = torch.randint(0, delay[1] + 1, (n_out, 784), generator=gen)
-                whole = "whole-network" in mode
+                whole = (
+                    "whole-network" in mode or mode.startswith("compiled") and "step" not in mode
+                )
                 net = (GraphFeedForward if whole else FeedForward)(784, n_out, delay)
+                strategy = "compiled" if mode == "compiled chunks" else None
                 net.check_finite(False)  # off by default, but on in the test suite
                 if whole and net.multi_step_obstacle(spikes) is not None:
                     raise AssertionError(f"{mode}: {net.multi_step_obstacle(spikes)}")
                 if "fused" in mode:
                     net.fuse()
+                if mode in ("compiled", "compiled chunks"):
+                    net.compile()
                 with torch.no_grad():
                     net.fc.weight.uniform_(0.0, 8.0 / 784 * 10, generator=gen)
                 net.to(DEVICE)
@@ -223,7 +231,7 @@ def feedforward_cells(
                 elif mode == "compiled step":
                     ours = run_compiled(net, compiled_step(net), check.double())
                 else:
-                    ours = net.run(check.double())
+                    ours = net.run(check.double(), strategy=strategy)
                 ref = plain_feedforward(weight.double(), delay, check)
                 if not torch.equal(ours, ref):
                     raise AssertionError(f"{workload} {mode}: PySNN and reference disagree")
@@ -238,7 +246,12 @@ def feedforward_cells(
                           f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
                     run = lambda net=net, step=step, s=spikes: run_compiled(net, step, s)  # noqa
                 else:
-                    run = lambda net=net, spikes=spikes: net.run(spikes)  # noqa: E731
+                    if net.compiled:  # compile the float32 graphs before timing
+                        start = time.perf_counter()
+                        net.run(spikes, strategy=strategy)
+                        print(f"{workload} N={n_out} batch {batch} {mode}: compile + first run "
+                              f"{time.perf_counter() - start:.1f} s", flush=True)  # fmt: skip
+                    run = lambda net=net, s=spikes, st=strategy: net.run(s, strategy=st)  # noqa
                 cells.append(
                     Cell(
                         workload,
@@ -259,6 +272,32 @@ def feedforward_cells(
 # ---------------------------------------------------------------------------
 # W2: pair STDP (network, spike trains and plain loop from bench_stdp.py)
 # ---------------------------------------------------------------------------
+def stdp_pass(weight0: torch.Tensor, trains: list[torch.Tensor], mode: str) -> Callable:
+    """One W2 pass over ``trains`` from ``weight0``.
+
+    ``default``/``fused``: ``net(x)`` + ``rule.step()`` per step; ``run`` and
+    ``compiled``: ``net.run(x, rules=rule)`` per sample on one network (built
+    once, so that ``compiled`` compiles once, in the warm-up).
+    """
+    if mode not in ("run", "compiled"):
+        return lambda: bench_stdp.time_pysnn(
+            weight0, trains, None, fused="fused" in mode, device=DEVICE
+        )
+    net = bench_stdp.pysnn_net(weight0, DEVICE)
+    rule = bench_stdp.stdp_rule(net)
+    if mode == "compiled":
+        net.compile()
+    trains = [s.to(DEVICE) for s in trains]
+
+    def run() -> None:
+        with torch.no_grad():
+            net.fc.weight.copy_(weight0)
+            for spikes in trains:
+                net.run(spikes, rules=rule, warn_silent=False)
+
+    return run
+
+
 def stdp_cells(batches: list[int], samples: int, steps: int, modes: list[str]) -> list[Cell]:
     cells = []
     for batch in batches:
@@ -275,9 +314,7 @@ def stdp_cells(batches: list[int], samples: int, steps: int, modes: list[str]) -
                     batch,
                     mode,
                     steps * samples,
-                    lambda w=weight0, tr=trains, m=mode: bench_stdp.time_pysnn(
-                        w, tr, None, fused="fused" in m, device=DEVICE
-                    ),
+                    stdp_pass(weight0, trains, mode),
                     lambda w=weight0, tr=trains: bench_stdp.time_plain(w, tr, DEVICE),
                     lambda w=weight0.to(DEVICE), s=flat.to(DEVICE): matmul_only(w, s),
                     module_bytes(bench_stdp.Net()),
@@ -409,11 +446,15 @@ def main(argv: list[str] | None = None) -> None:
     if "W1" in args.only:
         modes = ["default", *fused, "multi-step", *[f"multi-step {m}" for m in fused]]
         modes += ["whole-network", *[f"whole-network {m}" for m in fused]]
+        modes += ["compiled", "compiled chunks"] if fused else []
         if args.compiled_step and fused:
             modes.append("compiled step")
         cells += feedforward_cells("W1", sizes, batches, steps, {m: 0 for m in modes})
     if "W2" in args.only:
-        cells += stdp_cells(batches, stdp_samples, stdp_steps, ["default", *fused])
+        compiled = ["compiled"] if fused else []
+        cells += stdp_cells(
+            batches, stdp_samples, stdp_steps, ["default", *fused, "run", *compiled]
+        )
     if "W3" in args.only:
         delays = {
             "scalar 3": 3,

@@ -431,14 +431,18 @@ def test_a_compiled_network_deep_copies_with_its_settings():
     assert clone.simulator.compiled.simulator is clone.simulator
 
 
-def test_inductor_compiled_run_equals_eager():
-    """One real code generation (Inductor, C++ on the CPU): spikes equal, weights to rounding."""
+def test_inductor_compiled_run_equals_eager(device):
+    """Real code generation (Inductor: C++ on the CPU; Triton + CUDA graphs on a GPU).
+
+    Spikes equal, weights to rounding.
+    """
     if not pcompiled.fusion.fusion_available():
         pytest.skip("torch.compile is not supported here")
-    eager, comp = _learning_net(), _learning_net()
+    eager, comp = _learning_net().to(device), _learning_net().to(device)
     r1, r2 = RULES["STDP"](eager), RULES["STDP"](comp)
     comp.compile(chunk=8)
     x = torch.rand(20, B, 12, generator=torch.Generator().manual_seed(17)) < 0.35
+    x = x.to(device)
     out = eager.run(x, rules=r1)
     out_c = comp.run(x, rules=r2)
     assert comp.simulator.compiled.failed is None
