@@ -38,6 +38,7 @@ functions named ``*_linear_*`` take the decay factor :math:`\lambda` directly
 they live in :mod:`pysnn.compat`.
 """
 
+from pysnn.functional.accumulate import accumulate_products_
 from pysnn.functional.delay import delay_read, delay_read_per_synapse, delay_write
 from pysnn.functional.integration import (
     INTEGRATORS,
@@ -76,7 +77,6 @@ from pysnn.functional.synapse import (
     held_current_update,
     membrane_coupling,
 )
-from pysnn.functional.accumulate import accumulate_products_
 from pysnn.functional.topology import (
     adaptive_max_pool2d_winner,
     avg_pool2d,
