@@ -433,6 +433,6 @@ class DelayLine(StatefulModule):
             cache = self.__dict__["stack_cache"] = (key, data.clone(), build(data, onehot))
         return cache[2]
 
-    def _apply(self, fn, recurse=True):  # type: ignore[override]
+    def _apply(self, fn, recurse=True):
         self.stack_cache = None
         return super()._apply(fn, recurse)

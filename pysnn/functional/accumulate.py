@@ -62,7 +62,7 @@ if hasattr(torch.library, "custom_op"):  # torch >= 2.4
         return None
 
 else:  # pragma: no cover - older torch compiles the plain in-place operations
-    _accumulate_op = _accumulate
+    _accumulate_op = _accumulate  # type: ignore[assignment]
 
 
 def accumulate_products_(

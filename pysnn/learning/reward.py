@@ -3,7 +3,7 @@ r"""Reward-modulated STDP (Florian 2007): MSTDP and MSTDPET."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -72,7 +72,7 @@ class _RewardSTDP(PairTraces, LearningRule):
     group_class = _RewardGroup
     needs_reward = True
 
-    hyperparameters = (
+    hyperparameters: ClassVar[tuple[Hyper, ...]] = (
         Hyper("a_plus", 1.0, doc="potentiation amplitude A+"),
         Hyper("a_minus", 1.0, doc="depression amplitude A-"),
     )
@@ -221,7 +221,9 @@ class MSTDPET(_RewardSTDP):
 
     state_names = ("e",) + TRACE_STATE
 
-    hyperparameters = (Hyper("tau_e", 20.0, "time", doc="eligibility time constant (ms)"),)
+    hyperparameters: ClassVar[tuple[Hyper, ...]] = (
+        Hyper("tau_e", 20.0, "time", doc="eligibility time constant (ms)"),
+    )
 
     def __init__(
         self,
