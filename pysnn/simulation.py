@@ -29,7 +29,8 @@ Every :class:`~pysnn.network.SNNNetwork` has one :class:`Simulator`
       (:mod:`pysnn.compiled`), after :meth:`~pysnn.network.SNNNetwork.compile`.
 
   By default (``strategy=None``) a run takes the window strategy where it is
-  exact, else the compiled one where it is switched on, else the step loop.
+  exact, else the compiled one where it is switched on and pays
+  (:func:`pysnn.compiled.worth_compiling`), else the step loop.
 """
 
 from __future__ import annotations
@@ -350,6 +351,8 @@ class Simulator:
                 raise ValueError(f"run(strategy='window') would not equal the step loop: {reason}")
         if requested == "compiled" or (requested is None and self.compiled is not None):
             reason = compiled.obstacle(self, inputs, learning, callback)
+            if reason is None and requested is None:
+                reason = compiled.worth_compiling(self, inputs)
             if reason is None:
                 return "compiled"
             if requested == "compiled":

@@ -16,6 +16,13 @@ which made MSTDPET at batch 32 several times slower than eager on CPU.
 as one opaque in-place kernel: the eager arithmetic, no copy.  It is the
 only function of :mod:`pysnn.functional` that modifies an argument (hence
 the trailing underscore).
+
+:func:`contract_batch`, the reduction :math:`\sum_b c_b E_b` of such a
+per-sample trace into a weight change, is an opaque operator for the
+opposite reason: compiled as part of the step, the product of a ``(1, B)``
+row with the ``(B, out * in)`` trace was fused into the trace's update as a
+reduction over the outer (batch) dimension, which ran several times slower
+than the matrix product it replaced.
 """
 
 from __future__ import annotations
@@ -24,9 +31,11 @@ from typing import Sequence
 
 import torch
 
+from pysnn.fusion import is_compiling
+
 Tensor = torch.Tensor
 
-__all__ = ["accumulate_products_"]
+__all__ = ["accumulate_products_", "contract_batch"]
 
 
 def _accumulate(
@@ -63,6 +72,52 @@ if hasattr(torch.library, "custom_op"):  # torch >= 2.4
 
 else:  # pragma: no cover - older torch compiles the plain in-place operations
     _accumulate_op = _accumulate  # type: ignore[assignment]
+
+
+def _contract(coefficients: Tensor, per_batch: Tensor) -> Tensor:
+    batch = per_batch.shape[0]
+    order = [
+        d + 1 for d in sorted(range(per_batch.dim() - 1), key=lambda d: -per_batch.stride(d + 1))
+    ]
+    storage = per_batch.permute(0, *order)  # every [b] in its memory order: a contiguous view
+    row = coefficients.reshape(1, batch).to(per_batch.dtype)
+    flat = torch.mm(row, storage.reshape(batch, -1))
+    inverse = [order.index(d + 1) for d in range(per_batch.dim() - 1)]
+    return flat.reshape(storage.shape[1:]).permute(*inverse)
+
+
+if hasattr(torch.library, "custom_op"):  # torch >= 2.4
+
+    @torch.library.custom_op("pysnn::contract_batch", mutates_args=())
+    def _contract_op(coefficients: Tensor, per_batch: Tensor) -> Tensor:
+        return _contract(coefficients, per_batch)  # a new tensor (mm), no alias of an input
+
+    @_contract_op.register_fake
+    def _(coefficients, per_batch):
+        return _contract(coefficients, per_batch)
+
+else:  # pragma: no cover
+    _contract_op = _contract  # type: ignore[assignment]
+
+
+def contract_batch(coefficients: Tensor, per_batch: Tensor) -> Tensor:
+    r""":math:`\sum_b c_b\, E_b` for ``(B,)`` coefficients and ``(B, *shape)`` values.
+
+    One matrix-vector product over ``per_batch``'s storage; the result has the
+    memory layout of ``per_batch[0]`` (e.g. a ``Linear`` weight's input-major
+    layout, so that adding it to the weight is one contiguous pass).  Inside
+    ``torch.compile`` an opaque operator (see the module docstring).
+
+    Parameters
+    ----------
+    coefficients : Tensor
+        :math:`c`, ``(B,)``.
+    per_batch : Tensor
+        :math:`E`, ``(B, *shape)``; every ``[b]`` with the same memory layout.
+    """
+    if is_compiling():
+        return _contract_op(coefficients, per_batch)
+    return _contract(coefficients, per_batch)
 
 
 def accumulate_products_(
