@@ -149,6 +149,8 @@ class Simulator:
         #: steps called by hand: a new sample without a reset warns
         self.boundary = SampleBoundaryWatch()
         self.in_run = False
+        #: the strategy the last :meth:`run` took (``None`` before the first run)
+        self.last_strategy: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -382,7 +384,7 @@ class Simulator:
         if strategy is not None and strategy not in STRATEGIES:
             raise ValueError(f"strategy must be None or one of {STRATEGIES}, got {strategy!r}")
         learning = Learning.of(self.network, rules, rewards, steps)
-        chosen = self.choose(strategy, inputs, learning, callback)
+        chosen = self.last_strategy = self.choose(strategy, inputs, learning, callback)
         if reset:
             self.network.reset_state()
         hooks: list[RunHook] = []

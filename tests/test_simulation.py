@@ -407,6 +407,8 @@ def test_an_automatic_choice_compiles_only_up_to_the_work_where_it_pays(monkeypa
     assert compiled.worth_compiling(net.simulator, batch3).startswith("3 x 21 synapse-samples")
     assert net.simulator.choose(None, batch3, learning, None) == "step"
     assert net.simulator.choose("compiled", batch3, learning, None) == "compiled"
+    net.run(batch3, warn_silent=False)
+    assert net.simulator.last_strategy == "step"
 
 
 def test_a_failing_compiled_chunk_gives_the_eager_error_at_its_step():

@@ -17,12 +17,8 @@ as one opaque in-place kernel: the eager arithmetic, no copy.  It is the
 only function of :mod:`pysnn.functional` that modifies an argument (hence
 the trailing underscore).
 
-:func:`contract_batch`, the reduction :math:`\sum_b c_b E_b` of such a
-per-sample trace into a weight change, is an opaque operator for the
-opposite reason: compiled as part of the step, the product of a ``(1, B)``
-row with the ``(B, out * in)`` trace was fused into the trace's update as a
-reduction over the outer (batch) dimension, which ran several times slower
-than the matrix product it replaced.
+:func:`contract_batch` reduces such a per-sample trace over the batch
+into a weight change in the weight's memory layout.
 """
 
 from __future__ import annotations
@@ -30,8 +26,6 @@ from __future__ import annotations
 from typing import Sequence
 
 import torch
-
-from pysnn.fusion import is_compiling
 
 Tensor = torch.Tensor
 
@@ -74,30 +68,9 @@ else:  # pragma: no cover - older torch compiles the plain in-place operations
     _accumulate_op = _accumulate  # type: ignore[assignment]
 
 
-def _contract(coefficients: Tensor, per_batch: Tensor) -> Tensor:
-    batch = per_batch.shape[0]
-    order = [
-        d + 1 for d in sorted(range(per_batch.dim() - 1), key=lambda d: -per_batch.stride(d + 1))
-    ]
-    storage = per_batch.permute(0, *order)  # every [b] in its memory order: a contiguous view
-    row = coefficients.reshape(1, batch).to(per_batch.dtype)
-    flat = torch.mm(row, storage.reshape(batch, -1))
-    inverse = [order.index(d + 1) for d in range(per_batch.dim() - 1)]
-    return flat.reshape(storage.shape[1:]).permute(*inverse)
-
-
-if hasattr(torch.library, "custom_op"):  # torch >= 2.4
-
-    @torch.library.custom_op("pysnn::contract_batch", mutates_args=())
-    def _contract_op(coefficients: Tensor, per_batch: Tensor) -> Tensor:
-        return _contract(coefficients, per_batch)  # a new tensor (mm), no alias of an input
-
-    @_contract_op.register_fake
-    def _(coefficients, per_batch):
-        return _contract(coefficients, per_batch)
-
-else:  # pragma: no cover
-    _contract_op = _contract  # type: ignore[assignment]
+def _layout_order(tensor: Tensor) -> list[int]:
+    """``tensor``'s dimensions from the outermost in memory to the innermost."""
+    return sorted(range(tensor.dim()), key=lambda d: -tensor.stride(d))
 
 
 def contract_batch(coefficients: Tensor, per_batch: Tensor) -> Tensor:
@@ -105,8 +78,7 @@ def contract_batch(coefficients: Tensor, per_batch: Tensor) -> Tensor:
 
     One matrix-vector product over ``per_batch``'s storage; the result has the
     memory layout of ``per_batch[0]`` (e.g. a ``Linear`` weight's input-major
-    layout, so that adding it to the weight is one contiguous pass).  Inside
-    ``torch.compile`` an opaque operator (see the module docstring).
+    layout, so that adding it to the weight is one contiguous pass).
 
     Parameters
     ----------
@@ -115,9 +87,13 @@ def contract_batch(coefficients: Tensor, per_batch: Tensor) -> Tensor:
     per_batch : Tensor
         :math:`E`, ``(B, *shape)``; every ``[b]`` with the same memory layout.
     """
-    if is_compiling():
-        return _contract_op(coefficients, per_batch)
-    return _contract(coefficients, per_batch)
+    batch = per_batch.shape[0]
+    order = [d + 1 for d in _layout_order(per_batch[0])]
+    storage = per_batch.permute(0, *order)  # every [b] in its memory order: a contiguous view
+    row = coefficients.reshape(1, batch).to(per_batch.dtype)
+    flat = torch.mm(row, storage.reshape(batch, -1))
+    inverse = [order.index(d + 1) for d in range(per_batch.dim() - 1)]
+    return flat.reshape(storage.shape[1:]).permute(*inverse)
 
 
 def accumulate_products_(

@@ -267,11 +267,6 @@ def run_state(
     return value
 
 
-def _layout_order(tensor: Tensor) -> list[int]:
-    """``tensor``'s dimensions from the outermost in memory to the innermost."""
-    return sorted(range(tensor.dim()), key=lambda d: -tensor.stride(d))
-
-
 def per_batch_zeros(weight: Tensor, batch: int) -> Tensor:
     """Zeros ``(batch, *weight.shape)`` whose every ``[b]`` has ``weight``'s memory layout.
 
@@ -280,7 +275,7 @@ def per_batch_zeros(weight: Tensor, batch: int) -> Tensor:
     with the weight's layout (:func:`pysnn.functional.contract_batch`), so that adding it to
     the weight is one contiguous pass.
     """
-    order = _layout_order(weight)
+    order = sorted(range(weight.dim()), key=lambda d: -weight.stride(d))  # outermost first
     storage = weight.new_zeros((batch, *(weight.shape[d] for d in order)))
     return storage.permute(0, *(order.index(d) + 1 for d in range(weight.dim())))
 
