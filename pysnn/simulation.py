@@ -42,7 +42,7 @@ from torch import nn
 from pysnn import graph
 from pysnn.clock import Clocked
 from pysnn.hooks import ProgressBar, RunHook, SilenceWatch
-from pysnn.safety import check_finite_values, restore, snapshot
+from pysnn.safety import check_finite_values, commit, restore, snapshot
 from pysnn.state import StatefulModule
 from pysnn.validation import check_dt
 
@@ -308,6 +308,7 @@ class Simulator:
             restore(saved)
             self.pending = pending
             raise
+        commit(saved)
         self.step_index += steps
         return out
 
