@@ -30,6 +30,8 @@ Every :class:`~pysnn.network.SNNNetwork` has one :class:`Simulator`
 
   By default (``strategy=None``) a run takes the window strategy where it is
   exact, else the compiled one where it is switched on, else the step loop.
+  A model-parallel network (:mod:`pysnn.parallel`) runs step by step: its
+  spike exchange hooks into each step.
 """
 
 from __future__ import annotations
@@ -145,15 +147,19 @@ class Simulator:
         self._plan: graph.StepPlan | None = None
         #: the compiled strategy (:mod:`pysnn.compiled`) after ``net.compile()``
         self.compiled: Any = None
+        #: the spike exchange (:mod:`pysnn.parallel`) of a model-parallel network
+        self.model_parallel: Any = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["finite_seen"] = {}
+        state["model_parallel"] = None  # a copy is not part of the process group's run
         if state["compiled"] is not None:  # compiled functions are recompiled, not copied
             state["compiled"] = state["compiled"].settings()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("model_parallel", None)
         self.__dict__.update(state)
         if isinstance(self.compiled, dict):
             from pysnn.compiled import CompiledRuns
@@ -336,6 +342,14 @@ class Simulator:
         from pysnn import compiled, window
 
         if requested == "step":
+            return "step"
+        if self.model_parallel is not None:
+            if requested is not None:
+                raise ValueError(
+                    f"run(strategy={requested!r}) is not possible: the network is "
+                    "model-parallel (pysnn.parallel), its spikes are exchanged between steps; "
+                    "it runs with the step strategy"
+                )
             return "step"
         if requested in (None, "window"):
             reason = window.obstacle(self, inputs, learning, callback)

@@ -151,12 +151,23 @@ def bits_to_normal(bits: Tensor) -> Tensor:
 
 
 def poisson_from_uniform(u: Tensor, cdf: Tensor) -> Tensor:
-    r"""Poisson counts by inversion: :math:`n = \#\{k : u \ge F(k)\}`.
+    r"""Poisson counts by inversion: :math:`n = \#\{k : F(k) \le u\}`.
 
-    ``u`` is ``(...)`` uniform in :math:`[0, 1)`, ``cdf`` the cumulative
-    probabilities :math:`F(0), \ldots, F(K)` of the Poisson law (``(K + 1,)``,
-    or ``(..., K + 1)`` per value), so counts above :math:`K` are cut at
-    :math:`K + 1` (choose :math:`K` with :math:`1 - F(K)` negligible).
-    Returns int64 counts.
+    ``u`` is uniform in :math:`[0, 1)`; ``cdf`` the cumulative probabilities
+    :math:`F(0), \ldots, F(K)` of the Poisson law, ``(K + 1, ...)``
+    broadcasting against ``u`` along the trailing dimensions (one law for
+    all, or one per neuron: ``(K + 1, N)`` for ``u`` ``(..., N)``).  Counts
+    above :math:`K` are cut at :math:`K + 1` (choose :math:`K` with
+    :math:`1 - F(K)` negligible).  One comparison per value and count, up to
+    the largest count drawn.  Returns int64 counts shaped like ``u``.
     """
-    return (u.unsqueeze(-1) >= cdf).sum(-1)
+    counts = torch.zeros(u.shape, dtype=torch.int64, device=u.device)
+    if u.numel() == 0:
+        return counts
+    largest = float(u.max())
+    lowest = cdf.reshape(cdf.shape[0], -1).amin(1).tolist()  # one sync for all levels
+    for level, low in zip(cdf, lowest):
+        if low > largest:  # no value reaches this level (nor the next)
+            break
+        counts += u >= level
+    return counts

@@ -84,6 +84,14 @@ def test_poisson_by_inversion():
     # n = the number of k with F(k) <= u: 0, 0, 1, 2 and the hand-counted tail
     tail = sum(1 for f in cdf.tolist() if f <= 0.999999)
     assert rng.poisson_from_uniform(u, cdf).tolist() == [0, 0, 1, 2, tail]
+    # one law per value (trailing dimension): a rate of 0 always gives 0
+    per_value = torch.stack([cdf, torch.ones_like(cdf)], 1)  # (K + 1, 2)
+    pair = torch.tensor([[0.7, 0.7], [0.1, 0.99]], dtype=torch.float64)
+    expected = [
+        [sum(1 for f in cdf.tolist() if f <= 0.7), 0],
+        [sum(1 for f in cdf.tolist() if f <= 0.1), 0],
+    ]
+    assert rng.poisson_from_uniform(pair, per_value).tolist() == expected
     many = rng.poisson_from_uniform(
         rng.bits_to_uniform(rng.counter_bits(5, torch.arange(100_000))), cdf
     )
