@@ -37,6 +37,7 @@ population may connect a neuron to itself, as NEST's ``fixed_total_number``.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple, Sequence, Union
 
@@ -268,18 +269,18 @@ class RandomConnectivity:
     def _delay_steps(self, ms: Tensor) -> Tensor:
         return torch.floor(ms / self.dt + 0.5).to(torch.int64)
 
-    @property
+    @functools.cached_property
     def max_delay(self) -> int:
-        """The largest delay in steps any synapse can have."""
+        """The largest delay in steps any synapse can have (computed once: the object is fixed)."""
         used = self.counts_nonzero()
         if not bool(used.any()):
             return 0
         top = self.delay_mean + rng.NORMAL_BOUND * self.delay_std
         return int(self._delay_steps(top[used]).max())
 
-    @property
+    @functools.cached_property
     def min_delay(self) -> int:
-        """The smallest delay in steps any synapse can have."""
+        """The smallest delay in steps any synapse can have (read at every delivery)."""
         used = self.counts_nonzero()
         if not bool(used.any()):
             return 0
