@@ -26,7 +26,14 @@ Sources (numbers only; no code was copied):
   the population-specific initial voltages, the in-degree scaling with its
   correction and the full-scale rates used as the reference below (NEST's
   ``full_mean_rates``: 0.903, 2.965, 4.414, 5.876, 7.569, 8.633, 1.105,
-  7.829 spikes/s).
+  7.829 spikes/s);
+* C. Romaro, F. A. Najman, W. W. Lytton, A. C. Roque, S. Dura-Bernal (2021),
+  "NetPyNE implementation and scaling of the Potjans-Diesmann cortical
+  microcircuit model", Neural Computation 33(7): 1993-2032, Table A.3: the
+  ISI CVs of the full-scale model with Poisson input (60 s simulated), used
+  as the CV reference (0.938, 0.916, 0.891, 0.873, 0.847, 0.809, 0.924,
+  0.819).  Short runs give lower CVs: a neuron at 1 spike/s has few
+  intervals in a second.
 
 **Scaling** (``--scale`` for the number of neurons :math:`N` and the
 in-degrees :math:`K`, ``--k-scale`` for :math:`K` alone): the number of
@@ -63,7 +70,7 @@ Run::
     python examples/microcircuit.py --scale 1 --time 200         # the full model, procedural
     python examples/microcircuit.py --quick                       # seconds
 
-Prints per-population rates and ISI CVs next to the reference rates, the
+Prints per-population rates and ISI CVs next to the reference values, the
 peak memory (RSS) and the wall time per simulated second, and saves a
 figure (raster, rates and CVs).
 """
@@ -109,6 +116,8 @@ CONN_PROBS = np.array(
 K_EXT = np.array([1600, 1500, 2100, 1900, 2000, 1900, 2900, 2100])
 #: full-scale rates in spikes/s: the reference (NEST's ``full_mean_rates``) and the scaling correction
 REFERENCE_RATES = np.array([0.903, 2.965, 4.414, 5.876, 7.569, 8.633, 1.105, 7.829])
+#: full-scale mean ISI CVs (Romaro et al. 2021, Table A.3, NetPyNE, Poisson input, 60 s)
+REFERENCE_CVS = np.array([0.938, 0.916, 0.891, 0.873, 0.847, 0.809, 0.924, 0.819])
 #: initial voltages, mean and std per population in mV (NEST's ``V0_type = "optimized"``)
 V0_MEAN = np.array([-68.28, -63.16, -63.33, -63.45, -63.11, -61.66, -66.72, -61.43])
 V0_STD = np.array([5.36, 4.57, 4.74, 4.94, 4.94, 4.55, 5.46, 4.48])
@@ -394,7 +403,7 @@ def plot(params: Parameters, result: dict, rates, cvs, path: Path, window_ms: fl
     ax_r.scatter(t[keep][sub], total - unit[sub], s=0.3, c=[colors[b] for b in block], linewidths=0)
     ax_r.set_yticks([total - (offsets[p] + offsets[p + 1]) / 2 for p in range(8)], POPULATIONS)
     ax_r.set_xlabel("time (ms)")
-    ax_r.set_title(f"raster (every {stride}th neuron)" if stride > 1 else "raster")
+    ax_r.set_title(f"raster (1 neuron in {stride})" if stride > 1 else "raster")
     y = np.arange(8)[::-1]
     ax_rate.barh(y, rates, color=colors, alpha=0.8, label="PySNN")
     ax_rate.scatter(REFERENCE_RATES, y, color="k", marker="|", s=200, label="NEST reference")
@@ -402,6 +411,8 @@ def plot(params: Parameters, result: dict, rates, cvs, path: Path, window_ms: fl
     ax_rate.set_xlabel("rate (spikes/s)")
     ax_rate.legend(fontsize=8)
     ax_cv.barh(y, np.nan_to_num(cvs), color=colors, alpha=0.8)
+    ax_cv.scatter(REFERENCE_CVS, y, color="k", marker="|", s=200, label="NetPyNE reference")
+    ax_cv.legend(fontsize=8, loc="lower left")
     ax_cv.set_yticks(y, POPULATIONS)
     ax_cv.set_xlabel("ISI CV")
     fig.suptitle(
@@ -488,9 +499,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             f"{args.background} background, {result['world']} process(es) x {args.threads} "
             f"thread(s), seed {args.seed}"
         )
-        print(f"{'population':>10} {'rate':>7} {'reference':>9} {'ISI CV':>7}  (spikes/s)")
-        for name, r, ref, cv in zip(POPULATIONS, rates, REFERENCE_RATES, cvs):
-            print(f"{name:>10} {r:7.3f} {ref:9.3f} {cv:7.3f}")
+        print(
+            f"{'population':>10} {'rate':>7} {'reference':>9} {'ISI CV':>7} {'reference':>9}"
+            "  (rates in spikes/s)"
+        )
+        for name, r, ref, cv, ref_cv in zip(
+            POPULATIONS, rates, REFERENCE_RATES, cvs, REFERENCE_CVS
+        ):
+            print(f"{name:>10} {r:7.3f} {ref:9.3f} {cv:7.3f} {ref_cv:9.3f}")
         peaks = result["peak_rss_mib"]
         print(
             f"{args.warmup + args.time:g} ms simulated ({args.warmup:g} ms warm-up) in "
