@@ -270,7 +270,11 @@ def test_microcircuit_builder_follows_the_published_table_at_any_scale():
 
 def test_microcircuit_quick_is_active_and_procedural_matches_stored(capsys):
     mc = _load("microcircuit")
-    result = mc.main(["--quick", "--out", "mc.png"])
+    threads = torch.get_num_threads()
+    try:
+        result = mc.main(["--quick", "--out", "mc.png"])  # sets --threads 1
+    finally:
+        torch.set_num_threads(threads)
     printed = capsys.readouterr().out
     assert QUICK_NOTE in printed and "figure saved to mc.png" in printed and "L6i" in printed
     assert Path("mc.png").is_file()
