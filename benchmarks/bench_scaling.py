@@ -56,7 +56,7 @@ def run(procs: int, scale: float, args: argparse.Namespace) -> dict:
         str(args.threads),
         "--out",
         "",
-    ]
+    ] + (["--stored"] if args.stored else [])
     path = os.pathsep.join([str(EXAMPLE.parent.parent), os.environ.get("PYTHONPATH", "")])
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), PYTHONPATH=path)
     out = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -94,6 +94,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--warmup", type=float, default=50.0, help="simulated time before (ms)")
     p.add_argument("--threads", type=int, default=1, help="torch threads per process")
     p.add_argument("--seed", type=int, default=0, help="seed of the network")
+    p.add_argument("--stored", action="store_true", help="stored synapses (default: procedural)")
     p.add_argument("--quick", action="store_true", help="scale 0.01, 20 ms (seconds)")
     return p
 
@@ -103,7 +104,8 @@ def main(argv: list[str] | None = None) -> list[dict]:
     if args.quick:
         args.scale, args.weak_scale, args.k_scale, args.time, args.warmup = 0.01, 0.01, 0.01, 20, 0
     print(
-        f"microcircuit, {args.warmup:g} + {args.time:g} ms simulated, {args.threads} thread(s) "
+        f"microcircuit ({'stored' if args.stored else 'procedural'} synapses), "
+        f"{args.warmup:g} + {args.time:g} ms simulated, {args.threads} thread(s) "
         f"per process, {os.cpu_count()} CPU cores on this machine"
     )
     rows = []
