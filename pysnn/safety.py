@@ -25,7 +25,15 @@ from pysnn.state import StatefulModule
 
 Tensor = torch.Tensor
 
-__all__ = ["check_finite_values", "check_owner", "claim", "owner_of", "restore", "snapshot"]
+__all__ = [
+    "check_finite_values",
+    "check_owner",
+    "claim",
+    "commit",
+    "owner_of",
+    "restore",
+    "snapshot",
+]
 
 #: module -> weak reference to the network whose graph holds it (add_layer/connect)
 _GRAPH_OWNERS: weakref.WeakKeyDictionary[nn.Module, weakref.ref[Any]] = weakref.WeakKeyDictionary()
@@ -139,6 +147,13 @@ def restore(saved: _Snapshot) -> None:
         live_buffers.update(buffers)
         if inplace is not None:
             module._step_restore(inplace)
+
+
+def commit(saved: _Snapshot) -> None:
+    """The step of :func:`snapshot`'s ``saved`` succeeded: tell the modules that kept in-place state."""
+    for module, _, _, inplace in saved:
+        if inplace is not None:
+            module._step_commit(inplace)
 
 
 # -- finite values ------------------------------------------------------------------

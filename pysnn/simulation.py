@@ -31,6 +31,8 @@ Every :class:`~pysnn.network.SNNNetwork` has one :class:`Simulator`
   By default (``strategy=None``) a run takes the window strategy where it is
   exact, else the compiled one where it is switched on and pays
   (:func:`pysnn.compiled.worth_compiling`), else the step loop.
+  A model-parallel network (:mod:`pysnn.parallel`) runs step by step: its
+  spike exchange hooks into each step.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from torch import nn
 from pysnn import graph
 from pysnn.clock import Clocked
 from pysnn.hooks import ProgressBar, RunHook, SampleBoundaryWatch, SilenceWatch
-from pysnn.safety import check_finite_values, restore, snapshot
+from pysnn.safety import check_finite_values, commit, restore, snapshot
 from pysnn.state import StatefulModule
 from pysnn.validation import check_dt
 
@@ -146,6 +148,8 @@ class Simulator:
         self._plan: graph.StepPlan | None = None
         #: the compiled strategy (:mod:`pysnn.compiled`) after ``net.compile()``
         self.compiled: Any = None
+        #: the spike exchange (:mod:`pysnn.parallel`) of a model-parallel network
+        self.model_parallel: Any = None
         #: steps called by hand: a new sample without a reset warns
         self.boundary = SampleBoundaryWatch()
         self.in_run = False
@@ -155,11 +159,13 @@ class Simulator:
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["finite_seen"] = {}
+        state["model_parallel"] = None  # a copy is not part of the process group's run
         if state["compiled"] is not None:  # compiled functions are recompiled, not copied
             state["compiled"] = state["compiled"].settings()
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
+        state.setdefault("model_parallel", None)
         self.__dict__.update(state)
         if isinstance(self.compiled, dict):
             from pysnn.compiled import CompiledRuns
@@ -315,6 +321,7 @@ class Simulator:
             restore(saved)
             self.pending = pending
             raise
+        commit(saved)
         self.step_index += steps
         return out
 
@@ -344,6 +351,14 @@ class Simulator:
         from pysnn import compiled, window
 
         if requested == "step":
+            return "step"
+        if self.model_parallel is not None:
+            if requested is not None:
+                raise ValueError(
+                    f"run(strategy={requested!r}) is not possible: the network is "
+                    "model-parallel (pysnn.parallel), its spikes are exchanged between steps; "
+                    "it runs with the step strategy"
+                )
             return "step"
         if requested in (None, "window"):
             reason = window.obstacle(self, inputs, learning, callback)

@@ -155,6 +155,9 @@ class StatefulModule(nn.Module):
         """
         self._buffers.update(saved)
 
+    def _step_commit(self, saved: Any) -> None:
+        """Hook: the step of :meth:`_step_snapshot`'s ``saved`` succeeded (e.g. stop a journal)."""
+
     def _set_state(self, name: str, tensor: Tensor) -> None:
         """Rebind an existing state buffer (fast path of ``setattr`` for the step loop)."""
         self._buffers[name] = tensor

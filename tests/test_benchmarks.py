@@ -78,3 +78,13 @@ def test_gpu_check_without_cuda_says_so(tmp_path):
     assert done.returncode == 1
     text = report.read_text()
     assert text.startswith("# PySNN GPU check") and "CUDA is not available here" in text
+
+
+def test_bench_procedural_quick(capsys):
+    rows = _load("bench_procedural").main(["--quick"])
+    by_mode = {r["mode"]: r for r in rows}
+    assert by_mode["procedural"]["synapses"] == by_mode["stored"]["synapses"] == 100_000
+    # procedural: no tensor per synapse (row counts and the queue only); stored: > 8 B each
+    assert by_mode["stored"]["bytes"] > 8 * 100_000
+    assert by_mode["procedural"]["bytes"] < by_mode["stored"]["bytes"]
+    assert "plain (CSR)" in capsys.readouterr().out

@@ -4,6 +4,7 @@ import importlib.util
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -230,3 +231,60 @@ def test_kheradpisheh_quick_trains_and_extracts_features(capsys):
     assert 0.0 <= result["accuracy_random"] <= 1.0 and result["accuracy_trained"] > 0.1
     assert result["kernel_change1"] > 0 and result["kernel_change2"] > 0
     assert Path("kheradpisheh_mnist.png").is_file()
+
+
+def test_microcircuit_builder_follows_the_published_table_at_any_scale():
+    mc = _load("microcircuit")
+    # 0.15 mV PSP -> NEST's 87.8 pA (iaf_psc_exp, C 250 pF, tau_m 10 ms, tau_syn 0.5 ms)
+    assert 0.15 * mc.psc_per_psp() == pytest.approx(87.81, abs=0.01)
+    # full-scale in-degree of L2/3e from L2/3e: ln(1 - p) / ln(1 - 1/N^2) / N, p = 0.1009
+    n23 = 20683
+    assert mc.full_synapses()[0, 0] / n23 == pytest.approx(
+        math.log(1 - 0.1009) / math.log(1 - 1 / n23**2) / n23
+    )
+    full = mc.derive(1.0, background="dc")
+    # the mean of the full Poisson input as DC: 8 Hz * 1600 * 87.8 pA * 0.5 ms = 562 pA
+    assert full.dc[0] == pytest.approx(1e-3 * 8 * 1600 * 87.81 * 0.5, rel=1e-3)
+    assert mc.derive(1.0).dc.tolist() == [0.0] * 8  # full scale, Poisson: no correction
+    p = mc.derive(0.02)
+    assert p.sizes.tolist() == [414, 117, 438, 110, 97, 21, 288, 59]  # round(N * 0.02)
+    # synapses of every projection = full count * s_N * s_K (in-degrees scaled by 0.02)
+    assert np.array_equal(p.synapses, np.round(mc.full_synapses() * 0.02 * 0.02))
+    assert p.weight[0, 0] == pytest.approx(87.81 / math.sqrt(0.02), rel=1e-3)
+    assert p.weight[0, 2] == pytest.approx(2 * p.weight[0, 0])  # L4e -> L2/3e doubled
+    assert p.weight[3, 1] == pytest.approx(-4 * p.weight[0, 0])  # g = -4
+    assert p.ext_rate[0] == 8.0 * 32  # 8 Hz x round(1600 * 0.02) inputs
+    # the network realises the table: synapses counted per (target, source) population
+    net = mc.Microcircuit(p, seed=0)
+    pre, post, weight, delay = net.rec.connectivity.all_synapses()
+    block = np.repeat(np.arange(8), p.sizes)
+    counts = np.zeros((8, 8), dtype=np.int64)
+    np.add.at(counts, (block[post.numpy()], block[pre.numpy()]), 1)
+    assert np.array_equal(counts, p.synapses)
+    inhibitory = torch.as_tensor(block[pre.numpy()] % 2 == 1)
+    assert bool((weight[inhibitory] < 0).all()) and bool((weight[~inhibitory] > 0).all())
+    assert int(delay.min()) >= 1  # delays redrawn to at least one step
+    with pytest.raises(ValueError, match="scale"):
+        mc.derive(0.0)
+
+
+def test_microcircuit_quick_is_active_and_procedural_matches_stored(capsys):
+    mc = _load("microcircuit")
+    threads = torch.get_num_threads()
+    try:
+        result = mc.main(["--quick", "--out", "mc.png"])  # sets --threads 1
+    finally:
+        torch.set_num_threads(threads)
+    printed = capsys.readouterr().out
+    assert QUICK_NOTE in printed and "figure saved to mc.png" in printed and "L6i" in printed
+    assert Path("mc.png").is_file()
+    rates = result["rates"]
+    mean_rate = float((rates * mc.derive(0.02).sizes).sum() / mc.derive(0.02).sizes.sum())
+    assert 0.2 < mean_rate < 20.0  # neither silent nor saturated
+    assert rates.max() < 50.0 and (rates > 0).sum() >= 6
+    # the stored synapses (Sparse, delivery="queue") give the same spikes
+    p = mc.derive(0.02)
+    got = {m: mc.simulate(p, 60.0, 0.0, 0, m) for m in ("procedural", "stored")}
+    assert got["procedural"]["spike_step"].size > 20
+    for key in ("spike_step", "spike_unit"):
+        assert np.array_equal(got["procedural"][key], got["stored"][key])

@@ -28,6 +28,8 @@ from pysnn.connection import (
     MaxPool2d,
     Merge,
     Pool2d,
+    ProceduralSparse,
+    RandomConnectivity,
     Recurrent,
     Sparse,
     SumPool2d,
@@ -183,6 +185,20 @@ def _kind_cases():
         "Linear per-synapse delays": (Linear(6, 4, delay=delays), (6,), (4,)),
         "Recurrent (feedforward use)": (Recurrent(6), (6,), (6,)),
         "Sparse": (Sparse(6, 4, indices, delay=1.0), (6,), (4,)),
+        "Sparse delivered through a queue": (
+            Sparse(6, 4, indices, delay=delays[indices[0], indices[1]], delivery="queue"),
+            (6,),
+            (4,),
+        ),
+        "ProceduralSparse": (
+            ProceduralSparse(
+                RandomConnectivity(
+                    [6], [4], 12, weight=0.5, weight_std=0.2, delay=1.0, delay_std=1.0
+                )
+            ),
+            (6,),
+            (4,),
+        ),
         "Conv2d": (Conv2d(2, 3, 3, padding=1), (2, 4, 4), (3, 4, 4)),
         "Conv2dSep": (Conv2dSep(2, 3, 3, delays=[0.0, 2.0], padding=1), (2, 4, 4), (3, 4, 4)),
         "Merge": (Merge(2), (2, 4, 4), (1, 4, 4)),
@@ -200,6 +216,7 @@ def test_the_cases_cover_every_connection_kind():
         getattr(pysnn_connection, name)
         for name in CONNECTION_NAMES
         if isinstance(getattr(pysnn_connection, name), type)
+        and issubclass(getattr(pysnn_connection, name), torch.nn.Module)
         and getattr(pysnn_connection, name) not in (Connection, Pool2d)
     }
     covered = {type(conn) for conn, _, _ in _kind_cases().values()}

@@ -16,6 +16,9 @@ arrives at the synapses)``:
 * :mod:`pysnn.connection.separable`: :class:`Conv2dSep` (multisynaptic
   convolution with delayed copies of every synapse), :class:`Merge` (sum of channels),
 * :mod:`pysnn.connection.sparse`: :class:`Sparse` (only existing synapses, event-driven),
+* :mod:`pysnn.connection.procedural`: :class:`RandomConnectivity` (random synapses
+  regenerable from a seed) and :class:`ProceduralSparse` (synapses regenerated at
+  every spike, never stored),
 * :mod:`pysnn.connection.pooling`: the weightless pools,
 * :mod:`pysnn.connection.stages`: :class:`Flatten`, :class:`SumPool2d` and
   :class:`Chain` (several stages as one projection).
@@ -33,6 +36,7 @@ from pysnn.connection.base import Connection
 from pysnn.connection.conv import Conv2d
 from pysnn.connection.linear import Linear, Recurrent
 from pysnn.connection.pooling import AdaptiveMaxPool2d, AvgPool2d, MaxPool2d, Pool2d
+from pysnn.connection.procedural import ProceduralSparse, RandomConnectivity
 from pysnn.connection.separable import Conv2dSep, Merge
 from pysnn.connection.sparse import Sparse
 from pysnn.connection.stages import Chain, Flatten, SumPool2d
@@ -45,6 +49,8 @@ __all__ = [
     "Conv2dSep",
     "Merge",
     "Sparse",
+    "ProceduralSparse",
+    "RandomConnectivity",
     "Pool2d",
     "MaxPool2d",
     "AdaptiveMaxPool2d",

@@ -563,11 +563,7 @@ class Connection(Clocked, Correlations, StatefulModule):
         """
         check_steps_input(self, spikes, trace)
         steps = int(spikes.shape[0])
-        if (
-            type(self).forward is not Connection.forward
-            or steps == 0
-            or (self.trace_per_synapse and trace is not None)
-        ):
+        if self.steps_by_loop() or steps == 0 or (self.trace_per_synapse and trace is not None):
             return steps_by_loop(self.forward, spikes, trace)
         # validate as the first step would (every step shares the dtype, device and
         # shape), before any state changes; bool spikes become the weight's dtype
@@ -593,6 +589,10 @@ class Connection(Clocked, Correlations, StatefulModule):
         attrs["pre_spikes"] = arriving[-1].clone()
         attrs["pre_trace"] = None if arriving_trace is None else arriving_trace[-1].clone()
         return out.reshape(steps, batch, *out.shape[1:]), arriving_trace
+
+    def steps_by_loop(self) -> bool:
+        """Whether :meth:`forward_steps` loops over :meth:`forward` (a subclass's own forward)."""
+        return type(self).forward is not Connection.forward
 
     # -- what arrives at the synapses (one scalar delay) ------------------------------
     def arriving_from_line(self, with_trace: bool) -> tuple[Tensor, Tensor | None]:

@@ -8,7 +8,9 @@ import torch
 
 from pysnn import functional as sf
 from pysnn.connection.base import Connection
+from pysnn.connection.procedural import QueuedDelivery, RandomConnectivity
 from pysnn.delay import DelayLike
+from pysnn.queue import SpikeQueue
 from pysnn.validation import check_finite
 
 Tensor = torch.Tensor
@@ -41,8 +43,13 @@ def _distinct_targets(owner: Tensor, n_targets: int, gen: torch.Generator) -> Te
         targets[repeated] = torch.randint(n_targets, (n_repeated,), generator=gen)
 
 
-def coo_indices(indices: Any, in_features: int, out_features: int) -> tuple[Tensor, Tensor]:
-    """Validated ``(post, pre)`` int64 index vectors from any accepted ``indices``."""
+def coo_indices(
+    indices: Any, in_features: int, out_features: int, multapses: bool = False
+) -> tuple[Tensor, Tensor]:
+    """Validated ``(post, pre)`` int64 index vectors from any accepted ``indices``.
+
+    A repeated ``(post, pre)`` pair is a :class:`ValueError` unless ``multapses``.
+    """
     if isinstance(indices, (tuple, list)) and len(indices) == 2:
         post, pre = (torch.as_tensor(i) for i in indices)
     elif isinstance(indices, Tensor) and indices.dim() == 2 and indices.shape[0] == 2:
@@ -58,9 +65,13 @@ def coo_indices(indices: Any, in_features: int, out_features: int) -> tuple[Tens
     for name, idx, size in (("post", post, out_features), ("pre", pre, in_features)):
         if idx.numel() and (int(idx.min()) < 0 or int(idx.max()) >= size):
             raise ValueError(f"indices: {name} index out of range [0, {size})")
-    key = torch.sort(pre * out_features + post).values
-    if bool((key[1:] == key[:-1]).any()):
-        raise ValueError("indices contain the same (post, pre) synapse more than once")
+    if not multapses:
+        key = torch.sort(pre * out_features + post).values
+        if bool((key[1:] == key[:-1]).any()):
+            raise ValueError(
+                "indices contain the same (post, pre) synapse more than once (pass "
+                "multapses=True to allow several synapses between one pair)"
+            )
     return post, pre
 
 
@@ -75,7 +86,11 @@ def in_storage_order(value: Any, order: Tensor, n_syn: int, name: str) -> Any:
     return value
 
 
-class Sparse(Connection):
+#: how a :class:`Sparse` connection delivers its spikes
+DELIVERIES = ("history", "queue")
+
+
+class Sparse(QueuedDelivery, Connection):
     r"""Sparse connection between ``in_features`` and ``out_features`` neurons.
 
     Stores only the synapses that exist, sorted by presynaptic neuron (CSR):
@@ -117,9 +132,22 @@ class Sparse(Connection):
         Delay in ms: a number, or ``(S,)`` in the order of ``indices`` (one per synapse).
     trace_per_synapse : bool
         Return the presynaptic trace per synapse, ``(batch, S)``.
+    multapses : bool
+        Allow several synapses between one (post, pre) pair (default: an error).
+    delivery : {"history", "queue"}
+        ``"history"`` (default): a :class:`~pysnn.delay.DelayLine` keeps the
+        presynaptic spikes and each step sums the synapses that are due
+        (learning rules can read what arrived).  ``"queue"``: each spike adds
+        its weights to the step its synapses are due in a
+        :class:`~pysnn.queue.SpikeQueue` on the postsynaptic side (one scatter
+        per synapse whatever the delays, as NEST; no presynaptic history, so
+        no learning and no trace; inputs ``(batch, in_features)``).
 
     Notes
     -----
+    **Storage order.**  Synapses are sorted by presynaptic neuron, then by
+    postsynaptic neuron; multapses keep the order in which they were given.
+
     **Graded inputs** are allowed (``graded_input = True``): bool spikes, 0/1
     or any finite value, each active input adding its outgoing weights scaled
     by its value (the cost grows with the number of nonzero inputs, so dense
@@ -144,7 +172,13 @@ class Sparse(Connection):
         delay: DelayLike = 0,
         *,
         trace_per_synapse: bool = False,
+        multapses: bool = False,
+        delivery: str = "history",
     ) -> None:
+        if delivery not in DELIVERIES:
+            raise ValueError(f"delivery must be one of {DELIVERIES}, got {delivery!r}")
+        if delivery == "queue" and trace_per_synapse:
+            raise ValueError('Sparse: delivery="queue" returns no trace (trace_per_synapse=False)')
         for name, value in (("in_features", in_features), ("out_features", out_features)):
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise ValueError(f"{name} must be a positive int, got {value!r}")
@@ -159,8 +193,8 @@ class Sparse(Connection):
                     f"Sparse: weight must be a number or a tensor, got {type(weight).__name__}"
                 )
             check_finite("weight", torch.as_tensor(weight), "Sparse")
-        post, pre = coo_indices(indices, in_features, out_features)
-        order = torch.argsort(pre * out_features + post)
+        post, pre = coo_indices(indices, in_features, out_features, multapses)
+        order = torch.argsort(pre * out_features + post, stable=True)
         n_syn = int(order.numel())
         super().__init__(
             (n_syn,), dt, in_storage_order(delay, order, n_syn, "delay"), trace_per_synapse
@@ -172,6 +206,9 @@ class Sparse(Connection):
         self.build_fanout_table()
         # the table is derived from the indices: rebuilt when a checkpoint loads them
         self.register_load_state_dict_post_hook(lambda module, _keys: module.build_fanout_table())
+        self.spike_queue: SpikeQueue | None = None
+        if delivery == "queue":
+            self.spike_queue = SpikeQueue(out_features, self.max_delay + 1, "Sparse")
         if weight is None:
             self.reset_weights()
         else:
@@ -233,6 +270,41 @@ class Sparse(Connection):
         return cls(in_features, out_features, (post, pre), **kwargs)
 
     @classmethod
+    def from_connectivity(
+        cls,
+        connectivity: RandomConnectivity,
+        post: Tensor | None = None,
+        delivery: str = "queue",
+        dtype: torch.dtype | None = None,
+    ) -> Sparse:
+        """The synapses of a :class:`~pysnn.connection.procedural.RandomConnectivity`, stored.
+
+        The same synapses (targets, weights, delays, in the same order) as
+        :class:`~pysnn.connection.ProceduralSparse` regenerates, so both give
+        the same spikes.  ``post``: global indices of the postsynaptic neurons
+        to keep (one process's share, :mod:`pysnn.parallel`), numbered in that
+        order.  ``delivery`` as in the constructor; ``dtype`` of the weights
+        (default: torch's default dtype).
+        """
+        if not isinstance(connectivity, RandomConnectivity):
+            raise TypeError(
+                f"connectivity must be a RandomConnectivity, got {type(connectivity).__name__}"
+            )
+        pre, post_local, weight, delay = connectivity.all_synapses(post)
+        n_out = connectivity.out_features if post is None else int(torch.as_tensor(post).numel())
+        dtype = dtype or torch.get_default_dtype()
+        return cls(
+            connectivity.in_features,
+            n_out,
+            (post_local, pre),
+            weight=weight.to(dtype),
+            dt=connectivity.dt,
+            delay=delay.to(torch.float64) * connectivity.dt,
+            multapses=True,
+            delivery=delivery,
+        )
+
+    @classmethod
     def from_dense(cls, weight: Tensor, **kwargs: Any) -> Sparse:
         """The nonzero entries of an ``(out, in)`` weight matrix as synapses."""
         if not isinstance(weight, Tensor) or weight.dim() != 2:
@@ -267,9 +339,10 @@ class Sparse(Connection):
         return cast(Tensor, self.fanin_synapse), cast(Tensor, self.fanin_valid)
 
     def to_dense(self) -> Tensor:
-        """The ``(out, in)`` weight matrix with zeros where no synapse exists."""
+        """The ``(out, in)`` weight matrix with zeros where no synapse exists (multapses summed)."""
         dense = self.weight.new_zeros(self.out_features, self.in_features)
-        dense[self.post_index, self.pre_index] = self.weight.detach()
+        # multapses add up
+        dense.index_put_((self.post_index, self.pre_index), self.weight.detach(), accumulate=True)
         return dense
 
     @property
@@ -289,8 +362,86 @@ class Sparse(Connection):
         """Mean in-degree (for ``reset_weights("kaiming_uniform")``)."""
         return max(1.0, self.n_synapses / self.out_features)
 
+    # -- delivery through a queue --------------------------------------------------------
+    @property
+    def delivery(self) -> str:
+        """``"history"`` or ``"queue"`` (see the class docstring)."""
+        return "history" if self.spike_queue is None else "queue"
+
+    @property
+    def learning_obstacle(self) -> str | None:
+        """Why a learning rule cannot train this connection (``None``: it can)."""
+        if self.spike_queue is None:
+            return None
+        return (
+            'Sparse(delivery="queue") keeps no presynaptic history to correlate; build it '
+            'with delivery="history" for plasticity'
+        )
+
+    is_fresh = property(
+        lambda self: self._line._fresh if self.spike_queue is None else self.spike_queue.is_fresh,
+        doc=Connection.is_fresh.__doc__,
+    )
+    batch_size = property(
+        lambda self: (
+            self._line.batch_size if self.spike_queue is None else self.spike_queue.batch_size
+        ),
+        doc="Batch size of the state.",
+    )
+
+    def reset_state(self, batch_size: int | None = None) -> None:
+        super().reset_state(batch_size)
+        if self.spike_queue is not None:
+            self.spike_queue.reset_state(batch_size)
+
+    def set_delay(self, delay: DelayLike) -> None:
+        super().set_delay(delay)
+        queue = self.spike_queue
+        if queue is not None and queue.length != self.max_delay + 1:
+            like = queue.queue
+            self.spike_queue = SpikeQueue(self.out_features, self.max_delay + 1, "Sparse").to(
+                dtype=like.dtype, device=like.device
+            )
+
+    def forward(self, spikes: Tensor, trace: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
+        """Propagate one timestep (see :meth:`Connection.forward <pysnn.connection.Connection.forward>`)."""
+        if self.spike_queue is not None:
+            return self.queued_forward(spikes, trace)
+        return super().forward(spikes, trace)
+
+    def steps_by_loop(self) -> bool:
+        return self.spike_queue is not None
+
+    def queued_min_delay(self) -> int:
+        return self.min_delay
+
+    def queue_dtype_anchor(self) -> Tensor:
+        return self.weight
+
+    def queued_synapses(self, units: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        if self.spike_queue is None:
+            raise RuntimeError('Sparse: deliver()/take() need delivery="queue"')
+        buffers = self._buffers
+        table = buffers["fanout_synapse"]
+        if table is not None:
+            synapses = table[units].reshape(-1)
+            post = buffers["fanout_post"][units].reshape(-1)
+            width = table.shape[1]
+            owner = torch.arange(units.numel(), device=units.device).repeat_interleave(width)
+        else:
+            synapses, owner = sf.sparse_expand(buffers["pre_ptr"], units)
+            post = buffers["post_index"][synapses]
+        steps = self._line.delay_steps
+        delay = steps[synapses] if steps.dim() else steps
+        return owner, post, self._parameters["weight"][synapses], delay
+
     # -- the connection protocol ------------------------------------------------------
     def check_input_shape(self, shape: torch.Size) -> None:
+        if self.spike_queue is not None and len(shape) != 2:
+            raise ValueError(
+                f'Sparse(delivery="queue"): spikes must have shape (batch, in_features='
+                f"{self.in_features}), got {tuple(shape)}"
+            )
         if len(shape) < 2 or shape[-1] != self.in_features:
             raise ValueError(
                 f"Sparse: spikes must have shape (batch, ..., in_features={self.in_features}), "

@@ -622,6 +622,9 @@ class LearningRule(nn.Module):
 
     def _check_layer(self, layer: Layer, group: dict[str, Any]) -> None:
         conn = layer.connection
+        obstacle = getattr(conn, "learning_obstacle", None)
+        if isinstance(obstacle, str):
+            raise ValueError(f"{type(self).__name__}: layer {layer.name!r}: {obstacle}")
         if getattr(conn, "weight", None) is None or not callable(getattr(conn, "correlate", None)):
             raise TypeError(
                 f"{type(self).__name__}: layer {layer.name!r} has no weights "
