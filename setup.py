@@ -22,7 +22,7 @@ setup(
     install_requires=["torch>=2.1", "numpy"],
     extras_require={
         "test": ["pytest", "hypothesis"],
-        "dev": ["black", "ruff", "pre-commit"],
+        "dev": ["black", "ruff", "mypy", "pre-commit"],
         # scikit-learn: SklearnDigits, the tutorials' stand-in where MNIST is not installed
         "docs": [
             "sphinx",

@@ -15,6 +15,7 @@ import sys
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, ROOT)
+sys.path.insert(0, HERE)  # gallery_hooks
 
 import torch  # noqa: E402
 
@@ -70,6 +71,8 @@ copybutton_prompt_text = r">>> |\.\.\. |\$ "
 copybutton_prompt_is_regexp = True
 
 # -- tutorials (sphinx-gallery) ---------------------------------------------
+
+
 sphinx_gallery_conf = {
     "examples_dirs": "../tutorials",
     "gallery_dirs": "auto_tutorials",
@@ -85,7 +88,8 @@ sphinx_gallery_conf = {
     "show_memory": False,
     "matplotlib_animations": False,
     "capture_repr": ("_repr_html_",),
-    "reset_modules": ("matplotlib", "seaborn"),
+    # gallery_hooks.py (beside this file): PySNN's silent-network warnings are errors
+    "reset_modules": ("matplotlib", "seaborn", "gallery_hooks.strict_tutorial_warnings"),
 }
 
 
@@ -109,9 +113,7 @@ def _write_parameter_tables() -> None:
         rows = []
         for param in model.params:
             default = param.default
-            if param.constraint == "time" and param.legacy_default is not None:
-                default = f"{default} (0.1 ``linear``: factor {param.legacy_default})"
-            elif isinstance(default, str):
+            if isinstance(default, str):
                 default = f"``{default}``"
             rows.append((f"``{param.name}``", str(default), param.doc or ""))
         widths = [max(len(r[i]) for r in rows + [("name", "default", "meaning")]) for i in range(3)]

@@ -6,26 +6,35 @@ comes from the input).  Scripts written for PySNN 0.1 keep working -- and keep
 their 0.1 results -- because their spellings are recognised here and
 translated before the rest of the library sees them:
 
-=================================================  =============================================
-PySNN 0.1                                          today
-=================================================  =============================================
-dynamics by position:                              keywords: ``LIFNeuron(shape, thresh=...,
-``LIFNeuron(shape, thresh, v_rest, alpha_v,        tau_v=20.0, integrator="exact")``
-alpha_t, dt, duration_refrac, tau_v, tau_t)``
-``update_type="linear"`` (the default of a         ``integrator="impulse"`` with every ``tau_*``
-0.1-style call): ``tau_*`` are decay factors       a :class:`~pysnn.neuron.parameters.DecayFactor`
-``update_type="exponential"``                      ``integrator="euler"``
-``update_type="exact"``                            ``integrator="exact"``
-``cells_shape=(B, 1, N)`` with the batch size      the per-sample shape ``(1, N)``
-``Linear(in, out, batch_size, dt, delay)``         ``Linear(in, out, dt=..., delay=...)``
-``Conv2d(in, out, k, im_dims, batch_size, dt,      ``Conv2d(in, out, k, im_dims=..., dt=...,
-delay, stride, padding, dilation)``                delay=..., stride=..., ...)``
-``MSTDPET(layers, a_pre, a_post, lr,               ``a_plus``, ``a_minus``, ``tau_e`` (ms)
-e_trace_decay)``; ``STDP``/``MSTDP`` ``a_pre``,
-``a_post``
-``functional.trace_update(update_type, ...)``,     one function per integrator
-``lif_voltage_update``, ``thresh_update``
-=================================================  =============================================
+.. list-table::
+   :header-rows: 1
+   :widths: 50 50
+
+   * - PySNN 0.1
+     - today
+   * - dynamics by position:
+       ``LIFNeuron(shape, thresh, v_rest, alpha_v, alpha_t, dt, duration_refrac, tau_v, tau_t)``
+     - keywords: ``LIFNeuron(shape, thresh=..., tau_v=20.0, integrator="exact")``
+   * - ``update_type="linear"`` (the default of a 0.1-style call): ``tau_*`` are
+       decay factors
+     - ``integrator="impulse"`` with every ``tau_*`` a
+       :class:`~pysnn.neuron.parameters.DecayFactor`
+   * - ``update_type="exponential"``
+     - ``integrator="euler"``
+   * - ``update_type="exact"``
+     - ``integrator="exact"``
+   * - ``cells_shape=(B, 1, N)`` with the batch size
+     - the per-sample shape ``(1, N)``
+   * - ``Linear(in, out, batch_size, dt, delay)``
+     - ``Linear(in, out, dt=..., delay=...)``
+   * - ``Conv2d(in, out, k, im_dims, batch_size, dt, delay, stride, padding, dilation)``
+     - ``Conv2d(in, out, k, im_dims=..., dt=..., delay=..., stride=..., ...)``
+   * - ``MSTDPET(layers, a_pre, a_post, lr, e_trace_decay)``; ``STDP``/``MSTDP``
+       ``a_pre``, ``a_post``
+     - ``a_plus``, ``a_minus``, ``tau_e`` (ms)
+   * - ``functional.trace_update(update_type, ...)``, ``lif_voltage_update``,
+       ``thresh_update``
+     - one function per integrator
 
 **How a 0.1-style call is recognised.**  A population built with its dynamics
 by position (anything after ``cells_shape``) or with ``update_type=`` is read

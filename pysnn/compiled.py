@@ -170,7 +170,7 @@ def _chunk_body(
     def chunk(inputs: Tensor, rewards: Tensor | None) -> Any:
         outputs = []
         records: list[list[list[Tensor]]] = [[[] for _ in names] for _, names in monitored]
-        counts = [None] * len(counted)
+        counts: list[Tensor | None] = [None] * len(counted)
         for k in range(inputs.shape[0]):
             out = network(inputs[k])
             for rule, stateful, needs_reward in rules:

@@ -600,6 +600,6 @@ class DelayLine(StatefulModule):
             cache = self.__dict__["stack_cache"] = (key, data.clone(), build(data, taps))
         return cache[2]
 
-    def _apply(self, fn, recurse=True):  # type: ignore[override]
+    def _apply(self, fn, recurse=True):
         self.stack_cache = None
         return super()._apply(fn, recurse)

@@ -193,7 +193,8 @@ class DataParallel:
             out.append(buffer[start : start + part.numel()].view(part.shape).to(part.dtype))
             start += part.numel()
         values = iter(out)
-        return tuple(next(values) if isinstance(t, Tensor) else t for t in (ltp, ltd, dw))
+        ltp, ltd, dw = (next(values) if isinstance(t, Tensor) else t for t in (ltp, ltd, dw))
+        return ltp, ltd, dw
 
     def _reduce_rate(self, neuron: AdaptiveLIFNeuron, spikes: Tensor) -> Tensor:
         """Sum (``"sum"``) or average (``"mean"``) the spikes over every rank's batch."""

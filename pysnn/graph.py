@@ -26,7 +26,7 @@ cycle of the graph therefore carries at least one step of delay.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, NamedTuple, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence, cast
 
 import torch
 from torch import nn
@@ -116,8 +116,8 @@ def check_capabilities(
         If a synapse model reads the postsynaptic voltage of a population
         that has none.
     """
-    for label, module in (("connection", connection), ("neuron", neuron)):
-        if module is None:
+    for label, required in (("connection", connection), ("neuron", neuron)):
+        if required is None:
             raise TypeError(f"add_layer({name!r}): {label} is required, got None")
     for label, module in (("pre", pre), ("neuron", neuron)):
         if module is not None and _is_connection(module):
@@ -394,5 +394,5 @@ def step(plan_: StepPlan, inputs: Sequence[Any]) -> Tensor | tuple[Tensor, ...]:
     """
     check_input_count(plan_, inputs)
     advance(plan_, inputs, STEP)
-    spikes = tuple(p.spikes for p in plan_.outputs)
+    spikes = tuple(cast(Tensor, p.spikes) for p in plan_.outputs)
     return spikes[0] if len(spikes) == 1 else spikes

@@ -8,6 +8,10 @@ the end (:meth:`RunHook.finish`).  The hooks of PySNN:
 * :class:`SilenceWatch`: warn about spiking populations that fired no spike;
 * :class:`ProgressBar`: a ``tqdm`` progress bar over the steps.
 
+:class:`SampleBoundaryWatch` watches the steps a user calls one by one
+(``net(x[t])``) for a new sample that starts without
+:meth:`~pysnn.network.SNNNetwork.reset_state`.
+
 The monitors (:mod:`pysnn.monitor`) record through their module's forward hook
 in the step loop and from the stacked values of a window or chunk otherwise
 (:meth:`StateMonitor.record_steps <pysnn.monitor.StateMonitor.record_steps>`);
@@ -27,7 +31,7 @@ from pysnn.validation import user_stacklevel
 
 Tensor = torch.Tensor
 
-__all__ = ["ProgressBar", "RunHook", "SilenceWatch"]
+__all__ = ["ProgressBar", "RunHook", "SampleBoundaryWatch", "SilenceWatch"]
 
 
 class RunHook:
@@ -140,3 +144,50 @@ class ProgressBar(RunHook):
         if self.bar is not None:
             self.bar.close()
             self.bar = None
+
+
+class SampleBoundaryWatch:
+    """Warn when a new sample starts without a reset, where that is detectable.
+
+    A step loop written by hand, ``for t in range(T): net(x[t])``, feeds the
+    network views of one tensor ``x``.  When consecutive steps' inputs are
+    views of *different* tensors (``x[t]`` of one sample, then ``y[0]`` of
+    the next) and :meth:`~pysnn.network.SNNNetwork.reset_state` was not called
+    in between, the second sample would start from the voltages and traces
+    the first left: this warns once per run (until the next reset).  Inputs
+    that are not views (a tensor made fresh each step, as in closed-loop
+    control) are never compared, and :meth:`~pysnn.network.SNNNetwork.run`
+    resets by default (``reset=False`` continues on purpose, without this
+    check).  Costs one attribute read per step.
+    """
+
+    def __init__(self) -> None:
+        self.base_id: int | None = None
+        self.warned = False
+
+    def reset(self) -> None:
+        """A new run: forget the last input."""
+        self.base_id = None
+        self.warned = False
+
+    def check(self, args: tuple[Any, ...], step_index: int) -> None:
+        """Before the step with index ``step_index`` called with ``args``."""
+        first = args[0] if args else None
+        if isinstance(first, (list, tuple)) and first:
+            first = first[0]
+        base = getattr(first, "_base", None)
+        if base is None:
+            self.base_id = None
+            return
+        previous, self.base_id = self.base_id, id(base)
+        if previous is None or previous == self.base_id or self.warned or step_index == 0:
+            return
+        self.warned = True
+        warnings.warn(
+            f"step {step_index}: this step's input is a view of another tensor than the "
+            "previous step's (a new sample?), but the network was not reset since: the new "
+            "sample starts from the state the last one left. Call net.reset_state() "
+            "between samples (net.run(x) resets by itself), or pass one recording as one "
+            "tensor to continue it on purpose.",
+            stacklevel=user_stacklevel(),
+        )

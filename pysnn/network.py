@@ -17,7 +17,7 @@ state and parameters for NaN and infinity.  See ``docs/reliability.rst``.
 from __future__ import annotations
 
 from collections import OrderedDict
-from typing import Any, Callable, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Any, Callable, Iterable, NamedTuple
 
 import torch
 from torch import nn
@@ -29,6 +29,9 @@ from pysnn.neuron import BaseInput, BaseNeuron
 from pysnn.safety import check_owner, claim
 from pysnn.simulation import Simulator
 from pysnn.state import StatefulModule
+
+if TYPE_CHECKING:
+    from typing_extensions import Self
 
 Tensor = torch.Tensor
 
@@ -100,14 +103,14 @@ class RuleHost(nn.Module):
         """The learning rules attached to this network."""
         return tuple(self._rules)
 
-    def train(self, mode: bool = True) -> SNNNetwork:
+    def train(self, mode: bool = True) -> Self:
         """Set training mode of the modules and of the attached rules (``eval()`` freezes them)."""
         super().train(mode)
         for rule in self._rules:
             rule.train(mode)
         return self
 
-    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+    def _apply(self, fn, recurse=True):
         # .to(), .double(), .cuda() reach the attached rules' state as well
         out = super()._apply(fn, recurse)
         for rule in self._rules:

@@ -103,7 +103,7 @@ class Sequential(SNNNetwork):
 
     def __getitem__(self, index: int) -> nn.Module:
         """The ``index``-th module, as in :class:`torch.nn.Sequential`."""
-        children = list(self._modules.values())
+        children = [child for child in self._modules.values() if child is not None]
         return children[index]
 
     def __len__(self) -> int:

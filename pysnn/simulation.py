@@ -42,7 +42,7 @@ from torch import nn
 
 from pysnn import autodiff, graph
 from pysnn.clock import Clocked
-from pysnn.hooks import ProgressBar, RunHook, SilenceWatch
+from pysnn.hooks import ProgressBar, RunHook, SampleBoundaryWatch, SilenceWatch
 from pysnn.safety import check_finite_values, restore, snapshot
 from pysnn.state import StatefulModule
 from pysnn.validation import check_dt
@@ -146,6 +146,9 @@ class Simulator:
         self._plan: graph.StepPlan | None = None
         #: the compiled strategy (:mod:`pysnn.compiled`) after ``net.compile()``
         self.compiled: Any = None
+        #: steps called by hand: a new sample without a reset warns
+        self.boundary = SampleBoundaryWatch()
+        self.in_run = False
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -242,6 +245,7 @@ class Simulator:
         """Start a new run: step 0, state allocated at the next step."""
         self.pending = True
         self.step_index = 0
+        self.boundary.reset()
 
     def allocate(self, args: Sequence[Any]) -> None:
         """At the first step after a reset: allocate the state for the input's batch size.
@@ -314,6 +318,8 @@ class Simulator:
 
     def step(self, call: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         """One timestep ``call(*args, **kwargs)`` (``net(x)``) as a transaction."""
+        if not self.in_run:
+            self.boundary.check(args, self.step_index)
         if kwargs:
             return self.transact(1, lambda: call(*args, **kwargs), inputs=args)
         return self.transact(1, call, *args, inputs=args)
@@ -435,6 +441,7 @@ class Simulator:
             hooks.append(SilenceWatch(self.network, _spiking_populations(self.network), "run()"))
         if progress:
             hooks.append(ProgressBar(steps))
+        self.in_run = True
         try:
             if checkpoint is not None:
 
@@ -457,6 +464,8 @@ class Simulator:
             for hook in hooks:
                 hook.finish(int(result.shape[0]))
         finally:
+            self.in_run = False
+            self.boundary.reset()
             for hook in hooks:
                 hook.close()
         return result

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import sys
+from types import FrameType
 from typing import Sequence, Union
 
 import torch
@@ -31,7 +32,7 @@ def user_stacklevel() -> int:
     ``torch.no_grad``, add frames of their own), so that a warning points at
     the call that caused it.
     """
-    frame = sys._getframe(1)
+    frame: FrameType | None = sys._getframe(1)
     level = 1
     while frame is not None:
         filename = os.path.abspath(frame.f_code.co_filename)

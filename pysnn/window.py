@@ -278,7 +278,7 @@ def run(simulator: Any, inputs: Tensor, hooks: Sequence[RunHook]) -> list[Tensor
 
     plan = simulator.plan
     monitors = recording_monitors(simulator.network)
-    record = {}
+    record: dict[int, tuple[Tensor, ...]] = {}
     for monitor in monitors:
         record[id(monitor.module)] = tuple(
             dict.fromkeys(record.get(id(monitor.module), ()) + monitor.attributes)

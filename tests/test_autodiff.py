@@ -400,11 +400,11 @@ def test_trainable_time_constant_is_trained_by_an_optimizer(float64):
     lif.make_trainable("tau_v")
     opt = torch.optim.SGD(lif.parameters(), lr=1.0)
     x = (torch.rand(20, 2, 8) < 0.3).double()
-    before = float(lif.tau_v)
+    before = float(lif.tau_v.detach())
     loss = net.run(x, warn_silent=False).sum()
     loss.backward()
     opt.step()
-    assert float(lif.tau_v) == pytest.approx(before - float(lif.tau_v.grad))
+    assert float(lif.tau_v.detach()) == pytest.approx(before - float(lif.tau_v.grad))
     with torch.no_grad():  # the cached decay factor follows the new value
         assert torch.allclose(lif.decay("tau_v"), torch.exp(-1.0 / lif.tau_v))
 

@@ -8,6 +8,7 @@ without generating code; one test uses Inductor).
 
 import copy
 import math
+import warnings
 
 import pytest
 import torch
@@ -431,22 +432,53 @@ def test_a_compiled_network_deep_copies_with_its_settings():
     assert clone.simulator.compiled.simulator is clone.simulator
 
 
-def test_inductor_compiled_run_equals_eager(device):
+@pytest.mark.parametrize("rule_name", ["STDP", "MSTDPET"])
+def test_inductor_compiled_run_equals_eager(device, rule_name):
     """Real code generation (Inductor: C++ on the CPU; Triton + CUDA graphs on a GPU).
 
-    Spikes equal, weights to rounding.
+    Spikes equal, weights to rounding; MSTDPET's per-sample eligibility is
+    updated in place by the custom operator inside the compiled chunk.
     """
     if not pcompiled.fusion.fusion_available():
         pytest.skip("torch.compile is not supported here")
     eager, comp = _learning_net().to(device), _learning_net().to(device)
-    r1, r2 = RULES["STDP"](eager), RULES["STDP"](comp)
+    r1, r2 = RULES[rule_name](eager), RULES[rule_name](comp)
     comp.compile(chunk=8)
     x = torch.rand(20, B, 12, generator=torch.Generator().manual_seed(17)) < 0.35
     x = x.to(device)
-    out = eager.run(x, rules=r1)
-    out_c = comp.run(x, rules=r2)
+    rewards = torch.randn(20, B, generator=torch.Generator().manual_seed(18), dtype=torch.float64)
+    kwargs = {"rewards": rewards.to(device)} if r1.needs_reward else {}
+    out = eager.run(x, rules=r1, **kwargs)
+    out_c = comp.run(x, rules=r2, **kwargs)
+    if r1.needs_reward:
+        assert r1.eligibility("layer0").abs().sum() > 0
+        torch.testing.assert_close(
+            r2.eligibility("layer0"), r1.eligibility("layer0"), rtol=0, atol=1e-12
+        )
     assert comp.simulator.compiled.failed is None
     assert torch.equal(out, out_c) and out.sum() > 0
     torch.testing.assert_close(
         comp.layer0_connection.weight, eager.layer0_connection.weight, rtol=0, atol=1e-12
     )
+
+
+def test_a_new_sample_without_reset_warns_once_and_a_reset_silences_it():
+    net = _learning_net()
+    a = torch.rand(3, B, 12, generator=torch.Generator().manual_seed(1)) < 0.4
+    b = torch.rand(3, B, 12, generator=torch.Generator().manual_seed(2)) < 0.4
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for t in range(3):  # one sample, views of one tensor: no warning
+            net(a[t])
+        net.reset_state()
+        for t in range(3):  # the next sample after a reset: no warning
+            net(b[t])
+        net.run(a, reset=False)  # continuing on purpose
+        for t in range(2):  # fresh tensors each step (closed loop): never compared
+            net(a[t].clone())
+    with pytest.warns(UserWarning, match="step 2: this step's input is a view of another") as rec:
+        net.reset_state()
+        for x in (a, b):  # a new sample without a reset
+            for t in range(2):
+                net(x[t])
+    assert len(rec) == 1 and rec[0].filename == __file__

@@ -323,18 +323,28 @@ class Correlations:
         return target.add_(correlation, alpha=alpha)
 
     def accumulate_correlations(
-        self, target: Tensor, terms: Sequence[tuple[Tensor, str | Tensor, float]]
+        self,
+        target: Tensor,
+        terms: Sequence[tuple[Tensor, str | Tensor, float]],
+        per_batch: bool = False,
+        decay: float = 1.0,
     ) -> Tensor:
-        r"""In place ``target += sum(alpha * correlate(post, pre) for post, pre, alpha in terms)``.
+        r"""In place ``target = decay * target + sum(alpha * correlate(post, pre))`` over ``terms``.
 
-        .. math:: W \mathrel{+}= \sum_k \alpha_k\, C(y_k, x_k)
+        .. math:: W \leftarrow \lambda W + \sum_k \alpha_k\, C(y_k, x_k)
 
-        ``Linear`` sums all terms with one ``addmm_`` (the terms' batches
-        stacked), so the weight is read and written once; other connections
-        add them one by one.  Returns ``target``.
+        ``per_batch``: one correlation per batch element, ``target`` shaped
+        ``(B, *weight.shape)`` (an eligibility trace).  ``Linear`` sums all
+        terms with one ``addmm_`` (the terms' batches stacked), so the weight
+        is read and written once, and updates per-batch targets with
+        :func:`pysnn.functional.accumulate_products_` (in place also inside
+        a compiled graph); other connections add the terms one by one.
+        Returns ``target``.
         """
+        if decay != 1.0:
+            target.mul_(decay)
         for post, pre, alpha in terms:
-            self.accumulate_correlation(target, post, pre, alpha)
+            self.accumulate_correlation(target, post, pre, alpha, per_batch)
         return target
 
     @property

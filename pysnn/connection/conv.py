@@ -79,9 +79,8 @@ class Conv2d(Connection):
 
             order = ("im_dims", "batch_size", "dt", "delay", "stride", "padding", "dilation")
             given = compat.connection_arguments(type(self).__name__, order + ("groups",), args)
-            im_dims, dt, delay = (
-                given.get(k, v) for k, v in (("im_dims", im_dims), ("dt", dt), ("delay", delay))
-            )
+            im_dims = given.get("im_dims", im_dims)
+            dt, delay = given.get("dt", dt), given.get("delay", delay)
             stride, padding = given.get("stride", stride), given.get("padding", padding)
             dilation, groups = given.get("dilation", dilation), given.get("groups", groups)
         if not isinstance(bias, bool):

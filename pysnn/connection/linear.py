@@ -182,20 +182,40 @@ class Linear(Connection):
     ) -> Tensor:
         if self.per_synapse_delay or isinstance(alpha, Tensor):
             return super().accumulate_correlation(target, post, pre, alpha, per_batch)
-        if per_batch:  # (B, out, in) += alpha * y_b^T x_b
-            batch = int(post.shape[0])
-            y = post.to(self.weight.dtype).reshape(batch, -1, self.out_features)
-            x = self.arriving(pre).reshape(batch, -1, self.in_features)
-            return target.baddbmm_(y.transpose(1, 2), x, alpha=alpha)
+        if per_batch:
+            return self.accumulate_correlations(target, [(post, pre, alpha)], per_batch=True)
         y, x = self._flat(post, pre)
         return target.addmm_(y.t(), x, alpha=alpha)
 
     def accumulate_correlations(
-        self, target: Tensor, terms: Sequence[tuple[Tensor, str | Tensor, float]]
+        self,
+        target: Tensor,
+        terms: Sequence[tuple[Tensor, str | Tensor, float]],
+        per_batch: bool = False,
+        decay: float = 1.0,
     ) -> Tensor:
-        if self.per_synapse_delay or len(terms) < 2:
-            return super().accumulate_correlations(target, terms)
+        if self.per_synapse_delay or any(isinstance(alpha, Tensor) for _, _, alpha in terms):
+            return super().accumulate_correlations(target, terms, per_batch, decay)
         dtype = self.weight.dtype
+        if per_batch:  # (B, out, in) = decay * (B, out, in) + sum_k alpha_k y_kb^T x_kb
+            batch = int(target.shape[0])
+            ys = [
+                post.to(dtype).reshape(batch, -1, self.out_features).transpose(1, 2)
+                for post, _, _ in terms
+            ]
+            xs = [self.arriving(pre).reshape(batch, -1, self.in_features) for _, pre, _ in terms]
+            alphas = [alpha for _, _, alpha in terms]
+            if is_compiling() and xs[0].shape[1] <= self.COMPILED_OUTER_ROWS:
+                # a few rows per sample (one for a flat layer): the decay and the outer
+                # products are one pointwise pass over the eligibility, fused by Inductor
+                update = target * decay if decay != 1.0 else target
+                for y, x, alpha in zip(ys, xs, alphas):
+                    for k in range(x.shape[1]):
+                        update = update + alpha * (y[:, :, k : k + 1] * x[:, k : k + 1])
+                return target.copy_(update)
+            return sf.accumulate_products_(target, ys, xs, alphas, decay)
+        if len(terms) < 2 or decay != 1.0:
+            return super().accumulate_correlations(target, terms, per_batch, decay)
         x = torch.cat([self.arriving(pre).reshape(-1, self.in_features) for _, pre, _ in terms])
         y = torch.cat(
             [(post.to(dtype) * alpha).reshape(-1, self.out_features) for post, _, alpha in terms]

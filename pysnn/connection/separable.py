@@ -239,7 +239,7 @@ class Conv2dSep(Conv2d):
 
     def kernel(self) -> Tensor:
         """The spatiotemporal kernel :math:`W` ``(O, C_g, D, kh, kw)`` (a new tensor when separable)."""
-        weight = self._parameters["weight"]
+        weight: Tensor = self.weight
         if not self.separable:
             return weight
         return sf.separable_weight(weight, self.temporal_weight)
@@ -263,13 +263,11 @@ class Conv2dSep(Conv2d):
         """The stacked taps of every step of the window, ``[T, batch, C D, H, W]``."""
         line = self._line
 
-        def stack(history: Tensor | None) -> Tensor | None:
-            if history is None:
-                return None
+        def stack(history: Tensor) -> Tensor:
             stacked = sf.delay_taps_stack(line.windows_by_delay(history), self.taps)
             return stacked.view(steps, -1, *stacked.shape[1:])
 
-        return stack(full), stack(full_trace)
+        return stack(full), None if full_trace is None else stack(full_trace)
 
     # -- the connection protocol (on the stacked taps) -----------------------------
     def propagate(self, spikes: Tensor) -> Tensor:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, cast
 
 import torch
 
@@ -264,7 +264,7 @@ class Sparse(Connection):
             synapse, valid = sf.fanin_table(self.post_index, self.out_features)
             self.register_buffer("fanin_synapse", synapse, persistent=False)
             self.register_buffer("fanin_valid", valid, persistent=False)
-        return self.fanin_synapse, self.fanin_valid
+        return cast(Tensor, self.fanin_synapse), cast(Tensor, self.fanin_valid)
 
     def to_dense(self) -> Tensor:
         """The ``(out, in)`` weight matrix with zeros where no synapse exists."""

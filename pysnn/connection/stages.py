@@ -40,10 +40,10 @@ def fold_steps(
         None if trace is None else trace.reshape(steps * batch, *trace.shape[2:]),
     )
 
-    def unfold(x: Tensor | None) -> Tensor | None:
-        return None if x is None else x.reshape(steps, batch, *x.shape[1:])
+    def unfold(x: Tensor) -> Tensor:
+        return x.reshape(steps, batch, *x.shape[1:])
 
-    return unfold(out), unfold(out_trace)
+    return unfold(out), None if out_trace is None else unfold(out_trace)
 
 
 __all__ = ["Chain", "Flatten", "SumPool2d"]
@@ -178,7 +178,7 @@ class Chain(nn.Module):
         return max(int(getattr(s, "max_delay", 0)) for s in self.stages)
 
     @property
-    def capabilities(self) -> Capabilities:  # type: ignore[override]
+    def capabilities(self) -> Capabilities:
         """What every stage supports (``graded_input`` of the first stage)."""
         parts = [capabilities_of(stage) for stage in self.stages]
         return Capabilities(

@@ -61,7 +61,7 @@ class Boolean(Dataset):
         if isinstance(gate, str):
             if gate.lower() not in GATES:
                 raise ValueError(f"gate must be one of {tuple(GATES)} or 4 labels, got {gate!r}")
-            table = GATES[gate.lower()]
+            table: tuple[int, ...] = GATES[gate.lower()]
         else:
             table = tuple(int(v) for v in gate)
             if len(table) != 4 or any(v not in (0, 1) for v in table):

@@ -8,7 +8,7 @@ import numbers
 import warnings
 from collections import OrderedDict
 from collections.abc import Mapping
-from typing import Any, ClassVar, Iterable, Iterator, Union
+from typing import Any, ClassVar, Iterable, Iterator, Union, cast
 
 import torch
 from torch import nn
@@ -161,7 +161,7 @@ class LayerState(nn.Module):
             if buf is not None and buf.is_inference():
                 buffers[name] = buf.clone()
 
-    def _load_from_state_dict(  # type: ignore[no-untyped-def]
+    def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ) -> None:
         for name, buf in self._buffers.items():
@@ -265,6 +265,38 @@ def run_state(
     if value.shape != shape or value.dtype != dtype or value.device != like.device:
         value = state[name] = torch.full(tuple(shape), fill, dtype=dtype, device=like.device)
     return value
+
+
+def _layout_order(tensor: Tensor) -> list[int]:
+    """``tensor``'s dimensions from the outermost in memory to the innermost."""
+    return sorted(range(tensor.dim()), key=lambda d: -tensor.stride(d))
+
+
+def per_batch_zeros(weight: Tensor, batch: int) -> Tensor:
+    """Zeros ``(batch, *weight.shape)`` whose every ``[b]`` has ``weight``'s memory layout.
+
+    A per-sample eligibility trace laid out like the weight (``Linear``
+    stores its weight input-major) is reduced over the batch into a change
+    with the weight's layout (:func:`batch_contract`), so that adding it to
+    the weight is one contiguous pass.
+    """
+    order = _layout_order(weight)
+    storage = weight.new_zeros((batch, *(weight.shape[d] for d in order)))
+    return storage.permute(0, *(order.index(d) + 1 for d in range(weight.dim())))
+
+
+def batch_contract(coefficients: Tensor, per_batch: Tensor) -> Tensor:
+    r""":math:`\sum_b c_b\, E_b` for ``(B,)`` coefficients and ``(B, *shape)`` values.
+
+    One matrix-vector product over ``per_batch``'s storage; the result has the
+    memory layout of ``per_batch[0]`` (see :func:`per_batch_zeros`).
+    """
+    batch = per_batch.shape[0]
+    order = [d + 1 for d in _layout_order(per_batch[0])]
+    storage = per_batch.permute(0, *order)
+    flat = torch.mm(coefficients.reshape(1, batch).to(per_batch.dtype), storage.reshape(batch, -1))
+    inverse = [order.index(d + 1) for d in range(per_batch.dim() - 1)]
+    return flat.reshape(storage.shape[1:]).permute(*inverse)
 
 
 def batch_view(value: Tensor, batch: int, ndim: int) -> Tensor:
@@ -399,11 +431,9 @@ def apply_change(
     w_min, w_max = group["w_min"], group["w_max"]
     if dw is None:
         if group["soft_bounds"]:
-            dw = 0.0
-            if ltp is not None:
-                dw = dw + ltp * (w_max - weight)
-            if ltd is not None:
-                dw = dw - ltd * (weight - w_min)
+            up = None if ltp is None else ltp * (w_max - weight)
+            down = None if ltd is None else ltd * (weight - w_min)
+            dw = up if down is None else (-down if up is None else up - down)
         else:
             dw = ltp if ltd is None else (-ltd if ltp is None else ltp - ltd)
     elif group["soft_bounds"]:
@@ -593,7 +623,8 @@ class LearningRule(nn.Module):
             self._check_layer(layer, full)
             module = LayerState(self.state_names, layer.connection.weight)
             self.layer_state[layer.name] = module
-            self.state[layer.name] = module._buffers
+            # the module's own buffer dict (not a copy): what a rule stores there is a buffer
+            self.state[layer.name] = cast("dict[str, Tensor]", module._buffers)
         self.param_groups.append(full)
         for net in [self.network] + [lay.network for lay in layers]:
             if isinstance(net, SNNNetwork) and all(n is not net for n in self._networks):
@@ -730,12 +761,12 @@ class LearningRule(nn.Module):
             if numbers_only:
                 checked[index] = values
         for module in self.layer_state.values():
-            module.make_updatable()  # type: ignore[operator]
+            module.make_updatable()
 
     def reset_state(self) -> None:
         """Forget the rule's per-step state (eligibility, private traces)."""
         for module in self.layer_state.values():
-            module.clear()  # type: ignore[operator]
+            module.clear()
 
     def forward(self, reward: Reward | None = None) -> None:
         """Same as :meth:`step`."""
@@ -763,7 +794,7 @@ class LearningRule(nn.Module):
     def _scale(group: dict, batch: int) -> float:
         return group["lr"] / batch if group["reduction"] == "mean" else group["lr"]
 
-    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    def _apply(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """``nn.Module._apply(fn)``, or (PySNN 0.1 rules) :meth:`apply_change` for a layer."""
         if isinstance(fn, Layer):
             return self.apply_change(fn, *args, **kwargs)

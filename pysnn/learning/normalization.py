@@ -157,7 +157,7 @@ class WeightNormalization(LearningRule):
         self._buffers["n_calls"].zero_()
         self._count = 0
 
-    def _load_from_state_dict(  # type: ignore[no-untyped-def]
+    def _load_from_state_dict(
         self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
     ) -> None:
         super()._load_from_state_dict(

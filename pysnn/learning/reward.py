@@ -3,7 +3,7 @@ r"""Reward-modulated STDP (Florian 2007): MSTDP and MSTDPET."""
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 
@@ -14,8 +14,9 @@ from pysnn.learning.base import (
     ParamGroup,
     Reward,
     all_layers,
+    batch_contract,
     batch_view,
-    run_state,
+    per_batch_zeros,
     take_aliases,
 )
 from pysnn.learning.options import Hyper
@@ -71,7 +72,7 @@ class _RewardSTDP(PairTraces, LearningRule):
     group_class = _RewardGroup
     needs_reward = True
 
-    hyperparameters = (
+    hyperparameters: ClassVar[tuple[Hyper, ...]] = (
         Hyper("a_plus", 1.0, doc="potentiation amplitude A+"),
         Hyper("a_minus", 1.0, doc="depression amplitude A-"),
     )
@@ -100,25 +101,25 @@ class _RewardSTDP(PairTraces, LearningRule):
         post_factor: Tensor | None,
         per_batch: bool,
         out: Tensor | None = None,
+        decay: float = 1.0,
     ) -> Tensor:
         r""":math:`A_+ C(s^{post} r, x^{pre}) - A_- C(x^{post} r, s^{pre})` (``r``: ``post_factor``).
 
         Added in place to ``out`` when given (``(batch, *weight.shape)`` for
-        ``per_batch``, else the weight's shape), otherwise to zeros.
+        ``per_batch``, else the weight's shape), after multiplying it by
+        ``decay``, otherwise to zeros.
         """
         conn = layer.connection
         s_post = self._post(layer, "spikes")
         pre, x_post = pair_traces(layer, group, state, s_post)
         if post_factor is not None:
             s_post, x_post = s_post * post_factor, x_post * post_factor
-        if out is None:
+        if out is None:  # laid out like the weight, so that adding the change is one pass
             weight = conn.weight.detach()
-            out = weight.new_zeros(
-                (int(s_post.shape[0]), *weight.shape) if per_batch else weight.shape
-            )
-        conn.accumulate_correlation(out, s_post, pre, group["a_plus"], per_batch)
-        conn.accumulate_correlation(out, x_post, "spikes", -group["a_minus"], per_batch)
-        return out
+            batch = int(s_post.shape[0])
+            out = per_batch_zeros(weight, batch) if per_batch else torch.zeros_like(weight)
+        terms = [(s_post, pre, group["a_plus"]), (x_post, "spikes", -group["a_minus"])]
+        return conn.accumulate_correlations(out, terms, per_batch, decay)
 
 
 class MSTDP(_RewardSTDP):
@@ -220,7 +221,9 @@ class MSTDPET(_RewardSTDP):
 
     state_names = ("e",) + TRACE_STATE
 
-    hyperparameters = (Hyper("tau_e", 20.0, "time", doc="eligibility time constant (ms)"),)
+    hyperparameters: ClassVar[tuple[Hyper, ...]] = (
+        Hyper("tau_e", 20.0, "time", doc="eligibility time constant (ms)"),
+    )
 
     def __init__(
         self,
@@ -257,10 +260,16 @@ class MSTDPET(_RewardSTDP):
             return
         conn = layer.connection
         weight = conn.weight
-        shape = (int(self._post(layer, "spikes").shape[0]), *weight.shape)
-        e = run_state(state, "e", shape, weight.detach())
-        e.mul_(tau_to_decay(group["tau_e"], float(conn.dt)))  # decay, then add in place
-        state["e"] = self._stdp_terms(layer, group, state, None, per_batch=True, out=e)
+        batch = int(self._post(layer, "spikes").shape[0])
+        e = state["e"]
+        if (
+            e.shape != (batch, *weight.shape)
+            or e.dtype != weight.dtype
+            or e.device != weight.device
+        ):
+            e = state["e"] = per_batch_zeros(weight.detach(), batch)  # laid out like the weight
+        decay = tau_to_decay(group["tau_e"], float(conn.dt))  # e <- decay * e + zeta, in place
+        state["e"] = self._stdp_terms(layer, group, state, None, True, out=e, decay=decay)
 
     def _step_layer(self, layer: Layer, group: dict, state: dict, reward: Reward | None) -> None:
         e = state["e"]
@@ -268,5 +277,5 @@ class MSTDPET(_RewardSTDP):
             return
         batch = e.shape[0]
         r = self._reward(reward, batch, e)
-        dw = torch.tensordot(r, e, dims=1) * self._scale(group, batch)
+        dw = batch_contract(r * self._scale(group, batch), e)  # the weight's layout
         self.apply_change(layer, group, dw=dw)

@@ -48,7 +48,7 @@ class LTPWindowRule(LearningRule):
     Per-synapse delays are not supported.
     """
 
-    state_names = ("since_pre",)
+    state_names: tuple[str, ...] = ("since_pre",)
     hyperparameters = (
         Hyper("a_plus", 1.0, doc="potentiation amplitude"),
         Hyper("a_minus", 1.0, doc="depression amplitude"),

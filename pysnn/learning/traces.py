@@ -18,7 +18,7 @@ delays are not supported (the arriving spikes differ per synapse).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar, cast
 
 import torch
 
@@ -58,18 +58,18 @@ class PairTraces:
     """
 
     state_names: tuple[str, ...] = TRACE_STATE
-    hyperparameters = (
+    hyperparameters: ClassVar[tuple[Hyper, ...]] = (
         Hyper("tau_plus", None, "positive", optional=True, doc="own presynaptic trace (ms)"),
         Hyper("tau_minus", None, "positive", optional=True, doc="own postsynaptic trace (ms)"),
         Hyper("pairing", "all-to-all", "choice", PAIRINGS, doc="pairing of the own traces"),
     )
 
     def _check_group(self, group: dict[str, Any]) -> None:
-        super()._check_group(group)  # type: ignore[misc]
+        super()._check_group(group)
         check_trace_options(group)
 
     def _check_layer(self, layer: Layer, group: dict[str, Any]) -> None:
-        super()._check_layer(layer, group)  # type: ignore[misc]
+        super()._check_layer(layer, group)
         check_trace_options(group, layer)
 
 
@@ -101,7 +101,7 @@ def pair_traces(layer: Layer, group: dict, state: dict, s_post: Tensor) -> tuple
         dt = float(conn.dt)
         pre = _advance(state, "x_pre", conn.arriving("spikes"), tau_plus, dt, nearest)
     if tau_minus is None:
-        x_post = layer.neuron.trace
+        x_post = cast(Tensor, layer.neuron.trace)
         dtype = conn.weight.dtype
         x_post = x_post if x_post.dtype == dtype else x_post.to(dtype)
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, Callable, ClassVar, cast
 
 import torch
 
@@ -68,7 +68,7 @@ class AdaptiveLIFNeuron(LIFNeuron):
     @property
     def thresh_center(self) -> Tensor:
         r"""Base threshold :math:`\theta_0` (the ``thresh`` argument)."""
-        return self._buffers["thresh"]
+        return cast(Tensor, self._buffers["thresh"])
 
     def reset_thresh(self) -> None:
         r"""Set the adaptive threshold back to its base :math:`\theta_0`."""
@@ -79,7 +79,7 @@ class AdaptiveLIFNeuron(LIFNeuron):
     #: ``hook(neuron, spikes) -> rate``, if set on an instance, replaces the batch
     #: reduction of the spikes (``(B, *cells)`` -> ``cells``) in the threshold update:
     #: :func:`pysnn.distributed.data_parallel` combines the spikes of every rank with it
-    batch_rate_hook = None
+    batch_rate_hook: Callable[[Any, Tensor], Tensor] | None = None
 
     def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:
         if not self.training:

@@ -85,8 +85,22 @@ class AdExNeuron(BaseNeuron):
 
     def integrate(self, state: dict[str, Tensor], x: Tensor) -> dict[str, Tensor]:
         names = ("v_rest", "c_m", "g_l", "v_t", "delta_t", "a", "tau_w", "alpha_v")
-        params = [state[name] for name in names]
-        v, w = sf.adex_update(state["v_cell"], state["w"], x, *params, self.dt, None)
+        v_rest, c_m, g_l, v_t, delta_t, a, tau_w, alpha_v = (state[name] for name in names)
+        v, w = sf.adex_update(
+            state["v_cell"],
+            state["w"],
+            x,
+            v_rest,
+            c_m,
+            g_l,
+            v_t,
+            delta_t,
+            a,
+            tau_w,
+            alpha_v,
+            self.dt,
+            None,
+        )
         return {"v_cell": v, "w": w}
 
     def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence, cast
 
 import torch
 
@@ -96,7 +96,7 @@ class IzhikevichNeuron(BaseNeuron):
     @property
     def v_rest(self) -> Tensor:
         """Reset voltage :math:`c` in mV."""
-        return self._buffers["c"]
+        return cast(Tensor, self._buffers["c"])
 
     reset_name = "c"
 

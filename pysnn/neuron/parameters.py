@@ -179,7 +179,7 @@ IMPLAUSIBLE_TAU_STEPS = 0.1
 
 
 def parameter_tensor(
-    param: Param, value: ParamLike | DecayFactor | None, dt: float
+    param: Param, value: ParamLike | DecayFactor | str | None, dt: float
 ) -> tuple[Tensor, Tensor | None]:
     """Validate a parameter value; returns its float64 master copy (ms) and the given factor.
 

@@ -19,7 +19,7 @@ shape without expanding it.  State tensors are ``(batch, *features)``.
 from __future__ import annotations
 
 import inspect
-from typing import Any, ClassVar, Sequence
+from typing import Any, ClassVar, Sequence, cast
 
 import torch
 
@@ -156,7 +156,9 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
         self._features = self.cells_shape
         # another reading of an ambiguous (translated) shape, and its batch size:
         # the first input decides between them
-        self._alternative_features = None if alternative is None else alternative[0]
+        self._alternative_features: tuple[int, ...] | None = (
+            None if alternative is None else alternative[0]
+        )
         initial_batch = 1 if alternative is None else alternative[1]
         self._history: list[Tensor] | None = [] if values.get("store_trace") else None
         self._register_parameters(values)
@@ -179,7 +181,7 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
         """Per-sample shape of the population (without the batch dimension)."""
         return self._features
 
-    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+    def _apply(self, fn, recurse=True):
         pristine_shared = [
             var
             for var in self.state_vars
@@ -196,7 +198,7 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
                 self._register_state(var.name, self._initial_value(var, self._features))
         return out
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs) -> None:
         # Adopt the saved per-sample shape before the buffers are loaded, so that
         # state saved after the first input resolved the shape loads into a
         # freshly constructed module.
@@ -237,19 +239,22 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
     @property
     def _anchor(self) -> Tensor:
         """A parameter buffer whose dtype and device are the module's."""
-        return self._buffers[self.params[0].name]
+        return cast(Tensor, self._buffers[self.params[0].name])
 
     def _initial_value(self, var: StateVar, shape: tuple[int, ...]) -> Tensor:
         anchor = self._anchor
         dtype = torch.int64 if var.integer else anchor.dtype
         out = torch.zeros(shape, dtype=dtype, device=anchor.device)
         init = var.init
+        value: Tensor | float | None
         if isinstance(init, str):
-            init = self._buffers[init]
+            value = self._buffers[init]
         elif callable(init):
-            init = init(self)
-        if not isinstance(init, (int, float)) or init != 0:
-            out += init
+            value = init(self)
+        else:
+            value = init
+        if not isinstance(value, (int, float)) or value != 0:
+            out += value
         return out
 
     def _init_state(self, batch_size: int) -> None:

@@ -16,7 +16,7 @@ Connections take graded values (their ``graded_input``).
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from typing import ClassVar, Sequence, cast
 
 import torch
 
@@ -61,7 +61,7 @@ class RatePopulation(Population):
 
     @property
     def _anchor(self) -> Tensor:
-        return self._buffers["spikes"]
+        return cast(Tensor, self._buffers["spikes"])
 
     def _init_state(self, batch_size: int) -> None:
         like = self._buffers.get("spikes")

@@ -11,7 +11,7 @@ spiked.  A model implements :meth:`BaseNeuron.integrate` (one call into
 
 from __future__ import annotations
 
-from typing import ClassVar, Sequence
+from typing import ClassVar, Sequence, cast
 
 import torch
 
@@ -185,11 +185,11 @@ class BaseNeuron(Population):
 
     def threshold(self) -> Tensor:
         """Current firing threshold (the buffer named by :attr:`threshold_name`)."""
-        return self._buffers[self.threshold_name]
+        return cast(Tensor, self._buffers[self.threshold_name])
 
     def reset_potential(self) -> Tensor:
         """Voltage after a spike (the buffer named by :attr:`reset_name`)."""
-        return self._buffers[self.reset_name]
+        return cast(Tensor, self._buffers[self.reset_name])
 
     def on_spike(self, new: dict[str, Tensor], spikes: Tensor) -> None:
         """Apply the model's spike effects to ``new`` (e.g. threshold adaptation)."""

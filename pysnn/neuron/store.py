@@ -65,6 +65,8 @@ class ParameterStore:
 
     params: ClassVar[tuple[Param, ...]] = ()
     _param_names: ClassVar[frozenset[str]] = frozenset()
+    _features: tuple[int, ...]
+    _alternative_features: tuple[int, ...] | None
 
     def _register_parameters(self, values: dict[str, Any]) -> None:
         """Validate and register every declared parameter from the constructor's ``values``.
@@ -321,7 +323,7 @@ class ParameterStore:
             return False
         return bool(torch.equal(master.to(device=buffer.device, dtype=buffer.dtype), buffer))
 
-    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+    def _apply(self, fn, recurse=True):
         before = {p.name: self._buffers[p.name] for p in self.params}
         unedited = {name: self._unedited(name, buf) for name, buf in before.items()}
         out = super()._apply(fn, recurse)

@@ -152,7 +152,7 @@ def _build_stage(kind: str, node: Any, name: str, shape: tuple[int, ...], dt: fl
         groups = int(node.groups)
         bias = None if node.bias is None else _f64(node.bias)
         has_bias = bias is not None and bool(np.any(bias != 0))
-        conn = Conv2d(
+        conv = Conv2d(
             int(weight.shape[1]) * groups,
             int(weight.shape[0]),
             tuple(int(k) for k in weight.shape[2:]),
@@ -163,23 +163,23 @@ def _build_stage(kind: str, node: Any, name: str, shape: tuple[int, ...], dt: fl
             groups=groups,
             bias=has_bias,
         )
-        if shape[0] != conn.in_channels:
+        if shape[0] != conv.in_channels:
             raise ValueError(
-                f"node {name!r}: Conv2d of {conn.in_channels} input channels on input {shape}"
+                f"node {name!r}: Conv2d of {conv.in_channels} input channels on input {shape}"
             )
         with torch.no_grad():
-            conn.weight.copy_(weight)
+            conv.weight.copy_(weight)
             if has_bias:
-                conn.bias.copy_(torch.tensor(np.broadcast_to(bias, (conn.out_channels,)).copy()))
-        return conn, (conn.out_channels, *conn.output_shape(tuple(shape[1:])))
+                conv.bias.copy_(torch.tensor(np.broadcast_to(bias, (conv.out_channels,)).copy()))
+        return conv, (conv.out_channels, *conv.output_shape(tuple(shape[1:])))
     if kind in ("AvgPool2d", "SumPool2d"):
         if len(shape) != 3:
             raise ValueError(f"node {name!r}: {kind} on an input of shape {shape}")
         k = _pair(node.kernel_size, "kernel_size")
         s = _pair(node.stride, "stride")
         p = _pair(node.padding, "padding", minimum=0)
-        stage = AvgPool2d(k, s, p) if kind == "AvgPool2d" else SumPool2d(k, s, p)
-        return stage, pool_shape(shape, k, s, p)
+        pool = AvgPool2d(k, s, p) if kind == "AvgPool2d" else SumPool2d(k, s, p)
+        return pool, pool_shape(shape, k, s, p)
     if kind == "Flatten":
         ndim = len(shape)
         declared = (node.input_type or {}).get("input")
@@ -436,8 +436,8 @@ def _structure(nir: Any, graph: Any) -> _Structure:
 
 def _layer_mark(nodes: dict[str, Any], trail: list[str]) -> float:
     """The layer index :func:`export` recorded on a path (the order of summed inputs)."""
-    marks = [(nodes[n].metadata or {}).get("pysnn_layer") for n in trail]
-    marks = [int(m) for m in marks if m is not None]
+    recorded = [(nodes[n].metadata or {}).get("pysnn_layer") for n in trail]
+    marks = [float(m) for m in recorded if m is not None]
     return min(marks) if marks else math.inf
 
 

@@ -361,9 +361,9 @@ def export(net: SNNNetwork, dt: float | None = None) -> Any:
     if not isinstance(net, SNNNetwork):
         raise TypeError(f"net must be an SNNNetwork, got {type(net).__name__}")
     if net.rules:
-        names = ", ".join(type(r).__name__ for r in net.rules)
+        attached = ", ".join(type(r).__name__ for r in net.rules)
         raise ValueError(
-            f"net has learning rules attached ({names}): NIR holds no learning-rule state; "
+            f"net has learning rules attached ({attached}): NIR holds no learning-rule state; "
             "detach them (net.detach_rule(rule)) to export the weights"
         )
     layers = list(net.layers.values())
