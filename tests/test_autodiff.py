@@ -17,7 +17,15 @@ from pysnn.connection import AvgPool2d, Conv2d, Linear, MaxPool2d, Recurrent, Sp
 from pysnn.functional import Surrogate
 from pysnn.learning import STDP
 from pysnn.network import SNNNetwork
-from pysnn.neuron import IFNeuron, Input, LeakyIntegrator, LIFNeuron
+from pysnn.neuron import (
+    AdaptiveLIFNeuron,
+    AdExNeuron,
+    IFNeuron,
+    Input,
+    IzhikevichNeuron,
+    LeakyIntegrator,
+    LIFNeuron,
+)
 from pysnn.neuron.parameters import DecayFactor
 from pysnn.synapse import ExponentialSynapse
 
@@ -235,6 +243,48 @@ def test_every_neuron_parameter_and_the_trace_match_finite_differences(
                     param[index] -= sign * 1e-6
             numeric = (values[0] - values[1]) / 2e-6
             assert math.isclose(float(grad[index]), numeric, rel_tol=1e-5, abs_tol=1e-7)
+
+
+@pytest.mark.parametrize("strategy", ["step", "window"])
+def test_adaptive_threshold_matches_finite_differences_and_runs_again(float64, strategy):
+    """The adaptive threshold (shared state kept across samples) is differentiable in
+    its parameters; a new run starts a new graph from its current value."""
+    torch.manual_seed(5)
+    net = SNNNetwork()
+    lif = AdaptiveLIFNeuron(
+        (4,), surrogate=SMOOTH, thresh=0.3, tau_v=5.0, alpha_thresh=0.2, tau_thresh=10.0
+    )
+    fc = Linear(6, 4)
+    net.connect(Input((6,)), fc, lif)
+    with torch.no_grad():
+        fc.weight.mul_(3)
+    fc.weight.requires_grad_(True)
+    lif.make_trainable("alpha_thresh", "tau_thresh", per_neuron=True)
+    x = (torch.rand(12, 3, 6) < 0.4).double()
+    run = net.run
+
+    def run_fresh(*args, **kwargs):  # every loss() starts from the base threshold
+        lif.reset_thresh()
+        return run(*args, **kwargs)
+
+    net.run = run_fresh
+    _finite_difference_check(net, [fc.weight, lif.alpha_thresh, lif.tau_thresh], x, strategy)
+    for _ in range(2):  # the threshold carried over from a run whose graph was freed
+        run(x, strategy=strategy, warn_silent=False).sum().backward()
+
+
+@pytest.mark.parametrize("model", ["adex", "izhikevich"])
+def test_adex_and_izhikevich_match_finite_differences(float64, model):
+    torch.manual_seed(6)
+    neuron = (AdExNeuron if model == "adex" else IzhikevichNeuron)((4,), surrogate=SMOOTH)
+    net = SNNNetwork()
+    fc = Linear(6, 4, dt=neuron.dt)
+    net.connect(Input((6,), dt=neuron.dt), fc, neuron)
+    with torch.no_grad():
+        fc.weight.mul_(3)
+    fc.weight.requires_grad_(True)
+    x = (torch.rand(12, 3, 6) < 0.4).double()
+    _finite_difference_check(net, [fc.weight], x, "window")
 
 
 @pytest.mark.parametrize("integrator", ["euler", "impulse"])

@@ -76,8 +76,9 @@ def delay_kernel(
     .. math:: K_k(p) = \max\left(0,\ 1 - |k - p|\right),
 
     exactly the one-hot tap :math:`[k = p]` for a whole :math:`p`, with
-    :math:`\partial K_k / \partial p = \pm 1` on the two taps around
-    :math:`p`.  ``"gaussian"`` spreads it over every tap,
+    :math:`\partial K_k / \partial p = \mp 1` on the two taps
+    :math:`\lfloor p \rfloor` and :math:`\lfloor p \rfloor + 1` (at a whole
+    :math:`p`: the derivative towards longer delays).  ``"gaussian"`` spreads it over every tap,
 
     .. math:: K_k(p) = \frac{e^{-(k - p)^2 / 2\sigma^2}}{\sum_{k'} e^{-(k' - p)^2 / 2\sigma^2}},
 
@@ -103,8 +104,10 @@ def delay_kernel(
         ``(*S, L)``: the weight of every tap, differentiable in ``position``.
     """
     taps = torch.arange(length, dtype=position.dtype, device=position.device)
+    if interpolation == "linear":  # (1 - f) on tap n, f on tap n + 1, p = n + f
+        low = position.detach().floor().unsqueeze(-1)
+        frac = position.unsqueeze(-1) - low
+        return (1.0 - frac) * (taps == low) + frac * (taps == low + 1)
     distance = taps - position.unsqueeze(-1)
-    if interpolation == "linear":
-        return (1.0 - distance.abs()).clamp(min=0.0)
     weights = torch.exp(-0.5 * (distance / sigma).square())
     return weights / weights.sum(-1, keepdim=True)

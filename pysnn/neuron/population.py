@@ -264,6 +264,8 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
                 current = self._buffers.get(var.name)
                 if current is None or tuple(current.shape) != self._features:
                     self._register_state(var.name, self._initial_value(var, self._features))
+                elif current.requires_grad:  # kept across samples, but not their graphs
+                    self._buffers[var.name] = current.detach()
             else:
                 shape = (batch_size, *self._features)
                 self._register_state(var.name, self._initial_value(var, shape))
