@@ -230,3 +230,11 @@ def test_kheradpisheh_quick_trains_and_extracts_features(capsys):
     assert 0.0 <= result["accuracy_random"] <= 1.0 and result["accuracy_trained"] > 0.1
     assert result["kernel_change1"] > 0 and result["kernel_change2"] > 0
     assert Path("kheradpisheh_mnist.png").is_file()
+
+
+def test_learned_delays_quick_beats_delays_fixed_at_zero(capsys):
+    results = _load("learned_delays").main(["--quick"])
+    assert results["learned"] > results["fixed"] + 0.05
+    printed = capsys.readouterr().out
+    assert Path("learned_delays.png").is_file() and "figure saved to learned_delays.png" in printed
+    assert QUICK_NOTE in printed
