@@ -178,7 +178,9 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (data and weights)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--quick", action="store_true", help="3 epochs of 1024 samples, 512 test samples")
+    parser.add_argument(
+        "--quick", action="store_true", help="3 epochs of 1024 samples, 512 test samples"
+    )
     parser.add_argument("--plot", type=Path, default=Path("learned_delays.png"), help="figure file")
     args = parser.parse_args(argv)
     if args.quick:
