@@ -12,15 +12,18 @@ The network is one projection: ``Input -> Linear (per-synapse delays) ->
 LeakyIntegrator`` (one non-spiking unit per class, :math:`\tau` = ``--tau``
 ms), trained by backpropagation through time with the cross-entropy of each
 unit's maximum voltage over time.  With learnable delays
-(:meth:`Linear.learn_delays <pysnn.connection.Linear.learn_delays>`, linear
-interpolation between the ring buffer's whole-step taps while training) a unit
-can delay each channel so that its class's spikes arrive together; with the
+(:meth:`Linear.learn_delays <pysnn.connection.Linear.learn_delays>`; while
+training, a delay reads the ring buffer's taps through a Gaussian kernel whose
+width shrinks from ``--sigma`` steps to a quarter step over the epochs, as in
+Hammouamri et al. 2023, or by ``--interpolation linear`` between the two
+whole steps around it) a unit can delay each channel so that its class's
+spikes arrive together; with the
 delays fixed at 0 the same network only sees each channel's spike decayed by
 the time since it fired.  Test accuracy is measured in ``eval()`` mode, where
 the learned delays are rounded to whole steps and read from the ring buffer
 (inference).
 
-    python examples/learned_delays.py              # both variants, about 2 min on 1 core
+    python examples/learned_delays.py              # both variants, about 30 s on 1 core
     python examples/learned_delays.py --quick      # a few seconds
     python examples/learned_delays.py --delays fixed
 
@@ -81,7 +84,15 @@ def timing_task(
 class DelayNet(SNNNetwork):
     """``Input(channels) -> Linear (delays) -> LeakyIntegrator(classes)``."""
 
-    def __init__(self, channels: int, classes: int, tau: float, max_delay: int | None) -> None:
+    def __init__(
+        self,
+        channels: int,
+        classes: int,
+        tau: float,
+        max_delay: int | None,
+        interpolation: str = "linear",
+        sigma: float = 1.0,
+    ) -> None:
         super().__init__()
         self.inp = Input((channels,))
         self.fc = Linear(channels, classes)
@@ -91,7 +102,9 @@ class DelayNet(SNNNetwork):
             self.fc.weight.normal_(0.5, 0.1)
         self.fc.weight.requires_grad_(True)
         if max_delay is not None:  # learnable, initialised in the middle of the range
-            self.fc.learn_delays(float(max_delay), init=0.5 * max_delay)
+            self.fc.learn_delays(
+                float(max_delay), init=0.5 * max_delay, interpolation=interpolation, sigma=sigma
+            )
 
 
 def scores(net: DelayNet, spikes: torch.Tensor) -> torch.Tensor:
@@ -115,9 +128,8 @@ def train(
 ) -> dict[str, object]:
     train_x, train_y, test_x, test_y = data
     torch.manual_seed(args.seed)
-    net = DelayNet(
-        args.channels, args.classes, args.tau, (args.channels - 1) * args.gap if learned else None
-    )
+    max_delay = (args.channels - 1) * args.gap if learned else None
+    net = DelayNet(args.channels, args.classes, args.tau, max_delay, args.interpolation, args.sigma)
     groups = [{"params": [net.fc.weight], "lr": args.lr}]
     if learned:
         groups.append({"params": [net.fc.delay_line.delay], "lr": args.lr_delay})
@@ -126,6 +138,9 @@ def train(
     begin = time.perf_counter()
     gen = torch.Generator().manual_seed(args.seed + 1)
     for epoch in range(args.epochs):
+        if learned and args.interpolation == "gaussian":  # sigma shrinks to 1/4 step (DCLS)
+            share = epoch / max(args.epochs - 1, 1)
+            net.fc.delay_line.sigma = args.sigma * (0.25 / args.sigma) ** share
         order = torch.randperm(len(train_y), generator=gen)
         total = 0.0
         for i in range(0, len(order), args.batch):
@@ -175,6 +190,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         choices=("both", "learned", "fixed"),
         default="both",
         help="train with learnable delays, with delays fixed at 0, or both",
+    )
+    parser.add_argument(
+        "--interpolation",
+        choices=("linear", "gaussian"),
+        default="gaussian",
+        help="kernel of the delays between whole steps while training",
+    )
+    parser.add_argument(
+        "--sigma",
+        type=float,
+        default=6.0,
+        help="first width of the gaussian kernel (steps), shrunk to 0.25 over the epochs",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed (data and weights)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")

@@ -15,6 +15,7 @@ TUTORIALS = ROOT / "tutorials"
 
 PUBLIC_MODULES = [
     "pysnn",
+    "pysnn.autodiff",
     "pysnn.capabilities",
     "pysnn.compat",
     "pysnn.competition",
@@ -38,6 +39,7 @@ PUBLIC_MODULES = [
     "pysnn.network",
     "pysnn.nir",
     "pysnn.neuron",
+    "pysnn.neuron.bptt",
     "pysnn.plot",
     "pysnn.safety",
     "pysnn.sequential",

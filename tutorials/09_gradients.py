@@ -104,10 +104,12 @@ test_x, test_y = timing_task(512, offsets)
 print("class 0 fires the channels at", offsets[0].tolist(), "ms")
 
 
-def train(net, parameters, epochs, batch=64):
+def train(net, parameters, epochs, batch=64, before_epoch=None):
     optimizer = torch.optim.Adam(parameters)
     accuracy = []
-    for _ in range(epochs):
+    for epoch in range(epochs):
+        if before_epoch is not None:
+            before_epoch(epoch)
         for i in range(0, len(train_y), batch):
             logits = 4 * net.run(train_x[:, i : i + batch], warn_silent=False).amax(0)
             loss = F.cross_entropy(logits, train_y[i : i + batch])
@@ -152,8 +154,12 @@ print("time constants after training (ms):", [round(v, 1) for v in hidden.tau_v[
 # the per-synapse delays into a continuous parameter (ms).  While training, a
 # synapse with delay :math:`d = n + f` steps reads its ring buffer at
 # :math:`n` and :math:`n + 1` with weights :math:`1 - f` and :math:`f`
-# (linear interpolation, differentiable in :math:`d`); in ``eval()`` mode the
-# delays are rounded to whole steps.  Now no hidden layer: one projection
+# (``interpolation="linear"``, differentiable in :math:`d`), or at every tap
+# with a Gaussian of width :math:`\sigma` around :math:`d`
+# (``"gaussian"``: a delay's gradient then sees spikes several steps away;
+# shrinking :math:`\sigma` during training, as Hammouamri et al. 2023 do,
+# ends at the whole-step taps).  In ``eval()`` mode the delays are rounded to
+# whole steps.  Now no hidden layer: one projection
 # straight to the readout (whose voltage forgets within a millisecond or
 # two), with learned delays against the same projection with delays fixed
 # at 0:
@@ -168,20 +174,27 @@ def delay_net(learn):
     fc.weight.requires_grad_(True)
     groups = [{"params": [fc.weight], "lr": 1e-2}]
     if learn:
-        delay = fc.learn_delays(21.0, init=10.5)  # ms, within [0, 21]
+        delay = fc.learn_delays(21.0, init=10.5, interpolation="gaussian", sigma=6.0)
         groups.append({"params": [delay], "lr": 0.3})
     return net, fc, groups
 
 
+def shrink_sigma(epoch):  # 6 steps wide at first, 1/4 step in the last epoch
+    learned_fc.delay_line.sigma = 6.0 * (0.25 / 6.0) ** (epoch / 5)
+
+
 begin = time.perf_counter()
 learned_net, learned_fc, groups = delay_net(True)
-learned_acc = train(learned_net, groups, epochs=6)
+learned_acc = train(learned_net, groups, epochs=6, before_epoch=shrink_sigma)
 fixed_net, _, groups = delay_net(False)
 fixed_acc = train(fixed_net, groups, epochs=6)
 print(
     f"learned delays: {100 * learned_acc[-1]:.1f} %, delays fixed at 0: "
     f"{100 * fixed_acc[-1]:.1f} % ({time.perf_counter() - begin:.1f} s for both)"
 )
+
+print("class 0's unit, learned delays (ms):", learned_fc.delay_steps[0].tolist())
+print("delays that align its pattern at 21:  ", (21 - offsets[0]).tolist())
 
 fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
 axes[0].plot(range(1, 7), [100 * a for a in learned_acc], marker="o", label="learned delays")
