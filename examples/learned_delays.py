@@ -23,7 +23,7 @@ the time since it fired.  Test accuracy is measured in ``eval()`` mode, where
 the learned delays are rounded to whole steps and read from the ring buffer
 (inference).
 
-    python examples/learned_delays.py              # both variants, about 30 s on 1 core
+    python examples/learned_delays.py              # both variants, about 20 s on 1 core
     python examples/learned_delays.py --quick      # a few seconds
     python examples/learned_delays.py --delays fixed
 
