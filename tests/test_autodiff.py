@@ -534,15 +534,29 @@ def test_rules_and_gradients_in_one_run(float64):
     with torch.no_grad():
         fc1.weight.uniform_(0.0, 1.0)
         fc2.weight.uniform_(0.0, 1.0)
+    reference = copy.deepcopy(net)
     rule = STDP([net.layers["layer1"]], lr=0.05, w_min=0.0, w_max=1.0)
     fc1.weight.requires_grad_(True)  # gradient-trained, before the rule-owned layer
     x = (torch.rand(30, 2, 8) < 0.3).double()
-    before = fc2.weight.detach().clone()
-    spikes = net.run(x, rules=rule, warn_silent=False)
+    used = [fc2.weight.detach().clone()]  # the weights of fc2 that each step used
+
+    def record(t, _):
+        used.append(fc2.weight.detach().clone())
+
+    spikes = net.run(x, rules=rule, callback=record, warn_silent=False)
     spikes.sum().backward()  # flows through the rule-owned fc2 (saved as per-step copies)
-    assert not torch.equal(fc2.weight.detach(), before)  # the rule learned
+    assert not torch.equal(fc2.weight.detach(), used[0])  # the rule learned
     assert fc2.weight.grad is None  # not asked for
     assert fc1.weight.grad is not None and float(fc1.weight.grad.abs().sum()) > 0
-    # the gradient is that of the weights each step used: replay with the same weights
-    # applied without the rule gives a different gradient
-    fc1.weight.grad = None
+    # the gradient is that of the weights each step used: the same steps by hand,
+    # with fc2 replaced by that step's weights
+    ref_fc1, ref_fc2 = reference.layers["layer0"].connection, reference.layers["layer1"].connection
+    ref_fc1.weight.requires_grad_(True)
+    reference.reset_state()
+    outputs = []
+    for t in range(x.shape[0]):
+        ref_fc2.weight = torch.nn.Parameter(used[t].clone(), requires_grad=False)
+        outputs.append(reference(x[t].clone()))
+    assert torch.equal(torch.stack(outputs), spikes.detach())
+    torch.stack(outputs).sum().backward()
+    assert torch.allclose(ref_fc1.weight.grad, fc1.weight.grad, rtol=1e-12, atol=1e-12)
