@@ -27,7 +27,7 @@ from pysnn.neuron import (
     LIFNeuron,
 )
 from pysnn.neuron.parameters import DecayFactor
-from pysnn.synapse import ExponentialSynapse
+from pysnn.synapse import AlphaSynapse, ConductanceSynapse, ExponentialSynapse
 
 SMOOTH = Surrogate("arctan", 2.0, smooth=True)
 
@@ -323,6 +323,21 @@ def test_conv_pooling_and_synapse_match_finite_differences(float64):
         c.weight.requires_grad_(True)
     x = (torch.rand(8, 2, 1, 6, 6) < 0.4).double()
     _finite_difference_check(net, [conv.weight, conv2.weight], x, "window", entries=4)
+
+
+@pytest.mark.parametrize("strategy", ["step", "window"])
+@pytest.mark.parametrize("synapse", ["alpha", "conductance"])
+def test_alpha_and_conductance_synapses_match_finite_differences(float64, synapse, strategy):
+    torch.manual_seed(5)
+    net = SNNNetwork()
+    fc = Linear(6, 4)
+    model = AlphaSynapse((4,), tau_syn=3.0) if synapse == "alpha" else ConductanceSynapse((4,))
+    net.connect(Input((6,)), fc, _smooth_lif((4,)), synapse=model)
+    with torch.no_grad():
+        fc.weight.mul_(3)
+    fc.weight.requires_grad_(True)
+    x = (torch.rand(12, 3, 6) < 0.4).double()
+    _finite_difference_check(net, [fc.weight], x, strategy)
 
 
 def test_max_pooling_passes_the_winners_gradient(float64):
