@@ -48,23 +48,16 @@ SURROGATES = {"fast_sigmoid": 10.0, "superspike": 10.0, "arctan": 2.0}
 
 
 class Surrogate(NamedTuple):
-    r"""A surrogate derivative of the spike: its kind and slope (see the module docstring).
+    r"""A surrogate derivative of the spike: its kind and slope (see the module docstring)."""
 
-    Attributes
-    ----------
-    kind : {"fast_sigmoid", "superspike", "arctan"}
-        The smooth step whose derivative replaces the Heaviside's.
-    slope : float
-        :math:`\beta` (fast sigmoid, SuperSpike) or :math:`\alpha` (arctan),
-        in one over the voltage unit; > 0.
-    smooth : bool
-        The forward pass returns the smooth step :math:`\sigma(u)` instead of
-        :math:`H(u)` (the surrogate-smoothed model, for checks by finite
-        differences).
-    """
-
+    #: ``"fast_sigmoid"``, ``"superspike"`` or ``"arctan"``: the smooth step
+    #: whose derivative replaces the Heaviside's
     kind: str = "fast_sigmoid"
+    #: :math:`\beta` (fast sigmoid, SuperSpike) or :math:`\alpha` (arctan), in
+    #: one over the voltage unit; > 0
     slope: float = SURROGATES["fast_sigmoid"]
+    #: the forward pass returns the smooth step :math:`\sigma(u)` instead of
+    #: :math:`H(u)` (the surrogate-smoothed model, for checks by finite differences)
     smooth: bool = False
 
     def derivative(self, u: Tensor) -> Tensor:
@@ -129,6 +122,7 @@ class SpikeFunction(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx: Any, u: Tensor, surrogate: Surrogate) -> Tensor:  # type: ignore[override]
+        """:math:`H(u)` (or :math:`\\sigma(u)` when ``surrogate.smooth``); keeps ``u``."""
         ctx.save_for_backward(u)
         ctx.surrogate = surrogate
         if surrogate.smooth:
@@ -137,6 +131,7 @@ class SpikeFunction(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        """:math:`\\partial L/\\partial u = \\partial L/\\partial s\\,\\sigma'(u)`."""
         (u,) = ctx.saved_tensors
         return grad * ctx.surrogate.derivative(u), None
 

@@ -69,6 +69,7 @@ class SpikingWindow(torch.autograd.Function):
     def forward(  # type: ignore[override]
         ctx: Any, population: Any, window: Tensor, v0: Tensor, trace0: Tensor, *parameters: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
+        """The population's eager steps without gradient; keeps what the backward pass needs."""
         buffers = population._buffers
         refractory = population._has_refractory
         voltages: list[Tensor] = []
@@ -93,6 +94,7 @@ class SpikingWindow(torch.autograd.Function):
     def backward(  # type: ignore[override]
         ctx: Any, grad_spikes: Tensor | None, grad_traces: Tensor | None, grad_v_end: Tensor | None
     ) -> tuple[Any, ...]:
+        """The adjoint recursions, then the input's and parameters' gradients for the window."""
         population = ctx.population
         window, v0, trace0, voltage, spikes, traces, free = ctx.saved_tensors
         # saved outputs come back attached to this very node: as constants here, or
