@@ -130,6 +130,9 @@ class DelayLine(StatefulModule):
         Cache of :meth:`stacked_weight` (``None`` until per-synapse delays build it).
     """
 
+    #: learnable delays in ms (:meth:`learn`), ``None`` for fixed whole-step delays
+    delay: nn.Parameter | None
+
     _state_names = ("spike_history", "trace_history")
     _extra_state_attrs = ("head", "in_shape", "_batch")
     _inplace_state = _state_names  # push() writes one slot in place
@@ -255,10 +258,11 @@ class DelayLine(StatefulModule):
             raise ValueError(f"{self.owner}: init delays must lie in [0, max_delay={max_delay}] ms")
         self.learn_range, self.learn_dt = range_steps, float(dt)
         self.interpolation, self.sigma = interpolation, float(sigma)
-        self.delay = nn.Parameter(value.to(dtype=like.dtype, device=like.device).clone())
+        learned = nn.Parameter(value.to(dtype=like.dtype, device=like.device).clone())
+        self.delay = learned
         self.sync_learned(force=True)
         self.reset_state()
-        return self.delay
+        return learned
 
     @property
     def learnable(self) -> bool:
@@ -583,7 +587,7 @@ class DelayLine(StatefulModule):
             # inside a compiled chunk: built every step, one fused op of the graph (the
             # weights may change between steps, and a cache check is data-dependent)
             return build(data, self.taps(data))
-        key = (
+        key: tuple[Any, ...] = (
             tuple(data.shape),
             data.dtype,
             data.device,

@@ -121,7 +121,7 @@ class SpikeFunction(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx: Any, u: Tensor, surrogate: Surrogate) -> Tensor:  # type: ignore[override]
+    def forward(ctx: Any, u: Tensor, surrogate: Surrogate) -> Tensor:
         """:math:`H(u)` (or :math:`\\sigma(u)` when ``surrogate.smooth``); keeps ``u``."""
         ctx.save_for_backward(u)
         ctx.surrogate = surrogate
@@ -130,7 +130,7 @@ class SpikeFunction(torch.autograd.Function):
         return (u >= 0).to(u.dtype)
 
     @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
         """:math:`\\partial L/\\partial u = \\partial L/\\partial s\\,\\sigma'(u)`."""
         (u,) = ctx.saved_tensors
         return grad * ctx.surrogate.derivative(u), None

@@ -66,7 +66,7 @@ class SpikingWindow(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(  # type: ignore[override]
+    def forward(
         ctx: Any, population: Any, window: Tensor, v0: Tensor, trace0: Tensor, *parameters: Tensor
     ) -> tuple[Tensor, Tensor, Tensor]:
         """The population's eager steps without gradient; keeps what the backward pass needs."""
@@ -91,7 +91,7 @@ class SpikingWindow(torch.autograd.Function):
         return spikes_all, traces_all, buffers["v_cell"].clone()
 
     @staticmethod
-    def backward(  # type: ignore[override]
+    def backward(
         ctx: Any, grad_spikes: Tensor | None, grad_traces: Tensor | None, grad_v_end: Tensor | None
     ) -> tuple[Any, ...]:
         """The adjoint recursions, then the input's and parameters' gradients for the window."""
@@ -198,7 +198,10 @@ def _slopes(step: Any, like: Tensor, swap: bool = False) -> tuple[Tensor, Tensor
         first = torch.zeros_like(like, requires_grad=True)
         second = torch.zeros_like(like, requires_grad=True)
         out = step(second, first) if swap else step(first, second)
-        return torch.autograd.grad(out, (first, second), torch.ones_like(out), allow_unused=True)
+        decay, gain = torch.autograd.grad(
+            out, (first, second), torch.ones_like(out), allow_unused=True
+        )
+        return decay, gain
 
 
 def _after_reset(population: Any, voltage: Tensor, spikes: Tensor) -> Tensor:

@@ -85,7 +85,7 @@ class FusedSteps:
             return False
         if x.requires_grad:
             return True
-        buffers = self._buffers  # type: ignore[attr-defined]
+        buffers = self._buffers
         return any(buf is not None and buf.requires_grad for buf in buffers.values())
 
     @property
