@@ -502,6 +502,15 @@ def test_detach_state_truncates_the_gradient(float64):
     assert torch.equal(rest.detach(), second.detach())
     assert not torch.allclose(whole, truncated)  # the whole history contributes more
     assert first.requires_grad
+    # truncated: the gradient of the second part from the state as constants
+    ref, *_ = _net(delay=2)
+    fc_ref = ref.layers["layer0"].connection
+    fc_ref.weight.requires_grad_(True)
+    with torch.no_grad():
+        ref.run(x[:15], warn_silent=False)
+    part = ref.run(x[15:], reset=False, warn_silent=False)
+    (expected,) = torch.autograd.grad(part.sum(), fc_ref.weight)
+    assert torch.allclose(truncated, expected, rtol=1e-12, atol=1e-14)
 
 
 @pytest.mark.parametrize("strategy", ["step", "window"])
