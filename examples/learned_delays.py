@@ -256,7 +256,8 @@ def _plot(path: Path, runs: dict[str, dict[str, object]], offsets: torch.Tensor)
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
     for variant, run in runs.items():
         acc = [100 * a for _, a in run["history"]]
-        axes[0].plot(range(1, len(acc) + 1), acc, marker="o", label=f"delays {variant}")
+        label = "learned delays" if variant == "learned" else "delays fixed at 0"
+        axes[0].plot(range(1, len(acc) + 1), acc, marker="o", label=label)
     axes[0].set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(0, 102))
     axes[0].legend()
     if "learned" in runs:
