@@ -584,3 +584,21 @@ def test_rules_and_gradients_in_one_run(float64):
     assert torch.equal(torch.stack(outputs), spikes.detach())
     torch.stack(outputs).sum().backward()
     assert torch.allclose(ref_fc1.weight.grad, fc1.weight.grad, rtol=1e-12, atol=1e-12)
+
+
+# -- learnable delays on a recurrent connection ------------------------------------------------
+@pytest.mark.parametrize("strategy", ["step", "window"])
+@pytest.mark.parametrize("zero_diagonal", [True, False])
+def test_recurrent_learned_delays_match_finite_differences(float64, zero_diagonal, strategy):
+    torch.manual_seed(3)
+    net = SNNNetwork()
+    fc, lif = Linear(5, 4), _smooth_lif((4,))
+    rec = Recurrent(4, delay=1, zero_diagonal=zero_diagonal)
+    net.connect(Input((5,)), fc, lif)
+    net.add_layer("rec", rec, lif, lif)
+    with torch.no_grad():
+        fc.weight.mul_(3)
+    delay = rec.learn_delays(3.0, init=torch.rand(4, 4) * 2 + 1.0)  # within [1, 3] ms
+    rec.weight.requires_grad_(True)
+    x = (torch.rand(12, 2, 5) < 0.4).double()
+    _finite_difference_check(net, [delay, rec.weight], x, strategy)
