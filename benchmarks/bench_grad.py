@@ -17,8 +17,8 @@ weight.  Two neuron models, each run by the libraries that have it:
 Before timing, every implementation's spikes and weight gradient are checked
 equal to PySNN's in float64 (T = 100; gradients to 1e-12 relative, snnTorch's to
 1e-6: after an overshoot of twice the threshold it takes the next surrogate at
-:math:`v - 2\theta`); timing is float32, median of
-``--reps`` forward + backward passes after one warm-up, all in this run.
+:math:`v - 2\theta`); timing is float32, median of ``--reps`` forward + backward
+passes after one warm-up, the libraries taking turns, all in this run.
 
     python benchmarks/bench_grad.py                      # hidden 1000, batch 16, T 500
     python benchmarks/bench_grad.py --hidden 1000 4000
@@ -227,15 +227,16 @@ def main(argv: list[str] | None = None) -> None:
             # timing in float32
             x = (torch.rand(args.steps, args.batch, n, generator=gen) < args.rate).float()
             readout = torch.randn(args.steps, args.batch, n, generator=gen)
-            times = {}
-            for name, (run, w) in runners(n, model, torch.float32, weight.float()).items():
+            timed = runners(n, model, torch.float32, weight.float())
+            samples: dict[str, list[float]] = {name: [] for name in timed}
+            for run, w in timed.values():
                 forward_backward(run, w, x, readout)  # warm-up
-                samples = []
-                for _ in range(args.reps):
+            for _ in range(args.reps):  # round robin: a slower spell of the machine hits all
+                for name, (run, w) in timed.items():
                     begin = time.perf_counter()
                     forward_backward(run, w, x, readout)
-                    samples.append(time.perf_counter() - begin)
-                times[name] = 1000 * statistics.median(samples)
+                    samples[name].append(time.perf_counter() - begin)
+            times = {name: 1000 * statistics.median(values) for name, values in samples.items()}
             rate = float(ref_spikes.mean())
             for name, ms in times.items():
                 print(
