@@ -203,13 +203,15 @@ def time_run(
     rewards: list[torch.Tensor] | None = None,
     device: torch.device | str = "cpu",
     warm: int = 1,
-) -> tuple[float, torch.Tensor, float]:
+) -> tuple[float, torch.Tensor, float, str | None]:
     """ms per step of ``net.run(sample, rules=rule)`` (eager or after ``net.compile()``).
 
     Pair STDP, or MSTDPET with ``rewards`` (``(steps, batch)`` per sample).  The
     first ``warm`` samples are run untimed first (they compile).  Returns the
-    ms per step, the final weights and the fraction of output neurons active
-    per step.
+    ms per step, the final weights, the fraction of output neurons active
+    per step and the strategy the runs took (after ``net.compile()`` the
+    automatic choice keeps the step loop above
+    :data:`pysnn.compiled.AUTO_MAX_SYNAPSE_SAMPLES`).
     """
     device = torch.device(device)
     net = pysnn_net(weight0, device)
@@ -241,7 +243,8 @@ def time_run(
             elapsed += time.perf_counter() - start
             steps += spikes.shape[0]
             active += float(out.any(1).float().mean(-1).sum())
-    return 1000.0 * elapsed / steps, net.fc.weight.detach().clone(), active / steps
+    strategy = net.simulator.last_strategy
+    return 1000.0 * elapsed / steps, net.fc.weight.detach().clone(), active / steps, strategy
 
 
 def rewards_for(samples: list[torch.Tensor], gen: torch.Generator) -> list[torch.Tensor]:
@@ -290,7 +293,7 @@ def check_equal(weight0: torch.Tensor, sample: torch.Tensor, reward: torch.Tenso
     else:
         _, plain = time_plain_mstdpet(w64, [sample], rewards)
     for compiled in (False, True):
-        _, ours, _ = time_run(w64, [sample], compiled, rewards, warm=0)
+        _, ours, _, _ = time_run(w64, [sample], compiled, rewards, warm=0)
         label = "compiled" if compiled else "eager"
         if not torch.allclose(ours, plain, rtol=0, atol=1e-9):
             raise AssertionError(
@@ -380,8 +383,8 @@ def main() -> None:
             print(f"N={n_out} batch {batch}{name}: plain PyTorch loop {plain:.3f} ms/step")
             for mode in args.modes:
                 if mode in ("run", "compiled"):
-                    ms, _, active = time_run(weight0, samples, mode == "compiled", rewards)
-                    extra = f"(active post neurons/step {100 * active:.1f}%)"
+                    ms, _, active, took = time_run(weight0, samples, mode == "compiled", rewards)
+                    extra = f"(strategy {took}; active post neurons/step {100 * active:.1f}%)"
                 elif rewards is None:
                     event = {"dense": False, "event": True, "auto": None}[mode]
                     time_pysnn(weight0, warm, event)

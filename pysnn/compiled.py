@@ -32,6 +32,15 @@ What cannot be inside a graph is an obstacle (:func:`obstacle`): a Python
 callback between steps, streamed (non-tensor) inputs, forward hooks other than
 monitors (monitors record the stacked steps of each chunk), and rules with
 change hooks (data-parallel reductions run eagerly).
+
+Compiling pays where the per-step Python work is a large part of a step.
+Where the arithmetic dominates -- more than :data:`AUTO_MAX_SYNAPSE_SAMPLES`
+synapse-samples per step (batch size times the number of weights) -- the
+eager step loop is as fast or faster, because it skips the work of silent
+neurons (event-driven propagation and learning), which a graph of fixed
+shapes cannot; there an automatic choice (``run()`` without ``strategy``)
+keeps the step loop (:func:`worth_compiling`), and ``strategy="compiled"``
+still compiles.
 """
 
 from __future__ import annotations
@@ -48,13 +57,24 @@ from pysnn.hooks import RunHook
 
 Tensor = torch.Tensor
 
-__all__ = ["CHUNK", "CompiledRuns", "obstacle", "run"]
+__all__ = [
+    "AUTO_MAX_SYNAPSE_SAMPLES",
+    "CHUNK",
+    "CompiledRuns",
+    "obstacle",
+    "run",
+    "worth_compiling",
+]
 
 #: steps per compiled chunk (rounded up to a multiple of the ring buffers' lengths, see
 #: :meth:`CompiledRuns.chunk_length`)
 CHUNK = 32
 #: the longest chunk :meth:`CompiledRuns.chunk_length` makes to fit the ring buffers
 MAX_CHUNK = 64
+#: above this many synapse-samples per step (batch x weights) an automatic choice keeps the
+#: eager step loop: measured on a 2-core CPU (benchmarks/bench_stdp.py, pair STDP, 784 -> N,
+#: batch 32), compiled chunks were faster at 2.5e6 and 1.0e7 and 1.45x slower at 4.0e7
+AUTO_MAX_SYNAPSE_SAMPLES = 2**24
 
 
 class CompiledRuns:
@@ -213,6 +233,29 @@ def obstacle(
     for name, module in simulator.network.named_modules():
         if _hooked(module):
             return f"{name or 'the network'} ({type(module).__name__}) has forward hooks"
+    return None
+
+
+def worth_compiling(simulator: Any, inputs: Tensor) -> str | None:
+    """Why an automatic choice keeps the step loop for ``inputs`` (``None``: compile).
+
+    The step's arithmetic is estimated as the batch size times the number of
+    weights of every connection; above :data:`AUTO_MAX_SYNAPSE_SAMPLES` the
+    per-step Python work is a small part of a step and the eager loop's
+    event-driven paths win (see the module docstring).
+    """
+    batch = int(inputs.shape[1]) if inputs.dim() > 1 else 1
+    weights = sum(
+        int(module.weight.numel())
+        for module in simulator.network.modules()
+        if isinstance(getattr(module, "weight", None), Tensor)
+    )
+    if batch * weights > AUTO_MAX_SYNAPSE_SAMPLES:
+        return (
+            f"{batch} x {weights} synapse-samples per step exceed AUTO_MAX_SYNAPSE_SAMPLES "
+            f"= {AUTO_MAX_SYNAPSE_SAMPLES}: the eager loop is as fast (strategy='compiled' "
+            "compiles anyway)"
+        )
     return None
 
 

@@ -445,7 +445,10 @@ class SNNNetwork(RuleHost):
         After ``net.compile()``, :meth:`run` simulates in compiled chunks of
         steps, learning rules included, each chunk one graph
         (:mod:`pysnn.compiled`; CUDA graphs on CUDA), wherever the window
-        strategy does not apply; the populations' updates are fused
+        strategy does not apply and compiling pays (not above
+        :data:`pysnn.compiled.AUTO_MAX_SYNAPSE_SAMPLES` batch x weights per
+        step, where the eager loop's event-driven paths are as fast; pass
+        ``run(..., strategy="compiled")`` to compile anyway); the populations' updates are fused
         (:meth:`fuse`) for windows and single steps.  Spikes and weights equal
         the eager run's (up to the rounding of fused arithmetic).  The first
         chunks compile (seconds to a minute per network configuration).

@@ -29,7 +29,8 @@ Every :class:`~pysnn.network.SNNNetwork` has one :class:`Simulator`
       (:mod:`pysnn.compiled`), after :meth:`~pysnn.network.SNNNetwork.compile`.
 
   By default (``strategy=None``) a run takes the window strategy where it is
-  exact, else the compiled one where it is switched on, else the step loop.
+  exact, else the compiled one where it is switched on and pays
+  (:func:`pysnn.compiled.worth_compiling`), else the step loop.
 """
 
 from __future__ import annotations
@@ -149,6 +150,8 @@ class Simulator:
         #: steps called by hand: a new sample without a reset warns
         self.boundary = SampleBoundaryWatch()
         self.in_run = False
+        #: the strategy the last :meth:`run` took (``None`` before the first run)
+        self.last_strategy: str | None = None
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -370,6 +373,8 @@ class Simulator:
             requested is None and self.compiled is not None and not gradient
         ):
             reason = compiled.obstacle(self, inputs, learning, callback)
+            if reason is None and requested is None:
+                reason = compiled.worth_compiling(self, inputs)
             if reason is None:
                 return "compiled"
             if requested == "compiled":
@@ -405,7 +410,7 @@ class Simulator:
         if checkpoint is not None:
             _check_checkpoint(checkpoint, inputs, learning)
         gradient = autodiff.records_gradient(self.network, inputs)
-        chosen = self.choose(strategy, inputs, learning, callback, gradient)
+        chosen = self.last_strategy = self.choose(strategy, inputs, learning, callback, gradient)
         if not gradient:  # the gradient-free simulation
             with torch.no_grad():
                 return self._run(

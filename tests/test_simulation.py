@@ -392,6 +392,25 @@ def test_requested_strategies_say_why_they_cannot_run():
     assert net.simulator.choose(None, x, _learning(net, None, {}), None) == "step"
 
 
+def test_an_automatic_choice_compiles_only_up_to_the_work_where_it_pays(monkeypatch):
+    from pysnn import compiled
+
+    inp, lif = _input((4,)), _lif((3,))
+    net = SNNNetwork()
+    net.connect(inp, Linear(4, 3), lif)
+    net.connect(lif, Recurrent(3), lif)  # 12 + 9 weights
+    _compiled(net)
+    learning = _learning(net, None, {})
+    monkeypatch.setattr(compiled, "AUTO_MAX_SYNAPSE_SAMPLES", 2 * 21)
+    batch2, batch3 = torch.zeros(5, 2, 4, dtype=torch.bool), torch.zeros(5, 3, 4, dtype=torch.bool)
+    assert net.simulator.choose(None, batch2, learning, None) == "compiled"  # 42: at the limit
+    assert compiled.worth_compiling(net.simulator, batch3).startswith("3 x 21 synapse-samples")
+    assert net.simulator.choose(None, batch3, learning, None) == "step"
+    assert net.simulator.choose("compiled", batch3, learning, None) == "compiled"
+    net.run(batch3, warn_silent=False)
+    assert net.simulator.last_strategy == "step"
+
+
 def test_a_failing_compiled_chunk_gives_the_eager_error_at_its_step():
     net = _learning_net()
     rule = RULES["MSTDPET"](net)
@@ -432,21 +451,24 @@ def test_a_compiled_network_deep_copies_with_its_settings():
     assert clone.simulator.compiled.simulator is clone.simulator
 
 
-@pytest.mark.parametrize("rule_name", ["STDP", "MSTDPET"])
-def test_inductor_compiled_run_equals_eager(device, rule_name):
+@pytest.mark.parametrize("rule_name, batch", [("STDP", B), ("MSTDPET", B), ("MSTDPET", 6)])
+def test_inductor_compiled_run_equals_eager(device, rule_name, batch):
     """Real code generation (Inductor: C++ on the CPU; Triton + CUDA graphs on a GPU).
 
-    Spikes equal, weights to rounding; MSTDPET's per-sample eligibility is
-    updated in place by the custom operator inside the compiled chunk.
+    Spikes equal, weights to rounding; MSTDPET's per-sample eligibility is one
+    fused pointwise update for batch x rows <= COMPILED_OUTER_ROWS (batch 3)
+    and updated in place by the custom operator above (batch 6).
     """
     if not pcompiled.fusion.fusion_available():
         pytest.skip("torch.compile is not supported here")
     eager, comp = _learning_net().to(device), _learning_net().to(device)
     r1, r2 = RULES[rule_name](eager), RULES[rule_name](comp)
     comp.compile(chunk=8)
-    x = torch.rand(20, B, 12, generator=torch.Generator().manual_seed(17)) < 0.35
+    x = torch.rand(20, batch, 12, generator=torch.Generator().manual_seed(17)) < 0.35
     x = x.to(device)
-    rewards = torch.randn(20, B, generator=torch.Generator().manual_seed(18), dtype=torch.float64)
+    rewards = torch.randn(
+        20, batch, generator=torch.Generator().manual_seed(18), dtype=torch.float64
+    )
     kwargs = {"rewards": rewards.to(device)} if r1.needs_reward else {}
     out = eager.run(x, rules=r1, **kwargs)
     out_c = comp.run(x, rules=r2, **kwargs)

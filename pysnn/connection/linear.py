@@ -182,10 +182,7 @@ class Linear(Connection):
     ) -> Tensor:
         if self.per_synapse_delay or isinstance(alpha, Tensor):
             return super().accumulate_correlation(target, post, pre, alpha, per_batch)
-        if per_batch:
-            return self.accumulate_correlations(target, [(post, pre, alpha)], per_batch=True)
-        y, x = self._flat(post, pre)
-        return target.addmm_(y.t(), x, alpha=alpha)
+        return self.accumulate_correlations(target, [(post, pre, alpha)], per_batch=per_batch)
 
     def accumulate_correlations(
         self,
@@ -205,7 +202,7 @@ class Linear(Connection):
             ]
             xs = [self.arriving(pre).reshape(batch, -1, self.in_features) for _, pre, _ in terms]
             alphas = [alpha for _, _, alpha in terms]
-            if is_compiling() and xs[0].shape[1] <= self.COMPILED_OUTER_ROWS:
+            if is_compiling() and batch * xs[0].shape[1] <= self.COMPILED_OUTER_ROWS:
                 # a few rows per sample (one for a flat layer): the decay and the outer
                 # products are one pointwise pass over the eligibility, fused by Inductor
                 update = target * decay if decay != 1.0 else target
@@ -214,20 +211,27 @@ class Linear(Connection):
                         update = update + alpha * (y[:, :, k : k + 1] * x[:, k : k + 1])
                 return target.copy_(update)
             return sf.accumulate_products_(target, ys, xs, alphas, decay)
-        if len(terms) < 2 or decay != 1.0:
-            return super().accumulate_correlations(target, terms, per_batch, decay)
-        x = torch.cat([self.arriving(pre).reshape(-1, self.in_features) for _, pre, _ in terms])
-        y = torch.cat(
-            [(post.to(dtype) * alpha).reshape(-1, self.out_features) for post, _, alpha in terms]
-        )
+        if len(terms) == 1:
+            post, pre, alpha = terms[0]
+            y, x = self._flat(post, pre)
+        else:  # the terms' rows stacked: one GEMM reads and writes the target once
+            x = torch.cat([self.arriving(pre).reshape(-1, self.in_features) for _, pre, _ in terms])
+            y = torch.cat(
+                [(post.to(dtype) * a).reshape(-1, self.out_features) for post, _, a in terms]
+            )
+            alpha = 1.0
+        if decay != 1.0:
+            target.mul_(decay)
         if is_compiling() and x.shape[0] <= self.COMPILED_OUTER_ROWS:
             # a few rows (batch 1): outer products as one pointwise pass over the weight,
             # which Inductor fuses with the rule's clamp (a GEMM of inner size 2 is slow)
             update = y[0].unsqueeze(1) * x[0]
             for k in range(1, x.shape[0]):
                 update = update + y[k].unsqueeze(1) * x[k]
-            return target.add_(update)
-        return target.addmm_(y.t(), x)
+            return target.add_(update * alpha if alpha != 1.0 else update)
+        # not accumulate_products_ inside a graph: with torch 2.13 Inductor, the custom
+        # operator mutating the weight Parameter gave different spikes from the third step
+        return target.addmm_(y.t(), x, alpha=alpha)
 
     def correlate_rows(self, post: Tensor, pre: str | Tensor, rows: Tensor) -> Tensor:
         r"""Rows ``rows`` of :meth:`correlate`: ``(len(rows), in_features)``.

@@ -14,7 +14,8 @@ timestep.  The core is split by concept:
 * :mod:`pysnn.functional.delay`: delay ring buffers,
 * :mod:`pysnn.functional.topology`: propagation and correlation per connection topology,
 * :mod:`pysnn.functional.accumulate`: the in-place accumulation of correlations
-  into weights and eligibility traces (the one function that modifies its argument).
+  into weights and eligibility traces (the one function that modifies its argument)
+  and the contraction of per-sample traces over the batch.
 
 Every name is also importable from :mod:`pysnn.functional` itself.
 
@@ -40,7 +41,7 @@ functions named ``*_linear_*`` take the decay factor :math:`\lambda` directly
 they live in :mod:`pysnn.compat`.
 """
 
-from pysnn.functional.accumulate import accumulate_products_
+from pysnn.functional.accumulate import accumulate_products_, contract_batch
 from pysnn.functional.bptt import WindowAdjoint, spiking_window_adjoint
 from pysnn.functional.delay import (
     DELAY_INTERPOLATIONS,
@@ -156,6 +157,7 @@ def __getattr__(name: str) -> object:  # PEP 562: the 0.1 names, importing compa
 
 __all__ = [
     "accumulate_products_",
+    "contract_batch",
     "INTEGRATORS",
     "RESET_MODES",
     "decay_factor",

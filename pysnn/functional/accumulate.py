@@ -16,6 +16,9 @@ which made MSTDPET at batch 32 several times slower than eager on CPU.
 as one opaque in-place kernel: the eager arithmetic, no copy.  It is the
 only function of :mod:`pysnn.functional` that modifies an argument (hence
 the trailing underscore).
+
+:func:`contract_batch` reduces such a per-sample trace over the batch
+into a weight change in the weight's memory layout.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ import torch
 
 Tensor = torch.Tensor
 
-__all__ = ["accumulate_products_"]
+__all__ = ["accumulate_products_", "contract_batch"]
 
 
 def _accumulate(
@@ -63,6 +66,34 @@ if hasattr(torch.library, "custom_op"):  # torch >= 2.4
 
 else:  # pragma: no cover - older torch compiles the plain in-place operations
     _accumulate_op = _accumulate  # type: ignore[assignment]
+
+
+def _layout_order(tensor: Tensor) -> list[int]:
+    """``tensor``'s dimensions from the outermost in memory to the innermost."""
+    return sorted(range(tensor.dim()), key=lambda d: -tensor.stride(d))
+
+
+def contract_batch(coefficients: Tensor, per_batch: Tensor) -> Tensor:
+    r""":math:`\sum_b c_b\, E_b` for ``(B,)`` coefficients and ``(B, *shape)`` values.
+
+    One matrix-vector product over ``per_batch``'s storage; the result has the
+    memory layout of ``per_batch[0]`` (e.g. a ``Linear`` weight's input-major
+    layout, so that adding it to the weight is one contiguous pass).
+
+    Parameters
+    ----------
+    coefficients : Tensor
+        :math:`c`, ``(B,)``.
+    per_batch : Tensor
+        :math:`E`, ``(B, *shape)``; every ``[b]`` with the same memory layout.
+    """
+    batch = per_batch.shape[0]
+    order = [d + 1 for d in _layout_order(per_batch[0])]
+    storage = per_batch.permute(0, *order)  # every [b] in its memory order: a contiguous view
+    row = coefficients.reshape(1, batch).to(per_batch.dtype)
+    flat = torch.mm(row, storage.reshape(batch, -1))
+    inverse = [order.index(d + 1) for d in range(per_batch.dim() - 1)]
+    return flat.reshape(storage.shape[1:]).permute(*inverse)
 
 
 def accumulate_products_(

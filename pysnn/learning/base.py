@@ -267,36 +267,17 @@ def run_state(
     return value
 
 
-def _layout_order(tensor: Tensor) -> list[int]:
-    """``tensor``'s dimensions from the outermost in memory to the innermost."""
-    return sorted(range(tensor.dim()), key=lambda d: -tensor.stride(d))
-
-
 def per_batch_zeros(weight: Tensor, batch: int) -> Tensor:
     """Zeros ``(batch, *weight.shape)`` whose every ``[b]`` has ``weight``'s memory layout.
 
     A per-sample eligibility trace laid out like the weight (``Linear``
     stores its weight input-major) is reduced over the batch into a change
-    with the weight's layout (:func:`batch_contract`), so that adding it to
+    with the weight's layout (:func:`pysnn.functional.contract_batch`), so that adding it to
     the weight is one contiguous pass.
     """
-    order = _layout_order(weight)
+    order = sorted(range(weight.dim()), key=lambda d: -weight.stride(d))  # outermost first
     storage = weight.new_zeros((batch, *(weight.shape[d] for d in order)))
     return storage.permute(0, *(order.index(d) + 1 for d in range(weight.dim())))
-
-
-def batch_contract(coefficients: Tensor, per_batch: Tensor) -> Tensor:
-    r""":math:`\sum_b c_b\, E_b` for ``(B,)`` coefficients and ``(B, *shape)`` values.
-
-    One matrix-vector product over ``per_batch``'s storage; the result has the
-    memory layout of ``per_batch[0]`` (see :func:`per_batch_zeros`).
-    """
-    batch = per_batch.shape[0]
-    order = [d + 1 for d in _layout_order(per_batch[0])]
-    storage = per_batch.permute(0, *order)
-    flat = torch.mm(coefficients.reshape(1, batch).to(per_batch.dtype), storage.reshape(batch, -1))
-    inverse = [order.index(d + 1) for d in range(per_batch.dim() - 1)]
-    return flat.reshape(storage.shape[1:]).permute(*inverse)
 
 
 def batch_view(value: Tensor, batch: int, ndim: int) -> Tensor:

@@ -7,6 +7,7 @@ from typing import Any, ClassVar
 
 import torch
 
+from pysnn import functional as sf
 from pysnn.compat import RULE_ALIASES
 from pysnn.learning.base import (
     UNSET,
@@ -14,7 +15,6 @@ from pysnn.learning.base import (
     ParamGroup,
     Reward,
     all_layers,
-    batch_contract,
     batch_view,
     per_batch_zeros,
     take_aliases,
@@ -277,5 +277,5 @@ class MSTDPET(_RewardSTDP):
             return
         batch = e.shape[0]
         r = self._reward(reward, batch, e)
-        dw = batch_contract(r * self._scale(group, batch), e)  # the weight's layout
+        dw = sf.contract_batch(r * self._scale(group, batch), e)  # the weight's layout
         self.apply_change(layer, group, dw=dw)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from pysnn.functional import accumulate_products_
+from pysnn.functional import accumulate_products_, contract_batch
 from pysnn.fusion import fusion_available
 
 
@@ -56,3 +56,13 @@ def test_accumulate_products_into_a_transposed_target(batched):
     accumulate_products_(stored, ys, xs, [0.5, -2.0], decay=0.9)
     assert stored.transpose(-1, -2).is_contiguous()
     torch.testing.assert_close(stored, expected, rtol=0, atol=1e-12)
+
+
+def test_contract_batch_sums_the_samples_in_the_weights_layout():
+    gen = torch.Generator().manual_seed(3)
+    per_batch = torch.rand(4, 6, 5, generator=gen, dtype=torch.float64).transpose(1, 2)  # (4, 5, 6)
+    c = torch.rand(4, generator=gen, dtype=torch.float64)
+    out = contract_batch(c, per_batch)
+    expected = sum(c[b] * per_batch[b] for b in range(4))
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-14)
+    assert out.stride() == per_batch[0].stride()  # input-major like a Linear weight
