@@ -21,6 +21,17 @@ per-synapse delay may change within ``[0, max_delay]`` (the buffers hold that
 many steps), anything else is a :class:`ValueError` naming ``delay_steps`` and
 the maximum.
 
+**Learnable delays** (:meth:`DelayLine.learn`): the per-synapse delays become
+a continuous parameter ``delay`` (ms, an :class:`torch.nn.Parameter`) within
+``[0, max_delay]``.  In training mode each synapse reads the ring buffer's
+taps weighted by an interpolation kernel of its delay
+(:func:`pysnn.functional.delay_kernel`: linear between the two whole steps
+around it, or Gaussian as in the dilated convolution with learnable spacings),
+which is differentiable in the delay and goes into the same stacked weight as
+whole-step delays.  In ``eval()`` mode (inference) and for learning rules the
+delays are rounded to whole steps (``delay_steps``), read from the ring buffer
+as any per-synapse delay; :meth:`DelayLine.round_learned` makes that permanent.
+
 Every method called per step is a plain method (no ``nn.Module.__call__``) that
 reads the buffers through ``_buffers`` and writes attributes through
 ``__dict__``: the line adds no measurable Python overhead to a connection's step.
@@ -28,11 +39,13 @@ reads the buffers through ``_buffers`` and writes attributes through
 
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Union
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from pysnn import functional as sf
 from pysnn.fusion import is_compiling
@@ -58,6 +71,16 @@ def _same_bits(a: Tensor, b: Tensor) -> bool:
         return torch.equal(a, b)
     ints = _INT_OF_SIZE[a.element_size()]
     return bool(np.array_equal(a.view(ints).numpy(), b.view(ints).numpy()))
+
+
+def check_sigma(sigma: object) -> None:
+    """Require a positive finite kernel width (steps)."""
+    if (
+        isinstance(sigma, bool)
+        or not isinstance(sigma, (int, float))
+        or not (math.isfinite(sigma) and sigma > 0)
+    ):
+        raise ValueError(f"sigma must be a positive number of steps, got {sigma!r}")
 
 
 def _adopt_saved_delay(line: DelayLine, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
@@ -107,6 +130,9 @@ class DelayLine(StatefulModule):
         Cache of :meth:`stacked_weight` (``None`` until per-synapse delays build it).
     """
 
+    #: learnable delays in ms (:meth:`learn`), ``None`` for fixed whole-step delays
+    delay: nn.Parameter | None
+
     _state_names = ("spike_history", "trace_history")
     _extra_state_attrs = ("head", "in_shape", "_batch")
     _inplace_state = _state_names  # push() writes one slot in place
@@ -125,6 +151,14 @@ class DelayLine(StatefulModule):
         self.in_shape: tuple[int, ...] | None = None
         self._batch: int | None = None
         self.stack_cache: tuple[tuple, Tensor, Tensor] | None = None
+        #: learnable delays (see learn()): their range in steps, step in ms, kernel
+        self.learn_range: int | None = None
+        self.learn_dt = float(dt)
+        self.interpolation = "linear"
+        self.sigma = 1.0
+        # (tensor, version) of the learned delays last rounded into delay_steps
+        self._learned_seen: tuple[Tensor, int] | None = None
+        self.register_parameter("delay", None)
         # (tensor, version) of the delay_steps last validated (see check_delay_steps)
         self._steps_seen: tuple[Tensor, int] | None = None
         self.register_buffer("spike_history", torch.zeros(0))
@@ -153,13 +187,140 @@ class DelayLine(StatefulModule):
             delay.detach().cpu() if isinstance(delay, Tensor) else delay, dt, "delay"
         )
         self.delay_steps = steps.to(self.delay_steps.device)
+        self.delay = None  # fixed delays: no longer learnable
+        self.learn_range = None
         self._derive_delay()
         self.reset_state()
+
+    # -- learnable delays ------------------------------------------------------------
+    def learn(
+        self,
+        max_delay: float,
+        dt: float,
+        init: Tensor | float | None = None,
+        interpolation: str = "linear",
+        sigma: float = 1.0,
+    ) -> nn.Parameter:
+        r"""Make the per-synapse delays a continuous, trainable parameter (see the module docstring).
+
+        Parameters
+        ----------
+        max_delay : float
+            Largest delay in ms (a whole number of steps): the ring buffers
+            hold ``max_delay / dt + 1`` steps, and the delays stay within
+            ``[0, max_delay]``.
+        dt : float
+            Timestep in ms.
+        init : float or Tensor, optional
+            Initial delays in ms, one number or one per synapse (any real
+            value in ``[0, max_delay]``); default: the current delays.
+        interpolation : {"linear", "gaussian"}
+            The kernel of :func:`pysnn.functional.delay_kernel`.
+        sigma : float
+            Width of the Gaussian kernel in steps (:attr:`sigma`, may be
+            changed during training).
+
+        Returns
+        -------
+        torch.nn.Parameter
+            The delays in ms (``delay``), shaped like the weight.
+
+        Raises
+        ------
+        ValueError
+            For a line without synapses, a negative or non-whole-step
+            ``max_delay``, an ``init`` of the wrong shape or outside the
+            range, an unknown interpolation or a non-positive ``sigma``;
+            nothing changes then.
+        """
+        if self.synapse_shape is None:
+            raise ValueError(f"{self.owner}: learnable delays need a connection with weights")
+        range_steps = int(sf.duration_to_steps(float(max_delay), dt, "max_delay"))
+        if interpolation not in sf.DELAY_INTERPOLATIONS:
+            raise ValueError(
+                f"interpolation must be one of {sf.DELAY_INTERPOLATIONS}, got {interpolation!r}"
+            )
+        check_sigma(sigma)
+        like = self._buffers["spike_history"]
+        if init is None:
+            init = self.delay_steps.to(torch.float64) * dt
+        value = torch.as_tensor(init, dtype=torch.float64).detach().cpu()
+        if value.dim() == 0:
+            value = value.expand(self.synapse_shape)
+        if tuple(value.shape) != self.synapse_shape:
+            raise ValueError(
+                f"{self.owner}: init must be a number or have the weight's shape "
+                f"{self.synapse_shape}, got {tuple(value.shape)}"
+            )
+        if not bool(torch.isfinite(value).all()) or bool(
+            ((value < 0) | (value > range_steps * dt * (1 + 1e-9))).any()
+        ):
+            raise ValueError(f"{self.owner}: init delays must lie in [0, max_delay={max_delay}] ms")
+        self.learn_range, self.learn_dt = range_steps, float(dt)
+        self.interpolation, self.sigma = interpolation, float(sigma)
+        learned = nn.Parameter(value.to(dtype=like.dtype, device=like.device).clone())
+        self.delay = learned
+        self.sync_learned(force=True)
+        self.reset_state()
+        return learned
+
+    @property
+    def learnable(self) -> bool:
+        """Whether the delays are a trainable parameter (:meth:`learn`)."""
+        return self._parameters["delay"] is not None
+
+    @property
+    def fractional(self) -> bool:
+        """Whether the step reads the learned delays between whole steps (training mode)."""
+        return self.training and self._parameters["delay"] is not None
+
+    def sync_learned(self, force: bool = False) -> None:
+        """Round the learned delays into ``delay_steps`` when they changed (an optimizer step)."""
+        delay = self._parameters["delay"]
+        if delay is None:
+            return
+        seen = self.__dict__["_learned_seen"]
+        if not force and seen is not None and seen[0] is delay and seen[1] == delay._version:
+            return
+        with torch.no_grad():
+            steps = torch.round(delay.detach() / self.learn_dt).clamp_(0, self.learn_range)
+        self._buffers["delay_steps"] = steps.to(torch.int64)
+        self._derive_delay()
+        self.__dict__["_learned_seen"] = (delay, delay._version)
+
+    def round_learned(self) -> None:
+        """Fix the learned delays at their whole-step values: ordinary per-synapse delays again."""
+        if self._parameters["delay"] is None:
+            return
+        self.sync_learned(force=True)
+        self.set_delay(self.delay_steps.to(torch.float64) * self.learn_dt, self.learn_dt)
+
+    def taps(self, like: Tensor) -> Tensor:
+        r"""Weights ``(*synapse_shape, L)`` of the ring buffer's taps for every synapse.
+
+        One-hot :math:`[k = d]` of the whole-step delays, or, for learned
+        delays in training mode, :func:`pysnn.functional.delay_kernel` of
+        :math:`\min(\max(d/\Delta t, 0), d_{max})` (differentiable in the delays).
+        In the dtype of ``like``.
+        """
+        length = self.history_length
+        delay = self._parameters["delay"]
+        if delay is not None and self.training:
+            position = (delay / self.learn_dt).clamp(0.0, float(self.learn_range))
+            kernel = sf.delay_kernel(position, length, self.interpolation, self.sigma)
+            return kernel.to(like.dtype)
+        return F.one_hot(self._buffers["delay_steps"], length).to(like.dtype)
 
     def _derive_delay(self) -> None:
         steps = self.delay_steps
         if steps.dtype != torch.int64:
             raise ValueError(f"{self.owner}: delay_steps must be int64, got {steps.dtype}")
+        if self.learn_range is not None:  # learned delays: the buffers span the whole range
+            self.max_delay = self.learn_range
+            self.per_synapse_delay = True
+            self.stack_cache = None
+            self.check_delay_steps()
+            return
         self.max_delay = int(steps.max()) if steps.numel() else 0
         self.per_synapse_delay = steps.dim() > 0
         self.stack_cache = None
@@ -239,6 +400,8 @@ class DelayLine(StatefulModule):
         edited since the last check: a comparison of identity and version.
         """
         if not is_compiling():  # a data-dependent check cannot be compiled
+            if self._parameters["delay"] is not None:
+                self.sync_learned()
             steps, seen = self._buffers["delay_steps"], self.__dict__["_steps_seen"]
             if seen is None or seen[0] is not steps or seen[1] != steps._version:
                 self.check_delay_steps()
@@ -412,13 +575,19 @@ class DelayLine(StatefulModule):
         Cost while the weights are unchanged: one comparison of the weight per
         step; memory: the stacked weight plus one weight snapshot.
         """
+        learned = self._parameters["delay"]
+        if torch.is_grad_enabled() and (
+            weight.requires_grad or (learned is not None and learned.requires_grad)
+        ):
+            # differentiable: built from the parameters at every call, part of this graph
+            return build(weight, self.taps(weight))
         data = weight.detach()
         steps = self._buffers["delay_steps"]
         if is_compiling():
             # inside a compiled chunk: built every step, one fused op of the graph (the
             # weights may change between steps, and a cache check is data-dependent)
-            return build(data, F.one_hot(steps, self.history_length).to(data.dtype))
-        key = (
+            return build(data, self.taps(data))
+        key: tuple[Any, ...] = (
             tuple(data.shape),
             data.dtype,
             data.device,
@@ -427,10 +596,12 @@ class DelayLine(StatefulModule):
             weight._version,
             data.data_ptr(),
         )
+        if learned is not None:
+            key += (self.training, learned._version, id(learned), self.interpolation, self.sigma)
         cache = self.stack_cache
         if cache is None or cache[0] != key or not _same_bits(cache[1], data):
-            onehot = F.one_hot(steps, self.history_length).to(data.dtype)
-            cache = self.__dict__["stack_cache"] = (key, data.clone(), build(data, onehot))
+            taps = self.taps(data).detach()
+            cache = self.__dict__["stack_cache"] = (key, data.clone(), build(data, taps))
         return cache[2]
 
     def _apply(self, fn, recurse=True):

@@ -387,6 +387,18 @@ class SNNNetwork(RuleHost):
         for rule in self._rules:
             rule.reset_state()
 
+    def detach_state(self) -> None:
+        """Cut the autograd graph behind the current state (truncated backpropagation through time).
+
+        Every state tensor keeps its value but no longer carries the history
+        of the steps before: run the next part of a sequence with
+        ``run(part, reset=False)`` and its gradients stop here.  See
+        :mod:`pysnn.autodiff`.
+        """
+        from pysnn.autodiff import detach_state
+
+        detach_state(self)
+
     # -- default step ------------------------------------------------------------
     def forward(self, *inputs: Any) -> Any:
         """One timestep of the registered graph (used when a subclass writes no ``forward``).
@@ -488,7 +500,6 @@ class SNNNetwork(RuleHost):
         self.simulator.dt = value
 
     # -- running -----------------------------------------------------------------
-    @torch.no_grad()
     def run(
         self,
         inputs: Tensor | Iterable[Any],
@@ -502,8 +513,16 @@ class SNNNetwork(RuleHost):
         rules: Any = None,
         rewards: Tensor | None = None,
         batch_first: bool = False,
+        checkpoint: int | None = None,
     ) -> Tensor:
         """Step the network through a sequence and stack its outputs.
+
+        With gradients enabled and a parameter (a ``weight``, a neuron
+        parameter made trainable, a learnable delay) or the input requiring a
+        gradient, the run is differentiable: spikes carry their population's
+        surrogate derivative and ``loss.backward()`` reaches every parameter
+        (see :mod:`pysnn.autodiff`).  Otherwise it simulates under
+        :func:`torch.no_grad`.
 
         Parameters
         ----------
@@ -543,6 +562,12 @@ class SNNNetwork(RuleHost):
             ``batch_first``); the output is ``[batch, T, ...]`` then too.  By
             default time comes first: a ``[batch, T, ...]`` tensor given
             without it would run ``batch`` steps of ``T`` samples.
+        checkpoint : int, optional
+            Gradient checkpointing for long differentiable runs: keep only the
+            state every ``checkpoint`` steps and recompute each part's steps
+            during ``backward()`` (:func:`pysnn.autodiff.run_checkpointed`).
+            Needs a tensor input and no learning rules; no effect on a run
+            without gradients.
 
         Returns
         -------
@@ -565,7 +590,7 @@ class SNNNetwork(RuleHost):
                 raise TypeError("give strategy or multi_step (PySNN 0.2), not both")
             strategy = "window" if multi_step else "step"
         out = self.simulator.run(
-            inputs, callback, reset, progress, warn_silent, strategy, rules, rewards
+            inputs, callback, reset, progress, warn_silent, strategy, rules, rewards, checkpoint
         )
         return out.transpose(0, 1) if batch_first else out
 

@@ -37,12 +37,13 @@ Every :class:`~pysnn.network.SNNNetwork` has one :class:`Simulator`
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Callable, Iterable, NamedTuple, Sequence
 
 import torch
 from torch import nn
 
-from pysnn import graph
+from pysnn import autodiff, graph
 from pysnn.clock import Clocked
 from pysnn.hooks import ProgressBar, RunHook, SampleBoundaryWatch, SilenceWatch
 from pysnn.safety import check_finite_values, commit, restore, snapshot
@@ -340,8 +341,18 @@ class Simulator:
         self.finite_seen = {}
 
     # -- running -------------------------------------------------------------------
-    def choose(self, requested: str | None, inputs: Any, learning: Learning, callback: Any) -> str:
+    def choose(
+        self,
+        requested: str | None,
+        inputs: Any,
+        learning: Learning,
+        callback: Any,
+        gradient: bool = False,
+    ) -> str:
         """The strategy of a run (see the module docstring).
+
+        ``gradient``: the run is recorded for autograd
+        (:func:`pysnn.autodiff.records_gradient`), which compiled chunks do not do.
 
         Raises
         ------
@@ -360,13 +371,22 @@ class Simulator:
                     "it runs with the step strategy"
                 )
             return "step"
+        if requested == "compiled" and gradient:
+            raise ValueError(
+                "run(strategy='compiled') is not possible: compiled chunks simulate without "
+                "gradients, and this run is differentiable (gradients are enabled and a "
+                "parameter or the input requires them); use strategy='window' or 'step', or "
+                "run under torch.no_grad()"
+            )
         if requested in (None, "window"):
             reason = window.obstacle(self, inputs, learning, callback)
             if reason is None:
                 return "window"
             if requested == "window":
                 raise ValueError(f"run(strategy='window') would not equal the step loop: {reason}")
-        if requested == "compiled" or (requested is None and self.compiled is not None):
+        if requested == "compiled" or (
+            requested is None and self.compiled is not None and not gradient
+        ):
             reason = compiled.obstacle(self, inputs, learning, callback)
             if reason is None and requested is None:
                 reason = compiled.worth_compiling(self, inputs)
@@ -386,10 +406,13 @@ class Simulator:
         strategy: str | None = None,
         rules: Any = None,
         rewards: Tensor | None = None,
+        checkpoint: int | None = None,
     ) -> Tensor:
-        """Step the network through ``inputs``; see :meth:`SNNNetwork.run <pysnn.network.SNNNetwork.run>`."""
-        from pysnn import compiled, window
+        """Step the network through ``inputs``; see :meth:`SNNNetwork.run <pysnn.network.SNNNetwork.run>`.
 
+        The run is recorded for autograd where :func:`pysnn.autodiff.records_gradient`
+        says so, and otherwise runs under :func:`torch.no_grad`.
+        """
         steps = _check_run_inputs(inputs)
         if callback is not None and not callable(callback):
             raise TypeError(f"callback must be callable, got {type(callback).__name__}")
@@ -399,7 +422,38 @@ class Simulator:
         if strategy is not None and strategy not in STRATEGIES:
             raise ValueError(f"strategy must be None or one of {STRATEGIES}, got {strategy!r}")
         learning = Learning.of(self.network, rules, rewards, steps)
-        chosen = self.last_strategy = self.choose(strategy, inputs, learning, callback)
+        if checkpoint is not None:
+            _check_checkpoint(checkpoint, inputs, learning)
+        gradient = autodiff.records_gradient(self.network, inputs)
+        chosen = self.last_strategy = self.choose(strategy, inputs, learning, callback, gradient)
+        if not gradient:  # the gradient-free simulation
+            with torch.no_grad():
+                return self._run(
+                    inputs, steps, chosen, callback, reset, progress, warn_silent, learning
+                )
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(torch.enable_grad())
+            if learning.rules:  # hybrid: rules change their weights in place between steps
+                stack.enter_context(autodiff.rule_weights_saved_as_copies(learning.rules))
+            return self._run(
+                inputs, steps, chosen, callback, reset, progress, warn_silent, learning, checkpoint
+            )
+
+    def _run(
+        self,
+        inputs: Any,
+        steps: int | None,
+        chosen: str,
+        callback: Callable[[int, Any], None] | None,
+        reset: bool,
+        progress: bool,
+        warn_silent: bool,
+        learning: Learning,
+        checkpoint: int | None = None,
+    ) -> Tensor:
+        """:meth:`run` after the checks, by strategy ``chosen``."""
+        from pysnn import compiled, window
+
         if reset:
             self.network.reset_state()
         hooks: list[RunHook] = []
@@ -409,7 +463,16 @@ class Simulator:
             hooks.append(ProgressBar(steps))
         self.in_run = True
         try:
-            if chosen == "step":
+            if checkpoint is not None:
+
+                def run_part(part: Tensor, start: int, first: bool) -> list[Tensor]:
+                    seen = hooks if first else ()
+                    if chosen == "window":
+                        return window.run(self, part, seen)
+                    return self.run_steps(part, learning, callback if first else None, seen, start)
+
+                outputs = autodiff.run_checkpointed(self, inputs, checkpoint, run_part)
+            elif chosen == "step":
                 outputs = self.run_steps(inputs, learning, callback, hooks)
             elif chosen == "window":
                 outputs = window.run(self, inputs, hooks)
@@ -479,6 +542,19 @@ def _check_run_inputs(inputs: Any) -> int | None:
             f"got {type(inputs).__name__}"
         )
     return len(inputs) if hasattr(inputs, "__len__") else None
+
+
+def _check_checkpoint(checkpoint: Any, inputs: Any, learning: Learning) -> None:
+    """Check ``run``'s ``checkpoint`` (steps per recomputed part)."""
+    if isinstance(checkpoint, bool) or not isinstance(checkpoint, int) or checkpoint < 1:
+        raise ValueError(f"checkpoint must be None or a positive int (steps), got {checkpoint!r}")
+    if not isinstance(inputs, Tensor):
+        raise TypeError("checkpoint needs a tensor input [T, batch, ...] (recomputed in parts)")
+    if learning.rules:
+        raise ValueError(
+            "checkpoint cannot recompute steps with learning rules: the rules change the weights "
+            "after every step, so a recomputed part would not be the part that ran"
+        )
 
 
 def _spiking_populations(network: nn.Module) -> dict[str, nn.Module]:

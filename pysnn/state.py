@@ -86,6 +86,14 @@ class StatefulModule(nn.Module):
         self._init_state(int(batch_size))
         self._fresh = True
 
+    def detach_state(self) -> None:
+        """Detach every state buffer from the autograd graph (values kept), see :mod:`pysnn.autodiff`."""
+        buffers = self._buffers
+        for name in self._state_names:
+            buf = buffers.get(name)
+            if buf is not None and buf.requires_grad:
+                buffers[name] = buf.detach()
+
     #: name used in the messages of :meth:`ensure_state` (``None``: the class name)
     _owner_name: str | None = None
 

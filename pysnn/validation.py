@@ -169,6 +169,8 @@ def check_spike_values(
     """
     if is_compiling():
         return
+    if spikes.requires_grad or (trace is not None and trace.requires_grad):
+        spikes, trace = spikes.detach(), None if trace is None else trace.detach()
     if not graded and spikes_checked and bool(spikes.sub(spikes * spikes).any()):
         if not bool(torch.isfinite(spikes).all()):
             _raise_non_finite(owner, "spikes", spikes)

@@ -35,6 +35,15 @@ def test_bench_core_quick(capsys):
     assert "per-synapse 0..8" in capsys.readouterr().out
 
 
+def test_bench_grad_quick_checks_equal_spikes_and_gradients(capsys):
+    pytest.importorskip("snntorch")
+    pytest.importorskip("norse")
+    _load("bench_grad").main(["--quick"])  # raises where spikes or gradients differ
+    out = capsys.readouterr().out
+    for library in ("pysnn", "plain torch", "snntorch", "norse"):
+        assert library in out
+
+
 def test_bench_stdp_quick(capsys, monkeypatch):
     monkeypatch.setattr(sys, "argv", ["bench_stdp.py", "--quick"])
     _load("bench_stdp").main()

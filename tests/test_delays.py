@@ -727,3 +727,133 @@ def test_per_synapse_delay_steps_edited_in_place(cls):
     steps[cell] = -1
     with pytest.raises(ValueError, match=r"got values in \[-1, 2\]"):
         conn.reset_state()
+
+
+# -- learnable delays ------------------------------------------------------------------
+def test_delay_kernel_linear_and_gaussian():
+    from pysnn.functional import delay_kernel
+
+    p = torch.tensor([0.0, 1.25, 3.0], dtype=torch.float64)
+    linear = delay_kernel(p, 4)
+    assert linear.tolist() == [[1, 0, 0, 0], [0, 0.75, 0.25, 0], [0, 0, 0, 1]]
+    gauss = delay_kernel(p, 4, "gaussian", 0.5)
+    assert torch.allclose(gauss.sum(-1), torch.ones(3, dtype=torch.float64))
+    # exp(-(k - 1.25)^2 / (2 * 0.25)) normalised, at k = 1 and 2
+    w = torch.exp(-((torch.arange(4.0, dtype=torch.float64) - 1.25) ** 2) / 0.5)
+    assert torch.allclose(gauss[1], w / w.sum())
+
+
+def _current(shape):
+    """A readout whose voltage is this step's input current (v <- 0 v + I)."""
+    from pysnn.neuron import LeakyIntegrator
+
+    return LeakyIntegrator(shape, tau_v=DecayFactor(0.0), integrator="impulse")
+
+
+def _fractional_reference(history, weight, delays, t):
+    """sum_j W_ij [(1 - f) s_j(t - n) + f s_j(t - n - 1)], d = n + f: linear interpolation."""
+    low = torch.floor(delays)
+    frac = delays - low
+    out = torch.zeros(*history[0].shape[:-1], weight.shape[0], dtype=weight.dtype)
+    for part, shift in ((1 - frac, 0), (frac, 1)):
+        steps = (low + shift).clamp(max=delays.max().ceil())
+        out += _ref_linear(history, weight * part, steps, t)
+    return out
+
+
+@pytest.mark.parametrize("strategy", ["step", "window"])
+def test_learned_delays_read_between_steps_and_are_rounded_in_eval(strategy):
+    torch.manual_seed(0)
+    x = _spike_train(10, 2, 3, seed=4)
+    net = SNNNetwork()
+    fc = Linear(3, 2, dt=1.0)
+    net.connect(Input((3,)), fc, _current((2,)))
+    net.to(torch.float64)
+    delays = torch.tensor([[0.0, 1.25, 2.5], [3.0, 0.75, 1.5]], dtype=torch.float64)
+    learned = fc.learn_delays(3.0, init=delays.clone())
+    assert isinstance(learned, torch.nn.Parameter) and learned.requires_grad
+    assert fc.delay_line.delay is learned and any(p is learned for p in net.parameters())
+    out = net.run(x, strategy=strategy, warn_silent=False)
+    history = list(x)
+    expected = torch.stack(
+        [_fractional_reference(history, fc.weight, delays, t) for t in range(10)]
+    )
+    assert torch.allclose(out, expected, atol=1e-12)
+    # the gradient of a delay: d/df of the interpolation, summed over steps
+    out.sum().backward()
+    expected_grad = torch.zeros_like(delays)
+    for i, j in itertools.product(range(2), range(3)):
+        n = int(torch.floor(delays[i, j]))
+        for t in range(10):
+            now = x[t - n, :, j].sum() if t - n >= 0 else 0.0
+            before = x[t - n - 1, :, j].sum() if t - n - 1 >= 0 and n < 3 else 0.0
+            expected_grad[i, j] += fc.weight[i, j].detach() * (before - now)
+    assert torch.allclose(learned.grad, expected_grad, atol=1e-12)
+    # inference: rounded to whole steps (half to even), the ring buffer's taps
+    net.eval()
+    with torch.no_grad():
+        rounded = net.run(x, warn_silent=False)
+    steps = torch.round(delays)
+    assert fc.delay_steps.tolist() == steps.long().tolist()
+    ref = torch.stack([_ref_linear(history, fc.weight.detach(), steps, t) for t in range(10)])
+    assert torch.allclose(rounded, ref, atol=1e-12)
+    fc.round_delays()
+    assert fc.delay_line.delay is None
+    assert not any(p is learned for p in net.parameters())
+    net.train()
+    with torch.no_grad():
+        assert torch.equal(net.run(x, warn_silent=False), rounded)
+
+
+def test_learned_delays_follow_the_optimizer_and_conv2d_gradients_match_finite_differences():
+    torch.manual_seed(1)
+    x = _spike_train(8, 1, 1, 4, 4, seed=2)
+    net = SNNNetwork()
+    conv = Conv2d(1, 2, 3, padding=1, dt=1.0)
+    net.connect(Input((1, 4, 4)), conv, _current((2, 4, 4)))
+    net.to(torch.float64)
+    delay = conv.learn_delays(3.0, init=torch.rand(2, 1, 3, 3, dtype=torch.float64) * 2.8 + 0.1)
+    weights = torch.linspace(0, 1, 8, dtype=torch.float64).view(8, 1, 1, 1, 1)
+
+    def loss():
+        return (net.run(x, warn_silent=False) * weights).sum()
+
+    (grad,) = torch.autograd.grad(loss(), [delay])
+    for flat in range(0, delay.numel(), 4):
+        index = torch.unravel_index(torch.tensor(flat), delay.shape)
+        values = []
+        for sign in (1, -1):
+            with torch.no_grad():
+                delay[index] += sign * 1e-6
+                values.append(float(loss()))
+                delay[index] -= sign * 1e-6
+        assert abs(float(grad[index]) - (values[0] - values[1]) / 2e-6) < 1e-6
+    optimizer = torch.optim.SGD([delay], lr=10.0)
+    before = conv.delay_steps.clone()
+    loss().backward()
+    optimizer.step()
+    with torch.no_grad():
+        delay.clamp_(0.0, 3.0)
+        net.eval()
+        net.run(x, warn_silent=False)
+    assert torch.equal(conv.delay_steps, torch.round(delay.detach()).long())
+    assert not torch.equal(conv.delay_steps, before)
+
+
+def test_learn_delays_rejects_bad_arguments_and_changes_nothing():
+    from pysnn.connection import Sparse
+
+    fc = Linear(3, 2, delay=1.0)
+    for kwargs, match in [
+        ({"max_delay": 2.0, "init": 3.0}, "init"),
+        ({"max_delay": 2.0, "init": torch.zeros(3, 2)}, "init"),
+        ({"max_delay": 2.5}, "max_delay"),
+        ({"max_delay": 2.0, "interpolation": "cubic"}, "interpolation"),
+        ({"max_delay": 2.0, "interpolation": "gaussian", "sigma": 0.0}, "sigma"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            fc.learn_delays(**kwargs)
+        assert fc.delay_line.delay is None and fc.delay_steps.tolist() == 1
+    sparse = Sparse(3, 2, torch.tensor([[0, 1], [1, 0]]))
+    with pytest.raises(ValueError, match="learnable delays"):
+        sparse.learn_delays(2.0)

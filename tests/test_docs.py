@@ -15,6 +15,7 @@ TUTORIALS = ROOT / "tutorials"
 
 PUBLIC_MODULES = [
     "pysnn",
+    "pysnn.autodiff",
     "pysnn.capabilities",
     "pysnn.checkpoint",
     "pysnn.compat",
@@ -43,6 +44,7 @@ PUBLIC_MODULES = [
     "pysnn.nir",
     "pysnn.parallel",
     "pysnn.neuron",
+    "pysnn.neuron.bptt",
     "pysnn.plot",
     "pysnn.queue",
     "pysnn.safety",

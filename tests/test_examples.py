@@ -288,3 +288,11 @@ def test_microcircuit_quick_is_active_and_procedural_matches_stored(capsys):
     assert got["procedural"]["spike_step"].size > 20
     for key in ("spike_step", "spike_unit"):
         assert np.array_equal(got["procedural"][key], got["stored"][key])
+
+
+def test_learned_delays_quick_beats_delays_fixed_at_zero(capsys):
+    results = _load("learned_delays").main(["--quick"])
+    assert results["learned"] > results["fixed"] + 0.05
+    printed = capsys.readouterr().out
+    assert Path("learned_delays.png").is_file() and "figure saved to learned_delays.png" in printed
+    assert QUICK_NOTE in printed

@@ -375,6 +375,8 @@ class Connection(Clocked, Correlations, StatefulModule):
     #: whether any finite input value is valid (rates, intensities: the
     #: propagation is a weighted sum, linear in its input) or only 0 and 1
     graded_input = True
+    #: whether :meth:`learn_delays` applies (per-synapse delays through a stacked weight)
+    learnable_delays: ClassVar[bool] = False
 
     #: what the connection supports (derived for every subclass in ``__init_subclass__``)
     capabilities: ClassVar[Capabilities] = Capabilities(multi_step=True)
@@ -428,6 +430,48 @@ class Connection(Clocked, Correlations, StatefulModule):
         self._line.set_delay(delay, self.dt)
         self.reset_state()
 
+    def learn_delays(
+        self,
+        max_delay: float,
+        init: Tensor | float | None = None,
+        interpolation: str = "linear",
+        sigma: float = 1.0,
+    ) -> nn.Parameter:
+        r"""Make the per-synapse delays continuous parameters trained by gradient descent.
+
+        The delays (ms) become ``self.delay_line.delay``, an
+        :class:`torch.nn.Parameter` shaped like ``weight`` (in
+        ``connection.parameters()``, for any :mod:`torch.optim` optimizer), kept
+        within ``[0, max_delay]``.  In training mode a synapse reads the ring
+        buffer between whole steps (:func:`pysnn.functional.delay_kernel`:
+        ``"linear"`` interpolation, or ``"gaussian"`` of width ``sigma`` steps,
+        the dilated-convolution-with-learnable-spacings approach of Hammouamri
+        et al. 2023); in ``eval()`` mode the delays are rounded to whole steps
+        and read from the ring buffer as any per-synapse delays (inference),
+        and :meth:`round_delays` fixes them.  See :meth:`DelayLine.learn
+        <pysnn.delay.DelayLine.learn>` for the arguments.
+
+        Raises
+        ------
+        ValueError
+            For a connection type without per-synapse delays through a stacked
+            weight (:attr:`learnable_delays`), or bad arguments; nothing
+            changes then.
+        """
+        if not type(self).learnable_delays:
+            raise ValueError(
+                f"{type(self).__name__} does not support learnable delays (they need per-synapse "
+                f"delays applied through a stacked weight: Linear, Recurrent, Conv2d)"
+            )
+        parameter = self._line.learn(max_delay, self.dt, init, interpolation, sigma)
+        self.pre_spikes = self.pre_trace = None
+        return parameter
+
+    def round_delays(self) -> None:
+        """Fix learned delays at their whole-step values (ordinary per-synapse delays); resets the state."""
+        self._line.round_learned()
+        self.reset_state()
+
     @property
     def min_delay(self) -> int:
         """The shortest delay in steps of any synapse (what a feedback window may span, minus one)."""
@@ -448,10 +492,25 @@ class Connection(Clocked, Correlations, StatefulModule):
 
     def _check_dt_change(self, dt: float) -> None:
         # the delays keep their values in ms: they must be whole numbers of the new step
+        line = self._line
+        if line.learnable:  # the range must be whole steps; the delays themselves are real
+            sf.duration_to_steps(line.learn_range * self.dt, dt, "max_delay")
+            return
         sf.duration_to_steps(self.delay_ms().cpu(), dt, "delay")
 
     def _dt_changed(self, old: float) -> None:
         """Delays keep their value in ms; in steps they change, so the delay state resets."""
+        line = self._line
+        if line.learnable:  # the learned delays keep their values in ms, the range too
+            learned = line.delay
+            line.learn(
+                line.learn_range * old, self.dt, learned.detach(), line.interpolation, line.sigma
+            )
+            with torch.no_grad():  # the same parameter object (optimizers hold it)
+                learned.copy_(line.delay)
+            line.delay = learned
+            line.sync_learned(force=True)
+            return
         delay = self._line.delay_steps.to(torch.float64) * old
         self.set_delay(delay if delay.dim() else float(delay))
 
@@ -476,6 +535,14 @@ class Connection(Clocked, Correlations, StatefulModule):
         """Reset the delay line and the arriving values; see :class:`~pysnn.state.StatefulModule`."""
         self._line.reset_state(batch_size)
         self.pre_spikes = self.pre_trace = None
+
+    def detach_state(self) -> None:
+        """Detach the delay line's history and the arriving values from the autograd graph."""
+        self._line.detach_state()
+        attrs = self.__dict__
+        for name in ("pre_spikes", "pre_trace"):
+            if attrs[name] is not None:
+                attrs[name] = attrs[name].detach()
 
     def stacked_weight(self, build: Callable[[Tensor, Tensor], Tensor]) -> Tensor:
         """``build(weight, onehot(delay_steps))``, cached (see :meth:`DelayLine.stacked_weight`)."""

@@ -55,6 +55,7 @@ class Conv2d(Connection):
     """
 
     kind = "conv2d"
+    learnable_delays = True
     unit_dim = 1
 
     def __init__(

@@ -66,6 +66,7 @@ class Linear(Connection):
     """
 
     kind = "linear"
+    learnable_delays = True
 
     #: auto mode gathers weight columns only for layers at least this large
     EVENT_MIN_SYNAPSES = 2**18
@@ -312,6 +313,11 @@ class Recurrent(Linear):
 
     def propagate_delayed(self, history_by_delay: Tensor) -> Tensor:
         out = super().propagate_delayed(history_by_delay)
+        if self.zero_diagonal and self._line.fractional:  # learned delays between steps
+            taps = torch.diagonal(self._line.taps(history_by_delay))  # (L, features)
+            taps = taps.view(taps.shape[0], *([1] * (history_by_delay.dim() - 2)), -1)
+            seen = (history_by_delay * taps).sum(0)
+            return out - seen * torch.diagonal(self.weight)
         if self.zero_diagonal:
             diag_delay = torch.diagonal(self.delay_steps)  # (features,)
             idx = diag_delay.view(1, *([1] * (history_by_delay.dim() - 2)), -1)

@@ -114,6 +114,7 @@ class Conv2dSep(Conv2d):
     """
 
     kind = "conv2d_sep"
+    learnable_delays = False
     #: per-synapse delays are not supported: the delays are the taps
     capabilities: ClassVar[Capabilities] = Conv2d.capabilities._replace(per_synapse_delay=False)
 
@@ -324,6 +325,7 @@ class Merge(Conv2d):
     """
 
     kind = "merge"
+    learnable_delays = False
 
     def __init__(
         self,

@@ -450,6 +450,14 @@ class Sparse(QueuedDelivery, Connection):
 
     def propagate(self, spikes: Tensor) -> Tensor:
         buffers = self._buffers
+        if spikes.requires_grad:  # every synapse: the gradient reaches silent inputs too
+            return sf.sparse_propagate_all(
+                spikes,
+                self._parameters["weight"],
+                buffers["pre_index"],
+                buffers["post_index"],
+                self.out_features,
+            )
         if buffers["fanout_synapse"] is not None:
             return sf.sparse_propagate_table(
                 spikes,
@@ -468,6 +476,15 @@ class Sparse(QueuedDelivery, Connection):
 
     def propagate_delayed(self, history_by_delay: Tensor) -> Tensor:
         buffers = self._buffers
+        if history_by_delay.requires_grad:
+            return sf.sparse_propagate_all(
+                history_by_delay,
+                self._parameters["weight"],
+                buffers["pre_index"],
+                buffers["post_index"],
+                self.out_features,
+                self.delay_steps,
+            )
         return sf.sparse_propagate_delayed(
             history_by_delay,
             self._parameters["weight"],

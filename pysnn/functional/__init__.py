@@ -8,6 +8,8 @@ timestep.  The core is split by concept:
 * :mod:`pysnn.functional.integration`: integrators and exact decay factors,
 * :mod:`pysnn.functional.trace`: spike traces,
 * :mod:`pysnn.functional.neuron`: voltages, thresholds, spikes, reset, refractoriness,
+* :mod:`pysnn.functional.surrogate`: surrogate derivatives of the spike (gradient training),
+* :mod:`pysnn.functional.bptt`: backpropagation through a window of linear spiking neurons,
 * :mod:`pysnn.functional.synapse`: synaptic currents between a connection and a neuron,
 * :mod:`pysnn.functional.delay`: delay ring buffers,
 * :mod:`pysnn.functional.topology`: propagation and correlation per connection topology,
@@ -40,7 +42,14 @@ they live in :mod:`pysnn.compat`.
 """
 
 from pysnn.functional.accumulate import accumulate_products_, contract_batch
-from pysnn.functional.delay import delay_read, delay_read_per_synapse, delay_write
+from pysnn.functional.bptt import WindowAdjoint, spiking_window_adjoint
+from pysnn.functional.delay import (
+    DELAY_INTERPOLATIONS,
+    delay_kernel,
+    delay_read,
+    delay_read_per_synapse,
+    delay_write,
+)
 from pysnn.functional.integration import (
     INTEGRATORS,
     decay_factor,
@@ -53,6 +62,7 @@ from pysnn.functional.neuron import (
     euler_thresh_update,
     exact_thresh_update,
     fede_voltage_update,
+    fire,
     if_voltage_update,
     izhikevich_update,
     lif_euler_voltage_update,
@@ -64,6 +74,7 @@ from pysnn.functional.neuron import (
     spike_fn,
     spike_mask,
 )
+from pysnn.functional.surrogate import SURROGATES, SpikeFunction, Surrogate, as_surrogate, spike
 from pysnn.functional.synapse import (
     alpha_coupled_current,
     alpha_current_update,
@@ -110,6 +121,7 @@ from pysnn.functional.topology import (
     sparse_correlate_mapped,
     sparse_expand,
     sparse_propagate,
+    sparse_propagate_all,
     sparse_propagate_delayed,
     sparse_propagate_table,
 )
@@ -165,6 +177,14 @@ __all__ = [
     "exact_thresh_update",
     "spike_mask",
     "spike_fn",
+    "fire",
+    "SURROGATES",
+    "Surrogate",
+    "SpikeFunction",
+    "as_surrogate",
+    "spike",
+    "WindowAdjoint",
+    "spiking_window_adjoint",
     "reset_voltage",
     "duration_to_steps",
     "refractory_update",
@@ -183,6 +203,8 @@ __all__ = [
     "delay_write",
     "delay_read",
     "delay_read_per_synapse",
+    "DELAY_INTERPOLATIONS",
+    "delay_kernel",
     "event_matmul",
     "dense_propagate",
     "dense_stack_weight",
@@ -210,6 +232,7 @@ __all__ = [
     "sparse_expand",
     "sparse_propagate",
     "sparse_propagate_delayed",
+    "sparse_propagate_all",
     "sparse_propagate_table",
     "fanout_table",
     "sparse_correlate",

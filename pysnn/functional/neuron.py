@@ -12,6 +12,7 @@ from pysnn.functional.integration import (
     decay_factor,
     exact_gain,
 )
+from pysnn.functional.surrogate import Surrogate, spike
 
 RESET_MODES = ("rest", "subtract")
 
@@ -239,8 +240,50 @@ def spike_fn(v: Tensor, thresh: Scalar, refrac_counts: Tensor | None = None) -> 
     return spike_mask(v, thresh, refrac_counts).to(dtype=v.dtype)
 
 
+def fire(
+    v: Tensor,
+    thresh: Scalar,
+    refrac_counts: Tensor | None = None,
+    surrogate: Surrogate | None = None,
+) -> tuple[Tensor | None, Tensor]:
+    r"""The threshold crossing of every spiking neuron: ``(fired, spikes)``.
+
+    .. math:: s = H(v - \theta)\,[r=0],\qquad
+              \frac{\partial s}{\partial v} = -\frac{\partial s}{\partial \theta}
+              := \sigma'(v - \theta)\,[r=0]
+
+    ``fired`` is the boolean mask :math:`[v \ge \theta][r=0]`
+    (:func:`spike_mask`), ``spikes`` the same as 0/1 values in the dtype of
+    ``v``.  When autograd records (gradients enabled and ``v`` or
+    ``thresh`` requiring them) the spikes come from
+    :func:`~pysnn.functional.surrogate.spike` with the ``surrogate``
+    derivative :math:`\sigma'` (see :mod:`pysnn.functional.surrogate`; the
+    default is the fast sigmoid), and ``fired`` is ``None`` unless
+    ``refrac_counts`` is given (nothing else needs the mask then); so they do,
+    with or without autograd, for a ``surrogate`` with ``smooth=True`` (the
+    surrogate-smoothed model).  Otherwise the spikes are the mask converted,
+    with no autograd bookkeeping at all.
+    """
+    if (surrogate is not None and surrogate.smooth) or (
+        torch.is_grad_enabled()
+        and (v.requires_grad or (isinstance(thresh, Tensor) and thresh.requires_grad))
+    ):
+        spikes = spike(v - thresh, surrogate or Surrogate())
+        if refrac_counts is None:
+            return None, spikes
+        free = refrac_counts == 0
+        return spike_mask(v, thresh) & free, spikes * free
+    fired = spike_mask(v, thresh, refrac_counts)
+    return fired, fired.to(dtype=v.dtype)
+
+
 def reset_voltage(
-    v: Tensor, spikes: Tensor, v_rest: Scalar, thresh: Scalar, mode: str = "rest"
+    v: Tensor,
+    spikes: Tensor,
+    v_rest: Scalar,
+    thresh: Scalar,
+    mode: str = "rest",
+    detach: bool | None = None,
 ) -> Tensor:
     r"""Reset the voltage of the neurons that spiked.
 
@@ -248,7 +291,23 @@ def reset_voltage(
     ``mode="subtract"``: :math:`v \leftarrow v - (\theta - v_{rest})` where
     :math:`s=1`, which keeps the overshoot above threshold.  ``spikes`` may be
     0/1 values or a boolean mask.
+
+    With ``detach`` given (``True`` or ``False``: surrogate spikes, see
+    :func:`fire`) the reset is arithmetic, so that it is differentiable in the
+    spikes (and defined for the smooth spikes of the surrogate-smoothed model):
+
+    .. math:: v \leftarrow v - s\,(v - v_{rest})\ \text{(rest)},\qquad
+              v \leftarrow v - s\,(\theta - v_{rest})\ \text{(subtract)}
+
+    equal to the above for :math:`s \in \{0, 1\}`; ``detach=True`` takes
+    :math:`s` as a constant there (no gradient through the reset, as in
+    Zenke & Vogels 2021).
     """
+    if detach is not None:
+        s = spikes.detach() if detach else spikes
+        if mode == "rest":
+            return v - s * (v - v_rest)
+        return v - s * (thresh - v_rest)
     if mode == "rest":
         fired = spikes if spikes.dtype == torch.bool else spikes > 0
         return torch.where(fired, v_rest, v)

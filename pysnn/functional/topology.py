@@ -68,15 +68,26 @@ def event_matmul(
         nonzero.  Inside a compiled step or chunk the graph cannot branch on
         the number of events: auto mode then gathers at batch 1 (a gather and
         a small matmul) and multiplies densely for larger batches (whose
-        per-sample offsets would have data-dependent sizes).
+        per-sample offsets would have data-dependent sizes).  Inputs that
+        require a gradient are multiplied densely: the gradient reaches the
+        silent inputs too (:math:`\partial I / \partial x_{mj} = W_{j,:}` for
+        every :math:`j`).
     event_threshold : float
         Fraction of active entries up to which auto mode gathers.
     min_synapses : int
         Smallest ``rows.numel()`` for which auto mode considers gathering.
     """
-    if event_driven is False or (
-        event_driven is None
-        and (flat.is_cuda or rows.numel() < min_synapses or (flat.shape[0] > 1 and is_compiling()))
+    if (
+        event_driven is False
+        or (
+            event_driven is None
+            and (
+                flat.is_cuda
+                or rows.numel() < min_synapses
+                or (flat.shape[0] > 1 and is_compiling())
+            )
+        )
+        or flat.requires_grad
     ):
         return flat @ rows
     events = flat.nonzero()  # (n_events, 2), row-major: grouped by sample
@@ -579,6 +590,37 @@ def sparse_propagate(
     values = weight[synapses] * flat[sample, unit][owner]
     out = _sparse_scatter(sample[owner], synapses, values, post_index, flat.shape[0], n_out)
     return out.view(*spikes.shape[:-1], n_out)
+
+
+def sparse_propagate_all(
+    spikes: Tensor,
+    weight: Tensor,
+    pre_index: Tensor,
+    post_index: Tensor,
+    n_out: int,
+    delay_steps: Tensor | None = None,
+) -> Tensor:
+    r"""Propagation through every existing synapse, differentiable in the inputs and weights.
+
+    .. math:: I_{b,i} = \sum_{s:\, \text{post}(s) = i} w_s\, x_{b,\text{pre}(s)}(t - d_s)
+
+    The same sum as :func:`sparse_propagate` (and :func:`sparse_propagate_delayed`
+    when ``delay_steps`` is given: ``spikes`` is then the history
+    ``(L, ..., N_in)`` by delay), over all synapses instead of the active
+    inputs' (cost :math:`O(N S)`): the gradient with respect to a silent
+    input, :math:`\sum_{s:\,\text{pre}(s) = j} w_s\, \partial L/\partial I_{\text{post}(s)}`,
+    is not zero.  Used when the inputs require a gradient.
+    """
+    if delay_steps is None:
+        flat = spikes.reshape(-1, spikes.shape[-1])
+        values = flat.index_select(1, pre_index) * weight  # (N, S)
+        lead = spikes.shape[:-1]
+    else:
+        flat = spikes.reshape(spikes.shape[0], -1, spikes.shape[-1])  # (L, N, in)
+        values = flat[delay_steps, :, pre_index].t() * weight  # (N, S)
+        lead = spikes.shape[1:-1]
+    out = values.new_zeros(values.shape[0], n_out).index_add(1, post_index, values)
+    return out.reshape(*lead, n_out)
 
 
 def _padded_rows(starts: Tensor, counts: Tensor, width: int) -> tuple[Tensor, Tensor]:

@@ -42,6 +42,7 @@ from pysnn.neuron.lif import IFNeuron, LIFNeuron
 from pysnn.neuron.parameters import DecayFactor, Option, Param, StateVar
 from pysnn.neuron.population import TRACE_MODES, Population
 from pysnn.neuron.rate import RatePopulation
+from pysnn.neuron.readout import LeakyIntegrator
 from pysnn.neuron.spiking import NEURON_OPTIONS, NEURON_PARAMS, NEURON_STATE, BaseNeuron
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "BaseInput",
     "Input",
     "RatePopulation",
+    "LeakyIntegrator",
     "BaseNeuron",
     "IFNeuron",
     "LIFNeuron",

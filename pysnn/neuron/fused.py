@@ -4,7 +4,9 @@ Mixed into :class:`~pysnn.neuron.population.Population`.  After :meth:`FusedStep
 a population's single step (spiking neurons) and its window of steps (inputs
 and spiking neurons, :meth:`FusedSteps.run_window`) run as code compiled by
 :func:`torch.compile` (:mod:`pysnn.fusion`): the eager step function itself,
-traced, so nothing is written twice.
+traced, so nothing is written twice.  Fusion is for simulation without
+gradients: a step that autograd records (see :meth:`FusedSteps._records_gradient`)
+runs the eager step, with its surrogate gradients.
 """
 
 from __future__ import annotations
@@ -72,6 +74,20 @@ class FusedSteps:
         self.__dict__["_fusion"] = (backend, mode) if enabled else None
         return self
 
+    def _records_gradient(self, x: Tensor) -> bool:
+        """Whether autograd records this step: fused steps are for simulation without gradients.
+
+        True when gradients are enabled and the input, a trainable parameter
+        or a state variable requires them; the eager step runs then (its
+        surrogate gradients are not compiled).
+        """
+        if not torch.is_grad_enabled():
+            return False
+        if x.requires_grad:
+            return True
+        buffers = self._buffers
+        return any(buf is not None and buf.requires_grad for buf in buffers.values())
+
     @property
     def fused(self) -> bool:
         """Whether :meth:`fuse` is switched on."""
@@ -87,7 +103,7 @@ class FusedSteps:
         ``steps_fn`` returns ``(spikes, traces, {name: stacked})`` for its steps.
         """
         steps, done, parts = int(window.shape[0]), 0, []
-        if self._fusion is not None:
+        if self._fusion is not None and not self._records_gradient(window):
             backend, mode = self._fusion
             chunk = self.FUSED_CHUNK
             while steps - done >= chunk:

@@ -27,7 +27,7 @@ from pysnn import functional as sf
 from pysnn.capabilities import Capabilities
 from pysnn.clock import Clocked
 from pysnn.neuron.fused import FusedSteps
-from pysnn.neuron.parameters import Option, Param, StateVar, check_integrator
+from pysnn.neuron.parameters import LinearODE, Option, Param, StateVar, check_integrator
 from pysnn.neuron.store import ParameterStore
 from pysnn.neuron.validation import InputChecks
 from pysnn.state import StatefulModule
@@ -219,6 +219,22 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
                 missing_keys.remove(prefix + param.name)
         self._sync_masters()
 
+    # -- declared linear dynamics ----------------------------------------------------
+    def _linear_update(self, ode: LinearODE, y: Tensor, x: Tensor) -> Tensor:
+        r""":math:`\tau \dot y = -(y - y_{rest}) + g I` over one step, by :attr:`integrator`."""
+        state = self._buffers
+        gain = 1.0 if ode.gain is None else state[ode.gain]
+        if ode.tau is None:
+            return sf.if_voltage_update(y, x, gain, None)
+        rest = 0.0 if ode.rest is None else state[ode.rest]
+        if self.integrator == "impulse":
+            return sf.lif_linear_voltage_update(y, rest, x, gain, self.decay(ode.tau), None)
+        if self.integrator == "euler":
+            return sf.lif_euler_voltage_update(y, rest, x, gain, state[ode.tau], self.dt, None)
+        return sf.lif_exact_voltage_update(
+            y, rest, x, gain, state[ode.tau], self.dt, None, self.gain(ode.tau)
+        )
+
     # -- state -----------------------------------------------------------------------
     @property
     def _anchor(self) -> Tensor:
@@ -248,6 +264,8 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
                 current = self._buffers.get(var.name)
                 if current is None or tuple(current.shape) != self._features:
                     self._register_state(var.name, self._initial_value(var, self._features))
+                elif current.requires_grad:  # kept across samples, but not their graphs
+                    self._buffers[var.name] = current.detach()
             else:
                 shape = (batch_size, *self._features)
                 self._register_state(var.name, self._initial_value(var, shape))
@@ -281,16 +299,21 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
         if self._history is not None:
             self._history = []
 
-    def update_trace(self, spikes: Tensor) -> Tensor:
-        """Return the trace after this step's spikes (inputs and neurons alike)."""
+    def update_trace(self, spikes: Tensor, trace: Tensor | None = None) -> Tensor:
+        """Return the trace after this step's spikes (inputs and neurons alike).
+
+        ``trace``: the trace before the step (default: the state's).
+        """
         state = self._buffers  # dict reads: nn.Module.__getattr__ costs ~1 us a call
+        if trace is None:
+            trace = state["trace"]
         saturate = self.trace_mode == "saturating"
         if self.integrator == "euler":
             return sf.euler_trace_update(
-                state["trace"], spikes, state["alpha_t"], state["tau_t"], self.dt, saturate
+                trace, spikes, state["alpha_t"], state["tau_t"], self.dt, saturate
             )
         return sf.linear_trace_update(
-            state["trace"], spikes, state["alpha_t"], self.decay("tau_t"), saturate
+            trace, spikes, state["alpha_t"], self.decay("tau_t"), saturate
         )
 
     def _step_snapshot(self, steps: int = 1) -> Any:

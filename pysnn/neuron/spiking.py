@@ -17,7 +17,8 @@ import torch
 
 from pysnn import functional as sf
 from pysnn import fusion
-from pysnn.neuron.parameters import LinearODE, Option, Param, StateVar
+from pysnn.neuron import bptt
+from pysnn.neuron.parameters import Option, Param, StateVar
 from pysnn.neuron.population import TRACE_MODES, Population
 from pysnn.neuron.validation import InputLike
 from pysnn.validation import mark_valid
@@ -55,6 +56,8 @@ FIXED_RESET_OPTIONS = (
     Option("store_trace", False, (False, True)),
     Option("trace_mode", "additive", TRACE_MODES),
     Option("fire_once", False, (False, True)),
+    Option("surrogate", "fast_sigmoid"),
+    Option("detach_reset", False, (False, True)),
 )
 #: refractory count of a ``fire_once`` neuron after its spike (silent until ``reset_state()``)
 FIRED_ONCE = 2**62
@@ -98,6 +101,15 @@ class BaseNeuron(Population):
         Set the voltage to ``v_reset`` or subtract ``thresh - v_reset`` after a spike.
     trace_mode : {"additive", "saturating"}
         Additive (all-to-all) or saturating (nearest-spike) trace.
+    surrogate : str, (str, float) or Surrogate
+        The spike's derivative for gradient training (used only when autograd
+        records, see :mod:`pysnn.functional.surrogate`): ``"fast_sigmoid"``
+        (default), ``"superspike"`` or ``"arctan"``, with its default slope,
+        or ``(name, slope)``; readable and settable as :attr:`surrogate`.
+    detach_reset : bool
+        No gradient through the reset after a spike (the spike is taken as a
+        constant in the reset, as in Zenke & Vogels 2021); only matters when
+        autograd records.
     fire_once : bool
         Time-to-first-spike mode: each neuron spikes at most once per sample,
         until :meth:`reset_state` (per batch element).  After its spike a
@@ -116,6 +128,19 @@ class BaseNeuron(Population):
     _linear_vars: ClassVar[tuple[StateVar, ...]] = ()
     _held_vars: ClassVar[tuple[str, ...]] = ("v_cell",)
     options: ClassVar[tuple[Option, ...]] = NEURON_OPTIONS
+
+    @property
+    def surrogate(self) -> sf.Surrogate:
+        """The surrogate derivative of the spike (:class:`~pysnn.functional.Surrogate`).
+
+        Set it to a name (``"fast_sigmoid"``, ``"superspike"``, ``"arctan"``),
+        a ``(name, slope)`` pair or a :class:`~pysnn.functional.Surrogate`.
+        """
+        return self.__dict__["_surrogate"]
+
+    @surrogate.setter
+    def surrogate(self, value: object) -> None:
+        self.__dict__["_surrogate"] = sf.as_surrogate(value)
 
     def setup(self) -> None:
         steps = sf.duration_to_steps(self._masters["duration_refrac"], self.dt, "duration_refrac")
@@ -153,21 +178,6 @@ class BaseNeuron(Population):
             var.name: self._linear_update(var.ode, state[var.name], x) for var in self._linear_vars
         }
 
-    def _linear_update(self, ode: LinearODE, y: Tensor, x: Tensor) -> Tensor:
-        r""":math:`\tau \dot y = -(y - y_{rest}) + g I` over one step, by :attr:`integrator`."""
-        state = self._buffers
-        gain = 1.0 if ode.gain is None else state[ode.gain]
-        if ode.tau is None:
-            return sf.if_voltage_update(y, x, gain, None)
-        rest = 0.0 if ode.rest is None else state[ode.rest]
-        if self.integrator == "impulse":
-            return sf.lif_linear_voltage_update(y, rest, x, gain, self.decay(ode.tau), None)
-        if self.integrator == "euler":
-            return sf.lif_euler_voltage_update(y, rest, x, gain, state[ode.tau], self.dt, None)
-        return sf.lif_exact_voltage_update(
-            y, rest, x, gain, state[ode.tau], self.dt, None, self.gain(ode.tau)
-        )
-
     #: buffer holding the firing threshold (a parameter, or state for adaptive thresholds)
     threshold_name: ClassVar[str] = "thresh"
     #: buffer holding the voltage after a spike (``reset="rest"``)
@@ -197,7 +207,9 @@ class BaseNeuron(Population):
         """Refractory counters for gating, ``None`` when the refractory period is 0."""
         return self._buffers["refrac_counts"] if self._has_refractory else None
 
-    def _step(self, x: Tensor, *extra: Tensor) -> tuple[Tensor, Tensor]:
+    def _step(
+        self, x: Tensor, *extra: Tensor, keep: list[Tensor] | None = None
+    ) -> tuple[Tensor, Tensor]:
         # state is read through the buffer dict and written back in one loop:
         # nn.Module.__getattr__/__setattr__ cost about a microsecond per call
         state = self._buffers
@@ -208,10 +220,13 @@ class BaseNeuron(Population):
                 if name in new:
                     new[name] = torch.where(free, new[name], state[name])
         v = new["v_cell"]
+        if keep is not None:  # the voltage before the reset, for backpropagation (bptt.py)
+            keep.append(v)
         thresh = state[self.threshold_name]
-        # a neuron that is refractory (from the previous step) cannot spike
-        fired = sf.spike_mask(v, thresh, self._refrac_gate)
-        spikes = fired.to(dtype=v.dtype)
+        # a neuron that is refractory (from the previous step) cannot spike; the one
+        # threshold crossing, with the surrogate derivative when autograd records
+        surrogate = self.__dict__["_surrogate"]
+        fired, spikes = sf.fire(v, thresh, self._refrac_gate, surrogate)
         trace = self.update_trace(spikes)
         if self._has_spike_effects:
             self.on_spike(new, spikes)
@@ -221,7 +236,13 @@ class BaseNeuron(Population):
                 counts = counts.masked_fill(fired, FIRED_ONCE)
             new["refrac_counts"] = counts
         if not self.fire_once:  # a neuron that fires once keeps its potential
-            new["v_cell"] = sf.reset_voltage(v, fired, state[self.reset_name], thresh, self.reset)
+            if spikes.requires_grad or surrogate.smooth:  # differentiable (or smooth) spikes
+                reset = sf.reset_voltage(
+                    v, spikes, state[self.reset_name], thresh, self.reset, self.detach_reset
+                )
+            else:
+                reset = sf.reset_voltage(v, fired, state[self.reset_name], thresh, self.reset)
+            new["v_cell"] = reset
         new["trace"] = trace
         new["spikes"] = spikes
         state.update(new)
@@ -230,7 +251,7 @@ class BaseNeuron(Population):
 
     def _advance(self, x: Tensor, *extra: Tensor) -> tuple[Tensor, Tensor]:
         """Run :meth:`_step` eagerly or, after :meth:`fuse`, compiled."""
-        if self._fusion is None:
+        if self._fusion is None or self._records_gradient(x):
             spikes, trace = self._step(x, *extra)
         else:
             backend, mode = self._fusion
@@ -279,9 +300,23 @@ class BaseNeuron(Population):
         variables would record step by step).
         """
         window = self._prepare_window(x)
+        if not record and self._records_gradient(window) and bptt.applies(self):
+            spikes, traces = self._differentiable_window(window)
+            mark_valid(spikes, traces)
+            return spikes, traces, {}
         spikes, traces, extra = self.run_window(BaseNeuron._run_steps, window, tuple(record))
         mark_valid(spikes, traces)
         return spikes, traces, extra
+
+    def _differentiable_window(self, window: Tensor) -> tuple[Tensor, Tensor]:
+        """The window as one autograd node (:class:`pysnn.neuron.bptt.SpikingWindow`)."""
+        state = self._buffers
+        parameters = [p for p in self._parameters.values() if p is not None and p.requires_grad]
+        spikes, traces, v_end = bptt.SpikingWindow.apply(
+            self, window, state["v_cell"], state["trace"], *parameters
+        )
+        state["v_cell"], state["trace"], state["spikes"] = v_end, traces[-1], spikes[-1]
+        return spikes, traces
 
     def _run_steps(
         self, window: Tensor, names: tuple[str, ...] = ()

@@ -13,6 +13,7 @@ import warnings
 from typing import Any, Callable, ClassVar, Sequence
 
 import torch
+from torch import nn
 
 from pysnn import functional as sf
 from pysnn.fusion import is_compiling
@@ -134,12 +135,74 @@ class ParameterStore:
         derived = self._derived_buffers(name, master, self.dt)
         # every check passed: commit
         anchor = self._buffers[self.params[0].name]
-        self._buffers[name] = master.to(device=anchor.device, dtype=anchor.dtype)
+        value = master.to(device=anchor.device, dtype=anchor.dtype)
+        trainable = self._parameters.get(name)
+        if trainable is not None:  # the same nn.Parameter (optimizers hold it) takes the value
+            trainable.data = value
+        else:
+            self._buffers[name] = value
         self._masters[name] = master
         self._given_factors.pop(name, None)
         self._buffers.update(derived)
         self._factor_cache.clear()
         self._parameter_set(name)
+
+    def make_trainable(self, *names: str, per_neuron: bool = False) -> Any:
+        """Make the parameters ``names`` trainable by gradient descent (``nn.Parameter`` s).
+
+        Each becomes a :class:`torch.nn.Parameter` (``requires_grad=True``),
+        listed by ``module.parameters()`` for any :mod:`torch.optim` optimizer,
+        and still read by the step under its name (``neuron.tau_v``): with
+        gradients enabled, :meth:`SNNNetwork.run <pysnn.network.SNNNetwork.run>`
+        is differentiable with respect to it.  A time constant stays in ms (its
+        decay factor is computed from it at every step while autograd records).
+        The optimizer may move a value out of its range (a time constant
+        at or below 0): clamp it after ``optimizer.step()`` if it can.
+
+        Parameters
+        ----------
+        *names : str
+            Declared parameters (``type(neuron).params``), e.g. ``"tau_v"``, ``"thresh"``.
+        per_neuron : bool
+            Expand a shared (scalar) value to one value per neuron first.
+
+        Returns
+        -------
+        The module itself, for chaining.
+
+        Raises
+        ------
+        ValueError
+            For a name that is not a declared floating-point parameter; nothing
+            changes then.
+        """
+        for name in names:
+            if name not in type(self)._param_names:
+                raise ValueError(
+                    f"{type(self).__name__}.make_trainable: names must be parameters "
+                    f"{[p.name for p in self.params]}, got {name!r}"
+                )
+            if not self._buffers[name].is_floating_point():
+                raise ValueError(f"{type(self).__name__}.make_trainable: {name} is not a float")
+        for name in names:
+            current = self._parameters.get(name)
+            value = self._buffers[name].detach()
+            if per_neuron and tuple(value.shape) != tuple(self._features):
+                value = value.expand(self._features)
+                self._masters[name] = self._masters[name].expand(self._features).clone()
+            if current is not None and current.shape == value.shape:
+                continue
+            param = nn.Parameter(value.clone())
+            # one tensor, two names: a parameter for optimizers, the buffer the step reads
+            self._parameters[name] = param
+            self._buffers[name] = param
+        self._factor_cache.clear()
+        return self
+
+    @property
+    def trainable_names(self) -> tuple[str, ...]:
+        """The parameters made trainable by :meth:`make_trainable`."""
+        return tuple(name for name in self._parameters if name in type(self)._param_names)
 
     def _euler_time_constants(self, masters: dict[str, Tensor]) -> dict[str, Tensor]:
         """Time constants (ms) integrated with forward Euler, by name, for the stability check.
@@ -227,6 +290,10 @@ class ParameterStore:
         is e.g. :func:`pysnn.functional.decay_factor`.
         """
         tau = self._buffers[name]
+        if tau.requires_grad and torch.is_grad_enabled():
+            # a trainable time constant: computed from it on every call, so that the
+            # factor is part of the graph (a cached one would belong to an old graph)
+            return fn(tau, self.dt, tau)
         if is_compiling():
             # a cache keyed on data pointers would only make the compiler recompile
             return fn(tau, self.dt, tau)
@@ -260,11 +327,19 @@ class ParameterStore:
         before = {p.name: self._buffers[p.name] for p in self.params}
         unedited = {name: self._unedited(name, buf) for name, buf in before.items()}
         out = super()._apply(fn, recurse)
+        parameters = self._parameters
         for name, old in before.items():
             new = self._buffers[name]
+            trainable = parameters.get(name)
+            if trainable is not None:
+                self._buffers[name] = new = trainable  # the step reads the parameter itself
             if new.dtype != old.dtype and new.is_floating_point() and unedited[name]:
                 # full precision: rebuild from the float64 master, not from the rounded value
-                self._buffers[name] = self._masters[name].to(device=new.device, dtype=new.dtype)
+                value = self._masters[name].to(device=new.device, dtype=new.dtype)
+                if trainable is not None:
+                    trainable.data = value
+                else:
+                    self._buffers[name] = value
             elif not unedited[name]:
                 self._adopt_as_master(name, new)
         self._factor_cache.clear()
