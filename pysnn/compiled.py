@@ -72,9 +72,10 @@ CHUNK = 32
 #: the longest chunk :meth:`CompiledRuns.chunk_length` makes to fit the ring buffers
 MAX_CHUNK = 64
 #: above this many synapse-samples per step (batch x weights) an automatic choice keeps the
-#: eager step loop: measured on a 2-core CPU (benchmarks/bench_stdp.py, pair STDP, 784 -> N,
-#: batch 32), compiled chunks were faster at 2.5e6 and 1.0e7 and 1.45x slower at 4.0e7
-AUTO_MAX_SYNAPSE_SAMPLES = 2**24
+#: eager step loop. Measured on a 2-core CPU: compiled chunks were faster at 2.5e6 and 1.0e7
+#: (benchmarks/bench_stdp.py, pair STDP 784 -> 100 / 400, batch 32) and 2.0e7 (Diehl & Cook
+#: N = 400, batch 32: 10.6 vs 14.9 ms per image), and 1.3-1.45x slower at 4.0e7 (784 -> 1600)
+AUTO_MAX_SYNAPSE_SAMPLES = 2**25
 
 
 class CompiledRuns:
