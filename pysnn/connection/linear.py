@@ -17,6 +17,22 @@ Tensor = torch.Tensor
 __all__ = ["Linear", "Recurrent"]
 
 
+def _outer_products(ys: Sequence[Tensor], xs: Sequence[Tensor], alphas: Sequence[float]) -> Tensor:
+    r""":math:`\sum_k \alpha_k Y_k X_k` as broadcast outer products (no GEMM), for a few rows.
+
+    ``Y_k`` ``([B,] out, r)`` and ``X_k`` ``([B,] r, in)``: one pointwise
+    expression that Inductor fuses into the update of the target.
+    """
+    total: Tensor | None = None
+    for y, x, alpha in zip(ys, xs, alphas):
+        for k in range(x.shape[-2]):
+            term = y[..., :, k : k + 1] * x[..., k : k + 1, :]
+            term = term * alpha if alpha != 1.0 else term
+            total = term if total is None else total + term
+    assert total is not None
+    return total
+
+
 class Linear(Connection):
     r"""Fully connected connection, one matmul per step.
 
@@ -205,11 +221,8 @@ class Linear(Connection):
             if is_compiling() and batch * xs[0].shape[1] <= self.COMPILED_OUTER_ROWS:
                 # a few rows per sample (one for a flat layer): the decay and the outer
                 # products are one pointwise pass over the eligibility, fused by Inductor
-                update = target * decay if decay != 1.0 else target
-                for y, x, alpha in zip(ys, xs, alphas):
-                    for k in range(x.shape[1]):
-                        update = update + alpha * (y[:, :, k : k + 1] * x[:, k : k + 1])
-                return target.copy_(update)
+                decayed = target * decay if decay != 1.0 else target
+                return target.copy_(decayed + _outer_products(ys, xs, alphas))
             return sf.accumulate_products_(target, ys, xs, alphas, decay)
         if len(terms) == 1:
             post, pre, alpha = terms[0]
@@ -225,10 +238,7 @@ class Linear(Connection):
         if is_compiling() and x.shape[0] <= self.COMPILED_OUTER_ROWS:
             # a few rows (batch 1): outer products as one pointwise pass over the weight,
             # which Inductor fuses with the rule's clamp (a GEMM of inner size 2 is slow)
-            update = y[0].unsqueeze(1) * x[0]
-            for k in range(1, x.shape[0]):
-                update = update + y[k].unsqueeze(1) * x[k]
-            return target.add_(update * alpha if alpha != 1.0 else update)
+            return target.add_(_outer_products([y.t()], [x], [alpha]))
         # not accumulate_products_ inside a graph: with torch 2.13 Inductor, the custom
         # operator mutating the weight Parameter gave different spikes from the third step
         return target.addmm_(y.t(), x, alpha=alpha)

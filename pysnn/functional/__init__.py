@@ -41,7 +41,7 @@ functions named ``*_linear_*`` take the decay factor :math:`\lambda` directly
 they live in :mod:`pysnn.compat`.
 """
 
-from pysnn.functional.accumulate import accumulate_products_, contract_batch
+from pysnn.functional.accumulate import accumulate_products_, contract_batch, per_batch_zeros
 from pysnn.functional.bptt import WindowAdjoint, spiking_window_adjoint
 from pysnn.functional.delay import (
     DELAY_INTERPOLATIONS,
@@ -158,6 +158,7 @@ def __getattr__(name: str) -> object:  # PEP 562: the 0.1 names, importing compa
 __all__ = [
     "accumulate_products_",
     "contract_batch",
+    "per_batch_zeros",
     "INTEGRATORS",
     "RESET_MODES",
     "decay_factor",

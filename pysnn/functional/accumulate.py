@@ -17,8 +17,9 @@ as one opaque in-place kernel: the eager arithmetic, no copy.  It is the
 only function of :mod:`pysnn.functional` that modifies an argument (hence
 the trailing underscore).
 
-:func:`contract_batch` reduces such a per-sample trace over the batch
-into a weight change in the weight's memory layout.
+:func:`per_batch_zeros` allocates such a per-sample trace with the weight's
+memory layout, and :func:`contract_batch` reduces it over the batch into a
+weight change with that layout.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ import torch
 
 Tensor = torch.Tensor
 
-__all__ = ["accumulate_products_", "contract_batch"]
+__all__ = ["accumulate_products_", "contract_batch", "per_batch_zeros"]
 
 
 def _accumulate(
@@ -71,6 +72,18 @@ else:  # pragma: no cover - older torch compiles the plain in-place operations
 def _layout_order(tensor: Tensor) -> list[int]:
     """``tensor``'s dimensions from the outermost in memory to the innermost."""
     return sorted(range(tensor.dim()), key=lambda d: -tensor.stride(d))
+
+
+def per_batch_zeros(like: Tensor, batch: int) -> Tensor:
+    """Zeros ``(batch, *like.shape)`` whose every ``[b]`` has ``like``'s memory layout.
+
+    A per-sample trace laid out like the weight (``Linear`` stores its weight
+    input-major) is reduced over the batch by :func:`contract_batch` into a
+    change with the weight's layout, so that adding it is one contiguous pass.
+    """
+    order = _layout_order(like)
+    storage = like.new_zeros((batch, *(like.shape[d] for d in order)))
+    return storage.permute(0, *(order.index(d) + 1 for d in range(like.dim())))
 
 
 def contract_batch(coefficients: Tensor, per_batch: Tensor) -> Tensor:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from pysnn import functional as sf
 from pysnn.fusion import is_compiling
 from pysnn.learning.options import Hyper, check_hyper, hyper_table
 from pysnn.network import Layer, SNNNetwork
@@ -252,6 +253,7 @@ def run_state(
     like: Tensor,
     fill: float = 0.0,
     dtype: torch.dtype | None = None,
+    per_sample_layout: bool = False,
 ) -> Tensor:
     """A rule's per-run state ``name``, allocated when the run needs a new one.
 
@@ -259,25 +261,20 @@ def run_state(
     buffer is empty (a fresh rule or after ``reset_state()``) or does not have
     ``shape``, ``like``'s device and ``dtype`` (default ``like``'s), a new one
     filled with ``fill`` is stored and returned; otherwise the stored one.
+    ``per_sample_layout``: ``shape`` is ``(batch, *like.shape)`` and every
+    ``[b]`` gets ``like``'s memory layout (:func:`pysnn.functional.per_batch_zeros`).
     """
     value = state[name]
     dtype = like.dtype if dtype is None else dtype
     if value.shape != shape or value.dtype != dtype or value.device != like.device:
-        value = state[name] = torch.full(tuple(shape), fill, dtype=dtype, device=like.device)
+        if per_sample_layout:
+            value = sf.per_batch_zeros(like.detach(), int(shape[0])).to(dtype)
+            if fill != 0.0:
+                value.fill_(fill)
+        else:
+            value = torch.full(tuple(shape), fill, dtype=dtype, device=like.device)
+        state[name] = value
     return value
-
-
-def per_batch_zeros(weight: Tensor, batch: int) -> Tensor:
-    """Zeros ``(batch, *weight.shape)`` whose every ``[b]`` has ``weight``'s memory layout.
-
-    A per-sample eligibility trace laid out like the weight (``Linear``
-    stores its weight input-major) is reduced over the batch into a change
-    with the weight's layout (:func:`pysnn.functional.contract_batch`), so that adding it to
-    the weight is one contiguous pass.
-    """
-    order = sorted(range(weight.dim()), key=lambda d: -weight.stride(d))  # outermost first
-    storage = weight.new_zeros((batch, *(weight.shape[d] for d in order)))
-    return storage.permute(0, *(order.index(d) + 1 for d in range(weight.dim())))
 
 
 def batch_view(value: Tensor, batch: int, ndim: int) -> Tensor:

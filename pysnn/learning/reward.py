@@ -16,7 +16,7 @@ from pysnn.learning.base import (
     Reward,
     all_layers,
     batch_view,
-    per_batch_zeros,
+    run_state,
     take_aliases,
 )
 from pysnn.learning.options import Hyper
@@ -117,7 +117,7 @@ class _RewardSTDP(PairTraces, LearningRule):
         if out is None:  # laid out like the weight, so that adding the change is one pass
             weight = conn.weight.detach()
             batch = int(s_post.shape[0])
-            out = per_batch_zeros(weight, batch) if per_batch else torch.zeros_like(weight)
+            out = sf.per_batch_zeros(weight, batch) if per_batch else torch.zeros_like(weight)
         terms = [(s_post, pre, group["a_plus"]), (x_post, "spikes", -group["a_minus"])]
         return conn.accumulate_correlations(out, terms, per_batch, decay)
 
@@ -261,13 +261,7 @@ class MSTDPET(_RewardSTDP):
         conn = layer.connection
         weight = conn.weight
         batch = int(self._post(layer, "spikes").shape[0])
-        e = state["e"]
-        if (
-            e.shape != (batch, *weight.shape)
-            or e.dtype != weight.dtype
-            or e.device != weight.device
-        ):
-            e = state["e"] = per_batch_zeros(weight.detach(), batch)  # laid out like the weight
+        e = run_state(state, "e", (batch, *weight.shape), weight, per_sample_layout=True)
         decay = tau_to_decay(group["tau_e"], float(conn.dt))  # e <- decay * e + zeta, in place
         state["e"] = self._stdp_terms(layer, group, state, None, True, out=e, decay=decay)
 

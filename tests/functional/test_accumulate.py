@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from pysnn.functional import accumulate_products_, contract_batch
+from pysnn.functional import accumulate_products_, contract_batch, per_batch_zeros
 from pysnn.fusion import fusion_available
 
 
@@ -66,3 +66,10 @@ def test_contract_batch_sums_the_samples_in_the_weights_layout():
     expected = sum(c[b] * per_batch[b] for b in range(4))
     torch.testing.assert_close(out, expected, rtol=0, atol=1e-14)
     assert out.stride() == per_batch[0].stride()  # input-major like a Linear weight
+
+
+def test_per_batch_zeros_gives_every_sample_the_weights_layout():
+    weight = torch.rand(6, 5).t()  # (5, 6), input-major like a Linear weight
+    e = per_batch_zeros(weight, 3)
+    assert e.shape == (3, 5, 6) and e[1].stride() == weight.stride()
+    assert not e.any()
