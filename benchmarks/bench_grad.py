@@ -1,4 +1,4 @@
-"""Gradient training speed: forward + backward of one Linear + LIF layer, PySNN vs snnTorch and Norse.
+"""Gradient training speed: forward + backward of one Linear + LIF layer, PySNN vs snnTorch, Norse, SpikingJelly.
 
 The Open Neuromorphic library benchmark's network shrunk to a CPU: random
 input spikes ``[T, batch, N]`` -> ``Linear(N, N)`` (no bias) -> LIF(N), the loss
@@ -7,25 +7,32 @@ weight.  Two neuron models, each run by the libraries that have it:
 
 * ``leaky``: :math:`v_t = \\beta v'_{t-1} + W x_t`, reset by subtraction
   (with its gradient), arctan surrogate (slope 2): PySNN's ``LIFNeuron``
-  (``integrator="impulse"``), snnTorch's ``Leaky(reset_delay=False)``, and a
-  plain-PyTorch loop written here;
+  (``integrator="impulse"``), snnTorch's ``Leaky(reset_delay=False)``,
+  SpikingJelly's ``LIFNode(tau=10, decay_input=False, v_reset=None)`` (multi-step)
+  and a plain-PyTorch loop written here;
 * ``box``: forward-Euler LIF with the input added to the voltage, reset to 0,
   SuperSpike surrogate :math:`1/(1 + |u|)^2` (slope 1: Norse 1.1's SuperSpike
   backward ignores its ``alpha``): PySNN's ``LIFNeuron``
-  (``integrator="euler"``) and Norse's ``LIFBoxCell``.
+  (``integrator="euler"``), Norse's ``LIFBoxCell`` and SpikingJelly's
+  ``LIFNode(tau=10, v_reset=0)`` with ``SuperSpike(alpha=1)`` (multi-step).
 
 Before timing, every implementation's spikes and weight gradient are checked
 equal to PySNN's in float64 (T = 100; gradients to 1e-12 relative, snnTorch's to
 1e-6: after an overshoot of twice the threshold it takes the next surrogate at
-:math:`v - 2\theta`); timing is float32, median of ``--reps`` forward + backward
-passes after one warm-up, the libraries taking turns, all in this run.
+:math:`v - 2\theta`; SpikingJelly's to 1e-12 as well, though it rounds
+:math:`v - v/\tau` where the others multiply by :math:`\beta`); timing is float32,
+median of ``--reps`` forward + backward passes after one warm-up, the libraries
+taking turns, all in this run.  ``--memory`` adds each library's peak memory of
+one float32 forward + backward: the growth of the peak resident set size over
+the process's size before the pass, each library in its own process.
 
     python benchmarks/bench_grad.py                      # hidden 1000, batch 16, T 500
     python benchmarks/bench_grad.py --hidden 1000 4000
+    python benchmarks/bench_grad.py --hidden 1000 4000 --memory
     python benchmarks/bench_grad.py --quick              # seconds
 
-snnTorch and Norse are optional (``pip install --no-deps snntorch norse``):
-a missing library's rows are skipped.
+snnTorch, Norse and SpikingJelly are optional (``pip install --no-deps snntorch
+norse spikingjelly``): a missing library's rows are skipped.
 """
 
 from __future__ import annotations
@@ -33,7 +40,10 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 import torch
@@ -165,7 +175,69 @@ def runners(n: int, model: str, dtype: torch.dtype, weight: torch.Tensor) -> dic
                 return torch.stack(spikes)
 
             out["norse"] = (run_norse, lin.weight)
+    spikingjelly = spikingjelly_runner(n, model, dtype, weight)
+    if spikingjelly is not None:
+        out["spikingjelly"] = spikingjelly
     return out
+
+
+def spikingjelly_runner(n: int, model: str, dtype: torch.dtype, weight: torch.Tensor):
+    """SpikingJelly's multi-step ``LIFNode`` for ``model`` (``None`` when it is not installed)."""
+    try:
+        from spikingjelly.activation_based import functional, neuron, surrogate
+    except ImportError:
+        print("SpikingJelly is not installed: its rows are skipped")
+        return None
+    lin = torch.nn.Linear(n, n, bias=False).to(dtype)
+    with torch.no_grad():
+        lin.weight.copy_(weight)
+    if model == "leaky":  # v - v / tau + I = beta v + I with tau = 1 / (1 - beta); soft reset
+        node = neuron.LIFNode(
+            tau=1.0 / (1.0 - BETA),
+            decay_input=False,
+            v_threshold=1.0,
+            v_reset=None,
+            surrogate_function=surrogate.ATan(alpha=2.0),
+            step_mode="m",
+        )
+    else:  # v + (I - v) / tau, reset to 0
+        node = neuron.LIFNode(
+            tau=1.0 / TAU_RATIO,
+            decay_input=True,
+            v_threshold=1.0,
+            v_reset=0.0,
+            surrogate_function=surrogate.SuperSpike(alpha=1.0),
+            step_mode="m",
+        )
+    node.to(dtype)
+
+    def run_spikingjelly(x: torch.Tensor) -> torch.Tensor:
+        functional.reset_net(node)
+        return node(lin(x))  # all steps at once, as the others
+
+    return run_spikingjelly, lin.weight
+
+
+def peak_memory(n: int, model: str, library: str, args: argparse.Namespace) -> float:
+    """MiB by which one float32 forward + backward of ``library`` raises the peak RSS (own process)."""
+    code = (
+        "import sys, resource, torch; sys.path.insert(0, sys.argv[1]); import bench_grad as b; "
+        "n, model, library, batch, steps, rate = sys.argv[2], sys.argv[3], sys.argv[4], "
+        "sys.argv[5], sys.argv[6], sys.argv[7]; n, batch, steps = int(n), int(batch), int(steps); "
+        "torch.set_num_threads(1); g = torch.Generator().manual_seed(n); "
+        "w = (torch.randn(n, n, generator=g, dtype=torch.float64) / n ** 0.5 "
+        "* (10.0 if model == 'box' else 1.0)).float(); "
+        "x = (torch.rand(steps, batch, n, generator=g) < float(rate)).float(); "
+        "r = torch.randn(steps, batch, n, generator=g); "
+        "run, weight = b.runners(n, model, torch.float32, w)[library]; "
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "b.forward_backward(run, weight, x, r); "
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)"
+    )
+    command = [sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(n), model]
+    command += [library, str(args.batch), str(args.steps), str(args.rate)]
+    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def forward_backward(run: Callable, weight: torch.Tensor, x: torch.Tensor, readout: torch.Tensor):
@@ -186,6 +258,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate", type=float, default=0.05, help="input spike probability/step")
     parser.add_argument("--reps", type=int, default=5, help="timed repetitions (median)")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
+    parser.add_argument(
+        "--memory",
+        action="store_true",
+        help="also each library's peak memory of one pass (own process; Linux ru_maxrss)",
+    )
     parser.add_argument("--quick", action="store_true", help="N 200, T 50, 1 repetition")
     args = parser.parse_args(argv)
     if args.quick:
@@ -196,8 +273,8 @@ def main(argv: list[str] | None = None) -> None:
         f"T={args.steps}, input rate={args.rate}"
     )
     print(
-        f"{'model':<7}{'N':>6}  {'library':<12}{'fwd+bwd ms':>12}{'vs pysnn':>10}"
-        f"{'out rate':>12}"
+        f"{'model':<7}{'N':>6}  {'library':<13}{'fwd+bwd ms':>12}{'vs pysnn':>10}"
+        f"{'out rate':>10}" + (f"{'peak MiB':>10}" if args.memory else "")
     )
     for n in args.hidden:
         gen = torch.Generator().manual_seed(n)
@@ -239,13 +316,14 @@ def main(argv: list[str] | None = None) -> None:
             times = {name: 1000 * statistics.median(values) for name, values in samples.items()}
             rate = float(ref_spikes.mean())
             for name, ms in times.items():
+                memory = f"{peak_memory(n, model, name, args):>10.0f}" if args.memory else ""
                 print(
-                    f"{model:<7}{n:>6}  {name:<12}{ms:>12.1f}{ms / times['pysnn']:>10.2f}"
-                    f"{rate:>12.3f}"
+                    f"{model:<7}{n:>6}  {name:<13}{ms:>12.1f}{ms / times['pysnn']:>10.2f}"
+                    f"{rate:>10.3f}{memory}"
                 )
     print(
         "spikes checked equal to PySNN's in float64 (T = 100), weight gradients to 1e-12 "
-        "(snnTorch: 1e-6, see the source)"
+        "(snnTorch: 1e-6, see the source); peak MiB: growth of the peak RSS in one pass"
     )
 
 

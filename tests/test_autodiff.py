@@ -49,6 +49,17 @@ def test_surrogate_derivative_is_the_derivative_of_its_primitive(kind):
     assert torch.allclose(grad, surrogate.derivative(u.detach()), atol=1e-12)
 
 
+@pytest.mark.parametrize("kind", sorted(sf.SURROGATES))
+def test_surrogate_derivative_in_place_overwrites_its_argument(kind):
+    surrogate = Surrogate(kind, 3.0)
+    u = torch.linspace(-2, 2, 41, dtype=torch.float64)
+    expected = surrogate.derivative(u)
+    assert torch.equal(u, torch.linspace(-2, 2, 41, dtype=torch.float64))  # left alone
+    out = surrogate.derivative_(u)
+    assert out.data_ptr() == u.data_ptr()
+    assert torch.equal(u, expected)
+
+
 def test_surrogate_values_at_the_threshold():
     zero = torch.zeros(1, dtype=torch.float64)
     assert float(Surrogate("fast_sigmoid", 10.0).derivative(zero)) == 5.0  # beta / 2

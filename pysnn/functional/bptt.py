@@ -116,10 +116,12 @@ def spiking_window_adjoint(
     saturating : bool
         Saturating trace (:math:`y_t = \alpha` where :math:`s_t = 1`).
     """
+    # every [T, ...] intermediate below is computed in place where the math allows: a
+    # fresh window-sized tensor costs more (allocation, first touch) than its arithmetic
     steps = voltage.shape[0]
-    slope = surrogate.derivative(voltage - thresh)  # sigma'_t
+    slope = surrogate.derivative_(voltage - thresh)  # sigma'_t
     if free is not None:
-        slope = slope * free
+        slope.mul_(free)
     # the trace: ybar_t = dL/dy_t + lambda_{t+1} ybar_{t+1}
     grad_trace = grad_trace0 = None
     if grad_traces is not None:
@@ -141,15 +143,17 @@ def spiking_window_adjoint(
             grad_trace * trace_gain if external is None else external + grad_trace * trace_gain
         )
     # gamma_t = dv/dh + dv/ds sigma'_t f_t ; beta_t = sbar_ext sigma'_t f_t
-    if reset == "rest":
-        gamma = 1 - spikes
-        if not detach_reset:
-            gamma = gamma - (voltage - v_reset) * slope
-    else:
+    if reset == "rest":  # 1 - s_t - (h_t - v_r) sigma'_t f_t
+        if detach_reset:
+            gamma = torch.rsub(spikes, 1.0)
+        else:
+            gamma = torch.sub(voltage, v_reset).mul_(slope).neg_().add_(1.0).sub_(spikes)
+    elif detach_reset:  # subtract: 1 - (theta - v_r) sigma'_t f_t
         gamma = torch.ones_like(voltage)
-        if not detach_reset:
-            gamma = gamma - (thresh - v_reset) * slope
-    grad_hat = torch.zeros_like(voltage) if external is None else external * slope  # beta_t
+    else:
+        gamma = torch.mul(slope, v_reset - thresh).add_(1.0)
+    # beta_t, in the memory of sigma'_t (not needed any more)
+    grad_hat = slope.zero_() if external is None else slope.mul_(external)
     # m_t = a f_t + (1 - f_t): vbar_{t-1} = m_t hbar_t
     factor = decay if free is None else torch.where(free, decay, torch.ones_like(voltage))
     grad_v = torch.empty_like(voltage)
@@ -162,5 +166,5 @@ def spiking_window_adjoint(
         torch.mul(hat, factor if free is None else factor[t], out=grad_v[t - 1])
     hat = grad_hat[0].addcmul_(gamma[0], grad_v[0])
     grad_v0 = hat * (factor if free is None else factor[0])
-    grad_h = grad_hat if free is None else grad_hat * free
+    grad_h = grad_hat if free is None else grad_hat.mul_(free)
     return WindowAdjoint(grad_h, external, grad_v, grad_trace, grad_v0, grad_trace0)

@@ -145,7 +145,7 @@ class SpikingWindow(torch.autograd.Function):
                 grad_window, found = found[0], found[1:]
             _collect(grads, step_params, found)
         elif ctx.needs_input_grad[1]:
-            grad_window = adjoint.grad_h * gain
+            grad_window = adjoint.grad_h.mul_(gain)  # the adjoint owns grad_h
         spike_params = [p for p in wanted if p is thresh or p is v_reset]
         if spike_params:  # threshold and reset voltage: autograd, whole window
             with torch.enable_grad():
