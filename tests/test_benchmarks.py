@@ -38,9 +38,10 @@ def test_bench_core_quick(capsys):
 def test_bench_grad_quick_checks_equal_spikes_and_gradients(capsys):
     pytest.importorskip("snntorch")
     pytest.importorskip("norse")
+    pytest.importorskip("spikingjelly")
     _load("bench_grad").main(["--quick"])  # raises where spikes or gradients differ
     out = capsys.readouterr().out
-    for library in ("pysnn", "plain torch", "snntorch", "norse"):
+    for library in ("pysnn", "plain torch", "snntorch", "norse", "spikingjelly"):
         assert library in out
 
 
