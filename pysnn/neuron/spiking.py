@@ -240,8 +240,9 @@ class BaseNeuron(Population):
                 reset = sf.reset_voltage(
                     v, spikes, state[self.reset_name], thresh, self.reset, self.detach_reset
                 )
-            else:
-                reset = sf.reset_voltage(v, fired, state[self.reset_name], thresh, self.reset)
+            else:  # rest: where(fired, ...); subtract: the 0/1 spikes, not a bool to convert
+                mask = fired if self.reset == "rest" else spikes
+                reset = sf.reset_voltage(v, mask, state[self.reset_name], thresh, self.reset)
             new["v_cell"] = reset
         new["trace"] = trace
         new["spikes"] = spikes
