@@ -3,7 +3,11 @@
 The Open Neuromorphic library benchmark's network shrunk to a CPU: random
 input spikes ``[T, batch, N]`` -> ``Linear(N, N)`` (no bias) -> LIF(N), the loss
 a fixed random projection of all output spikes, ``loss.backward()`` to the
-weight.  Two neuron models, each run by the libraries that have it:
+weight.  PySNN's ``Linear`` chooses event-driven propagation by itself where
+few inputs are active (the gather's backward pass touches only the active
+inputs' rows; :data:`pysnn.functional.EVENT_THRESHOLD`); ``pysnn dense`` is the
+same network with ``Linear(event_driven=False)``, one dense product as the
+other libraries compute.  Two neuron models, each run by the libraries that have it:
 
 * ``leaky``: :math:`v_t = \\beta v'_{t-1} + W x_t`, reset by subtraction
   (with its gradient), arctan surrogate (slope 2): PySNN's ``LIFNeuron``
@@ -82,9 +86,11 @@ def plain_leaky(weight: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return torch.stack(out)
 
 
-def pysnn_model(n: int, model: str, dtype: torch.dtype) -> tuple[SNNNetwork, Linear]:
+def pysnn_model(
+    n: int, model: str, dtype: torch.dtype, event_driven: bool | None = None
+) -> tuple[SNNNetwork, Linear]:
     net = SNNNetwork()
-    fc = Linear(n, n)
+    fc = Linear(n, n, event_driven=event_driven)
     if model == "leaky":
         lif = LIFNeuron(
             (n,),
@@ -116,10 +122,11 @@ def pysnn_model(n: int, model: str, dtype: torch.dtype) -> tuple[SNNNetwork, Lin
 def runners(n: int, model: str, dtype: torch.dtype, weight: torch.Tensor) -> dict[str, Callable]:
     """``name -> (x -> (spikes, weight tensor with .grad))`` for every library that has ``model``."""
     out: dict[str, Callable] = {}
-    net, fc = pysnn_model(n, model, dtype)
-    with torch.no_grad():
-        fc.weight.copy_(weight)
-    out["pysnn"] = (lambda x: net.run(x, warn_silent=False), fc.weight)
+    for name, event_driven in (("pysnn", None), ("pysnn dense", False)):
+        net, fc = pysnn_model(n, model, dtype, event_driven)
+        with torch.no_grad():
+            fc.weight.copy_(weight)
+        out[name] = (lambda x, net=net: net.run(x, warn_silent=False), fc.weight)
     if model == "leaky":
         w = weight.clone().to(dtype).requires_grad_(True)
         out["plain torch"] = (lambda x: plain_leaky(w, x), w)

@@ -62,7 +62,8 @@ class Linear(Connection):
         ``(in, out)`` tensor) so that the weights of one presynaptic neuron are
         contiguous.  See :func:`pysnn.functional.event_matmul`.
     event_threshold : float
-        Fraction of active inputs up to which auto mode is event-driven.
+        Fraction of active inputs up to which auto mode is event-driven
+        (default :data:`pysnn.functional.EVENT_THRESHOLD`, 0.07).
     bias : bool
         Add a learnable-by-hand constant :math:`b_i` (``bias``, zeros at
         construction) to the output of every step, :math:`I = W s + b`, as
@@ -99,7 +100,7 @@ class Linear(Connection):
         delay: DelayLike = 0,
         trace_per_synapse: bool = False,
         event_driven: bool | None = None,
-        event_threshold: float = 0.05,
+        event_threshold: float = sf.EVENT_THRESHOLD,
         bias: bool = False,
     ) -> None:
         if args:  # the original positional order, see pysnn.compat

@@ -90,6 +90,7 @@ from pysnn.functional.synapse import (
     membrane_coupling,
 )
 from pysnn.functional.topology import (
+    EVENT_THRESHOLD,
     adaptive_max_pool2d_winner,
     avg_pool2d,
     avg_pool2d_window_sum,
@@ -156,6 +157,7 @@ def __getattr__(name: str) -> object:  # PEP 562: the 0.1 names, importing compa
 
 
 __all__ = [
+    "EVENT_THRESHOLD",
     "accumulate_products_",
     "contract_batch",
     "per_batch_zeros",
