@@ -257,8 +257,10 @@ def _interleaved(
     """Step ``post`` through the window when a synapse reads its voltage every step."""
     spikes, traces = [], []
     extra: dict[str, list[Tensor]] = {name: [] for name in names}
-    for t in range(currents[0].shape[0]):
-        parts = [apply_synapse(syn, cur[t], post) for cur, syn in zip(currents, synapses)]
+    # steps by unbind, not cur[t]: in a differentiable run indexing's backward would
+    # build a zero tensor of the whole window per step
+    for step_currents in zip(*(cur.unbind(0) for cur in currents)):
+        parts = [apply_synapse(syn, cur, post) for cur, syn in zip(step_currents, synapses)]
         s, trace = post(parts[0] if len(parts) == 1 else parts)
         spikes.append(s)
         traces.append(trace)
