@@ -28,7 +28,8 @@ equal to PySNN's in float64 (T = 100; gradients to 1e-12 relative, snnTorch's to
 median of ``--reps`` forward + backward passes after one warm-up, the libraries
 taking turns, all in this run.  ``--memory`` adds each library's peak memory of
 one float32 forward + backward: the growth of the peak resident set size over
-the process's size before the pass, each library in its own process.
+the process's size before the pass, each library in its own process, the
+median of three such processes (Linux only).
 
     python benchmarks/bench_grad.py                      # hidden 1000, batch 16, T 500
     python benchmarks/bench_grad.py --hidden 1000 4000
@@ -43,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import subprocess
 import sys
@@ -226,9 +228,14 @@ def spikingjelly_runner(n: int, model: str, dtype: torch.dtype, weight: torch.Te
 
 
 def peak_memory(n: int, model: str, library: str, args: argparse.Namespace) -> float:
-    """MiB by which one float32 forward + backward of ``library`` raises the peak RSS (own process)."""
+    """MiB by which one float32 forward + backward of ``library`` raises the peak RSS (own process).
+
+    Linux: the peak (``VmHWM``) is reset to the current size before the pass
+    (``/proc/self/clear_refs``); ``ru_maxrss`` would include the parent's size
+    at the fork.  glibc's mmap threshold is fixed at 128 KiB in the child.
+    """
     code = (
-        "import sys, resource, torch; sys.path.insert(0, sys.argv[1]); import bench_grad as b; "
+        "import sys, torch; sys.path.insert(0, sys.argv[1]); import bench_grad as b; "
         "n, model, library, batch, steps, rate = sys.argv[2], sys.argv[3], sys.argv[4], "
         "sys.argv[5], sys.argv[6], sys.argv[7]; n, batch, steps = int(n), int(batch), int(steps); "
         "torch.set_num_threads(1); g = torch.Generator().manual_seed(n); "
@@ -237,13 +244,19 @@ def peak_memory(n: int, model: str, library: str, args: argparse.Namespace) -> f
         "x = (torch.rand(steps, batch, n, generator=g) < float(rate)).float(); "
         "r = torch.randn(steps, batch, n, generator=g); "
         "run, weight = b.runners(n, model, torch.float32, w)[library]; "
-        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+        "kib = lambda key: int(next(l for l in open('/proc/self/status') "
+        "if l.startswith(key)).split()[1]); "
+        "open('/proc/self/clear_refs', 'w').write('5'); before = kib('VmRSS:'); "
         "b.forward_backward(run, weight, x, r); "
-        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024)"
+        "print((kib('VmHWM:') - before) / 1024)"
     )
     command = [sys.executable, "-c", code, str(Path(__file__).resolve().parent), str(n), model]
     command += [library, str(args.batch), str(args.steps), str(args.rate)]
-    done = subprocess.run(command, capture_output=True, text=True, check=True)
+    # a fixed mmap threshold: glibc then returns every large block to the system when
+    # it is freed, so the resident size follows the live tensors (with the dynamic
+    # threshold, reuse of freed heap made the figure vary by 2x between runs)
+    env = dict(os.environ, MALLOC_MMAP_THRESHOLD_="131072")
+    done = subprocess.run(command, capture_output=True, text=True, check=True, env=env)
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -268,7 +281,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--memory",
         action="store_true",
-        help="also each library's peak memory of one pass (own process; Linux ru_maxrss)",
+        help="also each library's peak memory of one pass (own process; Linux /proc)",
     )
     parser.add_argument("--quick", action="store_true", help="N 200, T 50, 1 repetition")
     args = parser.parse_args(argv)
@@ -323,7 +336,10 @@ def main(argv: list[str] | None = None) -> None:
             times = {name: 1000 * statistics.median(values) for name, values in samples.items()}
             rate = float(ref_spikes.mean())
             for name, ms in times.items():
-                memory = f"{peak_memory(n, model, name, args):>10.0f}" if args.memory else ""
+                memory = ""
+                if args.memory:  # the median of three processes (the figure varies run to run)
+                    peak = statistics.median(peak_memory(n, model, name, args) for _ in range(3))
+                    memory = f"{peak:>10.0f}"
                 print(
                     f"{model:<7}{n:>6}  {name:<13}{ms:>12.1f}{ms / times['pysnn']:>10.2f}"
                     f"{rate:>10.3f}{memory}"
