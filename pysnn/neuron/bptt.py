@@ -34,6 +34,9 @@ Tensor = torch.Tensor
 
 __all__ = ["SpikingWindow", "applies"]
 
+#: the trace's parameters (their gradients need the window's traces)
+_TRACE_PARAMS = ("alpha_t", "tau_t")
+
 
 def applies(population: Any) -> bool:
     """Whether :class:`SpikingWindow` can advance ``population`` (see the module docstring)."""
@@ -85,8 +88,22 @@ class SpikingWindow(torch.autograd.Function):
         ctx.population = population
         ctx.parameters = parameters
         ctx.set_materialize_grads(False)
+        # the input and the traces only for the parameters whose gradients need them
+        # (the integrator's and the trace's): a window-sized tensor less each
+        cls = type(population)
+        trained = {id(p) for p in parameters}
+        wanted = {name for name in cls._param_names if id(buffers[name]) in trained}
+        ode = cls._linear_vars[0].ode
+        keep_window = bool(wanted & {ode.tau, ode.rest, ode.gain})
+        keep_traces = bool(wanted & set(_TRACE_PARAMS))
         ctx.save_for_backward(
-            window, v0, trace0, torch.stack(voltages), spikes_all, traces_all, free
+            window if keep_window else None,
+            v0,
+            trace0,
+            torch.stack(voltages),
+            spikes_all,
+            traces_all if keep_traces else None,
+            free,
         )
         return spikes_all, traces_all, buffers["v_cell"].clone()
 
@@ -99,7 +116,7 @@ class SpikingWindow(torch.autograd.Function):
         window, v0, trace0, voltage, spikes, traces, free = ctx.saved_tensors
         # saved outputs come back attached to this very node: as constants here, or
         # the parameters' autograd.grad below would recurse into this backward
-        spikes, traces = spikes.detach(), traces.detach()
+        spikes = spikes.detach()
         # the state before the window gets its gradient as grad_v0 / grad_trace0: its own
         # history (e.g. v_rest as the initial voltage) must not be reached twice
         v0, trace0 = v0.detach(), trace0.detach()
@@ -170,10 +187,10 @@ class SpikingWindow(torch.autograd.Function):
                     else ()
                 )
             _collect(grads, spike_params, found)
-        trace_params = [p for p in wanted if names.get(id(p)) in ("alpha_t", "tau_t")]
+        trace_params = [p for p in wanted if names.get(id(p)) in _TRACE_PARAMS]
         if trace_params and adjoint.grad_trace is not None:
             with torch.enable_grad():
-                previous = torch.cat([trace0.unsqueeze(0), traces[:-1]])
+                previous = torch.cat([trace0.unsqueeze(0), traces.detach()[:-1]])
                 y = population.update_trace(spikes, previous)
                 found = torch.autograd.grad(y, trace_params, adjoint.grad_trace, allow_unused=True)
             _collect(grads, trace_params, found)
