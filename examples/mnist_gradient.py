@@ -77,7 +77,7 @@ QUICK_NOTE = (
 #: per-model defaults of the options left at None
 DEFAULTS = {
     "mlp": {"steps": 10, "epochs": 10, "lr": 1e-3, "beta": 0.95, "slope": 25.0, "init_gain": 1.0},
-    "conv": {"steps": 4, "epochs": 8, "lr": 2e-3, "beta": 0.5, "slope": 5.0, "init_gain": 4.0},
+    "conv": {"steps": 4, "epochs": 6, "lr": 2e-3, "beta": 0.5, "slope": 5.0, "init_gain": 4.0},
 }
 
 
@@ -176,7 +176,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     )
     parser.add_argument("--model", choices=("mlp", "conv"), default="mlp", help="network")
     parser.add_argument(
-        "--epochs", type=int, default=None, help="training epochs (None: 10 mlp, 8 conv)"
+        "--epochs", type=int, default=None, help="training epochs (None: 10 mlp, 6 conv)"
     )
     parser.add_argument("--batch-size", type=int, default=128, help="training batch size")
     parser.add_argument(
