@@ -90,14 +90,16 @@ def event_matmul(
         or flat.requires_grad
     ):
         return flat @ rows
-    events = flat.nonzero()  # (n_events, 2), row-major: grouped by sample
-    # a compiled step cannot branch on the number of events: it always gathers
+    # a compiled step cannot branch on the number of events: it always gathers.
+    # Counting first is cheap; listing the events (nonzero) costs a large part
+    # of the matmul it would replace, so it waits until gathering is chosen.
     if (
         event_driven is None
         and not is_compiling()
-        and events.shape[0] > event_threshold * flat.numel()
+        and int(torch.count_nonzero(flat)) > event_threshold * flat.numel()
     ):
         return flat @ rows
+    events = flat.nonzero()  # (n_events, 2), row-major: grouped by sample
     sample, index = events.unbind(1)
     if flat.shape[0] == 1:
         return flat.index_select(1, index) @ rows.index_select(0, index)

@@ -59,6 +59,28 @@ def test_event_matmul_sums_active_rows_by_hand():
     assert torch.equal(out, torch.tensor([[101.0, 202.0], [0.0, 0.0], [5.0, 10.0]]))
 
 
+@pytest.mark.parametrize("p, gathers", [(0.02, True), (0.5, False)])
+def test_event_matmul_auto_lists_the_events_only_when_it_gathers(p, gathers):
+    from torch.overrides import TorchFunctionMode
+
+    class Calls(TorchFunctionMode):
+        names: list = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.names.append(getattr(func, "__name__", ""))
+            return func(*args, **(kwargs or {}))
+
+    flat = _spikes(4, 200, p=p, seed=3)
+    rows = torch.rand(200, 5, generator=_gen(4))
+    with Calls() as calls:
+        out = sf.event_matmul(flat, rows, None, event_threshold=0.05, min_synapses=0)
+    torch.testing.assert_close(out, flat @ rows, rtol=1e-12, atol=1e-12)
+    # above the threshold a count decides for the matmul: nonzero, which costs a
+    # large part of the matmul, is not called
+    assert ("nonzero" in calls.names) == gathers
+    assert ("embedding_bag" in calls.names) == gathers
+
+
 def test_dense_propagate_delayed_equals_loop():
     n_out, n_in, length, batch = 3, 4, 3, 2
     weight = torch.rand(n_out, n_in, generator=_gen(1))
