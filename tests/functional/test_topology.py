@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 
 import pysnn.functional as sf
+from pysnn.functional.topology import COUNT_FIRST
 
 
 @pytest.fixture(autouse=True)
@@ -57,6 +58,39 @@ def test_event_matmul_sums_active_rows_by_hand():
     flat = torch.tensor([[1.0, 0.0, 1.0], [0.0, 0.0, 0.0], [0.0, 0.5, 0.0]])
     out = sf.event_matmul(flat, rows, True)
     assert torch.equal(out, torch.tensor([[101.0, 202.0], [0.0, 0.0], [5.0, 10.0]]))
+
+
+@pytest.mark.parametrize("p, gathers", [(0.02, True), (0.5, False)])
+def test_event_matmul_auto_lists_the_events_only_when_it_gathers(p, gathers):
+    from torch.overrides import TorchFunctionMode
+
+    class Calls(TorchFunctionMode):
+        def __init__(self):
+            super().__init__()
+            self.names = []
+
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            self.names.append(getattr(func, "__name__", ""))
+            return func(*args, **(kwargs or {}))
+
+    # an input of COUNT_FIRST entries or more: a count decides first
+    flat = _spikes(64, 1024, p=p, seed=3)
+    assert flat.numel() >= COUNT_FIRST
+    rows = torch.rand(1024, 5, generator=_gen(4))
+    with Calls() as calls:
+        out = sf.event_matmul(flat, rows, None, event_threshold=0.05, min_synapses=0)
+    torch.testing.assert_close(out, flat @ rows, rtol=1e-12, atol=1e-12)
+    # above the threshold the count decides for the matmul: nonzero, which costs a
+    # large part of the matmul, is not called
+    assert ("nonzero" in calls.names) == gathers
+    assert ("embedding_bag" in calls.names) == gathers
+    # a small input is listed at once (one kernel fewer where gathering is likely)
+    small = _spikes(4, 200, p=p, seed=3)
+    with Calls() as calls:
+        out = sf.event_matmul(small, rows[:200], None, event_threshold=0.05, min_synapses=0)
+    torch.testing.assert_close(out, small @ rows[:200], rtol=1e-12, atol=1e-12)
+    assert "count_nonzero" not in calls.names
+    assert "nonzero" in calls.names
 
 
 def test_dense_propagate_delayed_equals_loop():
