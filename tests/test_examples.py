@@ -296,3 +296,40 @@ def test_learned_delays_quick_beats_delays_fixed_at_zero(capsys):
     printed = capsys.readouterr().out
     assert Path("learned_delays.png").is_file() and "figure saved to learned_delays.png" in printed
     assert QUICK_NOTE in printed
+
+
+def test_random_manifold_quick_trains_above_chance(capsys):
+    results = _load("random_manifold").main(["--quick"])  # 2 classes: chance is 50 %
+    assert results["test_accuracy"] > 0.55 and results["valid_accuracy"] > 0.6
+    printed = capsys.readouterr().out
+    assert "2 classes, 400 samples (320 train, 40 valid, 40 test)" in printed
+    assert Path("random_manifold.png").is_file() and QUICK_NOTE in printed
+
+
+def test_random_manifold_regularizers_by_hand():
+    import argparse
+
+    args = argparse.Namespace(
+        low_strength=100.0, low_threshold=1.0, high_strength=0.5, high_threshold=1.0
+    )
+    counts = torch.tensor([[0.0, 4.0], [0.0, 2.0]])  # 2 samples x 2 hidden neurons
+    # lower bound: neuron means (0, 3) -> 100 * mean((1 - 0)^2, 0) = 50;
+    # upper bound: sample means (2, 1) -> 0.5 * mean(2 - 1, 0) = 0.25
+    value = _load("random_manifold").regularizer(counts, args)
+    assert float(value) == pytest.approx(50.25, abs=1e-12)
+
+
+def test_shd_quick_trains_delays_on_a_generated_file_in_the_shd_layout(capsys):
+    pytest.importorskip("h5py")
+    results = _load("shd").main(["--quick"])
+    assert results["delay_change_ms"] > 0.1  # the delays were trained
+    assert results["test_accuracy"] > 0.5  # 4 classes: chance is 25 %
+    printed = capsys.readouterr().out
+    assert "64 training and 32 test samples, 4 classes, 140 input channels" in printed
+    assert QUICK_NOTE in printed
+
+
+def test_shd_without_the_files_says_where_to_get_them(tmp_path):
+    pytest.importorskip("h5py")
+    with pytest.raises(FileNotFoundError, match="zenkelab.org"):
+        _load("shd").main(["--data", str(tmp_path), "--epochs", "1"])
