@@ -34,7 +34,10 @@ in ``eval()`` mode the delays are rounded to whole steps.
 ``--quick`` writes a small generated data set in the SHD layout (four classes
 of rising or falling "chirps" across the 700 channels) with
 :func:`pysnn.datasets.write_shd`, reads it back through the same reader and
-trains the same network, smaller, for two epochs.
+trains the same network, smaller, for two epochs.  ``--generate N`` trains the
+full network on ``N`` generated samples of 20 classes of 1 s chirps (about
+the length of an SHD sample): what an epoch of the real data would cost,
+not its accuracy.
 """
 
 from __future__ import annotations
@@ -61,12 +64,13 @@ QUICK_NOTE = (
 )
 
 
-def write_chirps(path: Path, samples: int, classes: int, seed: int) -> None:
-    """A small data set in the SHD layout: each class a chirp across the channels.
+def write_chirps(path: Path, samples: int, classes: int, seed: int, duration: float = 0.3) -> None:
+    """A data set in the SHD layout: each class a chirp across the channels.
 
     Class ``k`` starts near channel ``100 + 500 k / classes`` and rises or falls
-    (alternating classes) by 200 channels over 0.3 s, with a random onset and
-    a spread of 10 channels; about 1000 spikes per sample.
+    (alternating classes) by 200 channels over ``duration`` seconds, with a
+    random onset of up to 0.1 s and a spread of 10 channels; 1000 spikes per
+    sample.
     """
     rng = np.random.default_rng(seed)
     times, units, labels = [], [], []
@@ -75,8 +79,8 @@ def write_chirps(path: Path, samples: int, classes: int, seed: int) -> None:
         start = 100 + 500 * k / classes
         direction = 1 if k % 2 == 0 else -1
         onset = rng.uniform(0.0, 0.1)
-        t = np.sort(rng.uniform(0.0, 0.3, 1000))
-        u = start + direction * 200 * t / 0.3 + rng.normal(0.0, 10.0, t.size)
+        t = np.sort(rng.uniform(0.0, duration, 1000))
+        u = start + direction * 200 * t / duration + rng.normal(0.0, 10.0, t.size)
         times.append(onset + t)
         units.append(np.clip(np.round(u), 0, SHD_CHANNELS - 1).astype(np.int64))
         labels.append(k)
@@ -174,6 +178,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument(
+        "--generate",
+        type=int,
+        default=0,
+        help="instead of --data: this many generated training samples in the SHD layout "
+        "(20 classes of 1 s chirps, a quarter as many test samples), to time the full network",
+    )
+    parser.add_argument(
         "--quick",
         action="store_true",
         help="generated chirps in the SHD layout: 4 classes, 64 + 32 samples, 64 hidden, 2 epochs",
@@ -189,12 +200,18 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
             folder = Path(tmp)
             write_chirps(folder / "shd_train.h5", 64, 4, args.seed)
             write_chirps(folder / "shd_test.h5", 32, 4, args.seed + 1)
+        elif args.generate > 0:
+            folder = Path(tmp)
+            write_chirps(folder / "shd_train.h5", args.generate, 20, args.seed, duration=1.0)
+            test_samples = max(args.generate // 4, 1)
+            write_chirps(folder / "shd_test.h5", test_samples, 20, args.seed + 1, duration=1.0)
         else:
             folder = args.data
         options = dict(dt=args.dt, channel_group=args.group)
         train_set = SHD(folder / "shd_train.h5", **options)
         test_set = SHD(folder / "shd_test.h5", **options)
-        classes = int(max(train_set.labels.max(), test_set.labels.max())) + 1
+        labels = int(max(train_set.labels.max(), test_set.labels.max())) + 1
+        classes = max(len(train_set.classes or ()), labels)  # the file's class names, if any
         print(
             f"{len(train_set)} training and {len(test_set)} test samples, {classes} classes, "
             f"{train_set.out_channels} input channels, dt = {args.dt} ms"

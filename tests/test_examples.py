@@ -329,6 +329,15 @@ def test_shd_quick_trains_delays_on_a_generated_file_in_the_shd_layout(capsys):
     assert QUICK_NOTE in printed
 
 
+def test_shd_generate_runs_the_full_pipeline_on_20_generated_classes(capsys):
+    pytest.importorskip("h5py")
+    argv = ["--generate", "8", "--epochs", "1", "--hidden", "8", "--batch", "8"]
+    results = _load("shd").main(argv + ["--max-delay", "50", "--sigma", "2"])
+    assert 0.0 <= results["test_accuracy"] <= 1.0 and math.isfinite(results["loss"])
+    printed = capsys.readouterr().out
+    assert "8 training and 2 test samples, 20 classes, 140 input channels" in printed
+
+
 def test_shd_without_the_files_says_where_to_get_them(tmp_path):
     pytest.importorskip("h5py")
     with pytest.raises(FileNotFoundError, match="zenkelab.org"):

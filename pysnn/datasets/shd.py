@@ -32,7 +32,10 @@ number of spikes in its bin (the spikes of a channel group add up).  With
 :math:`\lceil T_{max} / \Delta t \rceil` steps and spikes at :math:`t \ge T_{max}`
 are dropped; without it a sample lasts until the step of its last spike, and
 :meth:`SHD.collate` / :meth:`SHD.batches` pad a batch with empty steps at the
-end to its longest sample.
+end to its longest sample.  Spikes before 0 (none in SHD) are dropped too;
+:attr:`SHD.dropped` counts the dropped spikes.  The times are binned as
+stored: SHD's float times are not exact decimals (0.031 s stored as float32
+is 30.9999995 ms, step 30 at :math:`\Delta t` = 1 ms).
 """
 
 from __future__ import annotations
