@@ -15,9 +15,14 @@ of slope 100) -> Linear -> exponential synapse (5 ms) -> LeakyIntegrator(10)
 each readout unit's maximum voltage over time, with batches of 250 for 50
 epochs, learning rate 0.01, and two activity regularisers of the hidden layer
 (a lower bound per neuron, an upper bound of the population; see
-``regularizer``).  Deviations: Adam instead of the paper's SMORMS3 optimiser,
-weights initialised from :math:`N(0, (g / \sqrt{n_{in}})^2)` with
-``--init-gain`` :math:`g`, and the regularisers' normalisation is ours.
+``regularizer``).  The paper's text was not accessible here: these values
+are the defaults of its published reference script and of the ``stork``
+library's ``make_tempo_randman``.  Deviations: Adam instead of the paper's
+SMORMS3 optimiser, weights initialised from
+:math:`N(0, (g / \sqrt{n_{in}})^2)` with ``--init-gain`` :math:`g`, the
+regularisers' normalisation is ours, and synapse and membrane are integrated
+exactly over each step (PySNN's ``integrator="exact"``), not necessarily by
+the reference code's discrete update.
 
     python examples/random_manifold.py              # the full task, a few minutes on 1 core
     python examples/random_manifold.py --quick      # 2 classes, seconds

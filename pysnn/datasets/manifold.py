@@ -49,7 +49,7 @@ Tensor = torch.Tensor
 
 #: rescaling guard of the reference code (``standardize``: ``max - min + eps``)
 STANDARDIZE_EPS = 1e-7
-#: samples x neurons x frequencies evaluated at once (bounds the memory to ~32 MB)
+#: samples x neurons x frequencies evaluated at once (32 MB per float64 intermediate)
 _CHUNK = 1 << 22
 
 
