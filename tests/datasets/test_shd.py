@@ -132,6 +132,17 @@ def test_batches_cover_every_sample_once(shd_file):
     assert [int(y) for y in again] == [int(y) for y in shuffled]
 
 
+def test_pickles_without_its_open_file_for_dataloader_workers(shd_file):
+    import pickle
+
+    data = SHD(shd_file, dt=10.0)
+    first, _ = data[0]  # opens the file
+    copy = pickle.loads(pickle.dumps(data))
+    assert torch.equal(copy[0][0], first) and copy.labels.tolist() == LABELS
+    data.close()
+    assert torch.equal(data[1][0], copy[1][0])  # reopens after close()
+
+
 def test_reads_float16_times_and_uint16_labels(tmp_path):
     path = tmp_path / "f16.h5"
     with h5py.File(path, "w") as f:
