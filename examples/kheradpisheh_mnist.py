@@ -279,16 +279,18 @@ def spiking_readout(features: int, hidden: int, classes: int = 10) -> SNNNetwork
     The features enter as a constant input current at every step (direct
     encoding, :class:`~pysnn.encoding.RateEncoder`); the hidden LIF neurons
     (:math:`\tau` = 10 ms, threshold 1, reset to 0, ``v += I`` per step)
-    spike, and each class unit integrates their spikes
-    (:math:`\tau` = 10 ms).  The logits of a sample are the class units'
-    voltages averaged over the steps.  Both weights are trained by
-    backpropagation through time with the LIF neurons' fast-sigmoid surrogate.
+    spike, and each class unit sums their weighted spikes (no leak,
+    ``v += I``).  The logits of a sample are the class units' voltages
+    averaged over the steps (an earlier spike counts more).  Both weights are
+    trained by backpropagation through time with the LIF neurons'
+    fast-sigmoid surrogate.
     """
     net = SNNNetwork()
     fc1, fc2 = Linear(features, hidden), Linear(hidden, classes)
     lif = LIFNeuron((hidden,), thresh=1.0, tau_v=10.0, integrator="impulse")
     net.connect(RatePopulation((features,)), fc1, lif)
-    net.connect(lif, fc2, LeakyIntegrator((classes,), tau_v=10.0))
+    integrator = LeakyIntegrator((classes,), tau_v=float("inf"), integrator="impulse")
+    net.connect(lif, fc2, integrator)
     for fc in (fc1, fc2):
         fc.weight.requires_grad_(True)
     return net
@@ -480,7 +482,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "--hidden", type=int, default=1000, help="hidden LIF neurons of the spiking readout"
     )
     parser.add_argument(
-        "--readout-steps", type=int, default=8, help="time steps per image of the spiking readout"
+        "--readout-steps", type=int, default=4, help="time steps per image of the spiking readout"
     )
     parser.add_argument(
         "--readout-epochs", type=int, default=20, help="training epochs of the spiking readout"
