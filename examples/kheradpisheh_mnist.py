@@ -426,6 +426,8 @@ def stdp_layers(
     result["fast_path_exact"] = float(check_fast_path(layer1, x_train[:8]))
 
     t0 = time.perf_counter()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(args.stdp_threads)
     result["images1"] = train_layer(layer1, rule1, x_train[: args.train1], args.converge)
     w1 = layer1.connection.weight.detach().clone()
     result["convergence1"] = convergence(w1)
@@ -437,6 +439,7 @@ def stdp_layers(
         result["images2"] += used
         if used < chunk.shape[0]:
             break
+    torch.set_num_threads(threads)
     w2 = layer2.connection.weight.detach().clone()
     result["convergence2"] = convergence(w2)
     result["train_s"] = time.perf_counter() - t0
@@ -513,6 +516,13 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--seed", type=int, default=0, help="random seed (data order, kernels)")
     parser.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads (None: torch's default)"
+    )
+    parser.add_argument(
+        "--stdp-threads",
+        type=int,
+        default=1,
+        help="torch CPU threads during the step-by-step STDP training (many tiny operations, "
+        "where more threads only add overhead); --threads elsewhere",
     )
     parser.add_argument("--quick", action="store_true", help="a few hundred images, seconds")
     parser.add_argument(
