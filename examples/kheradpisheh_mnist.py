@@ -505,7 +505,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         "--readout-steps", type=int, default=4, help="time steps per image of the spiking readout"
     )
     parser.add_argument(
-        "--readout-epochs", type=int, default=20, help="training epochs of the spiking readout"
+        "--readout-epochs", type=int, default=6, help="training epochs of the spiking readout"
     )
     parser.add_argument(
         "--readout-lr", type=float, default=1e-3, help="Adam's initial learning rate (cosine decay)"
