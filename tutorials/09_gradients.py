@@ -1,16 +1,18 @@
 r"""
-Surrogate gradients and learnable delays
-========================================
+Surrogate-gradient training
+===========================
 
 PySNN's default is learning by correlation (STDP and its relatives), and
 that path stays gradient-free.  But a network's state is plain tensors, so
 with gradients enabled and a parameter that requires one, ``net.run(x)`` is
 differentiable end to end: spikes carry a *surrogate* derivative, and
-``loss.backward()`` reaches the weights, the neurons' time constants and
-thresholds, and the synapses' delays.  This tutorial looks at the surrogates,
-checks a gradient by hand, trains a small spiking network with
-:mod:`torch.optim`, and learns per-synapse delays on a task that only
-relative spike timing can solve.
+``loss.backward()`` reaches the weights and the neurons' time constants and
+thresholds.  This tutorial looks at the surrogates and their slopes, checks a
+gradient by hand, trains a small spiking network with :mod:`torch.optim`
+(time constants and thresholds included), and bounds the memory of long
+sequences with checkpointing and truncated backpropagation through time.
+:doc:`10_learned_delays` learns synaptic delays on the same task, and
+:doc:`11_hybrid` mixes STDP and gradients in one network.
 """
 
 import time
@@ -43,6 +45,18 @@ plt.ylabel(r"$\sigma'(u)$")
 plt.legend()
 plt.title("surrogate derivatives, default slopes")
 plt.show()
+
+# %%
+# The slope sets how far from the threshold a voltage still gets a gradient:
+# at 0.1 below it the fast sigmoid's derivative is
+# :math:`\beta / (2 (1 + 0.1 \beta)^2)`:
+
+for slope in (1.0, 10.0, 100.0):
+    at = Surrogate("fast_sigmoid", slope).derivative(torch.tensor([0.0, -0.1, -0.5]))
+    print(
+        f"fast_sigmoid, slope {slope:5.0f}: sigma'(0, -0.1, -0.5) =",
+        [round(float(v), 4) for v in at],
+    )
 
 # %%
 # A gradient by hand
@@ -104,127 +118,100 @@ test_x, test_y = timing_task(512, offsets)
 print("class 0 fires the channels at", offsets[0].tolist(), "ms")
 
 
-def train(net, parameters, epochs, batch=64, before_epoch=None):
+def train(net, parameters, epochs, batch=64):
     optimizer = torch.optim.Adam(parameters)
     accuracy = []
-    for epoch in range(epochs):
-        if before_epoch is not None:
-            before_epoch(epoch)
+    for _ in range(epochs):
         for i in range(0, len(train_y), batch):
             logits = 4 * net.run(train_x[:, i : i + batch], warn_silent=False).amax(0)
             loss = F.cross_entropy(logits, train_y[i : i + batch])
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        net.eval()  # learned delays are rounded to whole steps: inference
         with torch.no_grad():
             scores = net.run(test_x, warn_silent=False).amax(0)
-        net.train()
         accuracy.append(float((scores.argmax(1) == test_y).float().mean()))
     return accuracy
 
 
 # %%
-# First a hidden layer of 32 LIF neurons (:math:`\tau` = 5 ms, ``v += I`` per
-# input spike) with the arctan surrogate and trainable per-neuron time
-# constants and thresholds (:meth:`~pysnn.neuron.Population.make_trainable`
-# turns declared parameters into :class:`torch.nn.Parameter` s), no delays:
-# its voltages remember the order of the last few spikes.
-
-hidden_net = SNNNetwork()
-fc1, fc2 = Linear(8, 32), Linear(32, 4)
-hidden = LIFNeuron((32,), thresh=0.5, tau_v=5.0, integrator="impulse", surrogate=("arctan", 2.0))
-hidden_net.connect(Input((8,)), fc1, hidden)
-hidden_net.connect(hidden, fc2, LeakyIntegrator((4,), tau_v=1.0))
-for fc in (fc1, fc2):
-    fc.weight.requires_grad_(True)
-hidden.make_trainable("tau_v", "thresh", per_neuron=True)
-begin = time.perf_counter()
-hidden_acc = train(hidden_net, [{"params": hidden_net.parameters(), "lr": 1e-2}], epochs=4)
-print(
-    f"hidden LIF layer, no delays: test accuracy {100 * hidden_acc[-1]:.1f} % "
-    f"({time.perf_counter() - begin:.1f} s)"
-)
-print("time constants after training (ms):", [round(v, 1) for v in hidden.tau_v[:6].tolist()])
-
-# %%
-# Learnable delays
-# ----------------
-# :meth:`Linear.learn_delays <pysnn.connection.Linear.learn_delays>` turns
-# the per-synapse delays into a continuous parameter (ms).  While training, a
-# synapse with delay :math:`d = n + f` steps reads its ring buffer at
-# :math:`n` and :math:`n + 1` with weights :math:`1 - f` and :math:`f`
-# (``interpolation="linear"``, differentiable in :math:`d`), or at every tap
-# with a Gaussian of width :math:`\sigma` around :math:`d`
-# (``"gaussian"``: a delay's gradient then sees spikes several steps away;
-# shrinking :math:`\sigma` during training, as Hammouamri et al. 2023 do,
-# ends at the whole-step taps).  In ``eval()`` mode the delays are rounded to
-# whole steps.  Now no hidden layer: one projection
-# straight to the readout (whose voltage forgets within a millisecond or
-# two), with learned delays against the same projection with delays fixed
-# at 0:
+# A hidden layer of 32 LIF neurons (:math:`\tau` = 5 ms, ``v += I`` per input
+# spike) and trainable per-neuron time constants and thresholds
+# (:meth:`~pysnn.neuron.Population.make_trainable` turns declared parameters
+# into :class:`torch.nn.Parameter` s): its voltages remember the order of the
+# last few spikes.  The same network is trained with three surrogates: the
+# arctan (slope 2), and the fast sigmoid with a moderate and a very steep
+# slope.
 
 
-def delay_net(learn):
+def hidden_network(surrogate):
+    torch.manual_seed(1)  # the same initial weights for every surrogate
     net = SNNNetwork()
-    fc = Linear(8, 4)
-    net.connect(Input((8,)), fc, LeakyIntegrator((4,), tau_v=1.0))
-    with torch.no_grad():
-        fc.weight.normal_(0.5, 0.1)
-    fc.weight.requires_grad_(True)
-    groups = [{"params": [fc.weight], "lr": 1e-2}]
-    if learn:
-        delay = fc.learn_delays(21.0, init=10.5, interpolation="gaussian", sigma=6.0)
-        groups.append({"params": [delay], "lr": 0.3})
-    return net, fc, groups
+    fc1, fc2 = Linear(8, 32), Linear(32, 4)
+    hidden = LIFNeuron((32,), thresh=0.5, tau_v=5.0, integrator="impulse", surrogate=surrogate)
+    net.connect(Input((8,)), fc1, hidden)
+    net.connect(hidden, fc2, LeakyIntegrator((4,), tau_v=1.0))
+    for fc in (fc1, fc2):
+        fc.weight.requires_grad_(True)
+    hidden.make_trainable("tau_v", "thresh", per_neuron=True)
+    return net, hidden
 
 
-def shrink_sigma(epoch):  # 6 steps wide at first, 1/4 step in the last epoch
-    learned_fc.delay_line.sigma = 6.0 * (0.25 / 6.0) ** (epoch / 5)
-
-
-begin = time.perf_counter()
-learned_net, learned_fc, groups = delay_net(True)
-learned_acc = train(learned_net, groups, epochs=6, before_epoch=shrink_sigma)
-fixed_net, _, groups = delay_net(False)
-fixed_acc = train(fixed_net, groups, epochs=6)
-print(
-    f"learned delays: {100 * learned_acc[-1]:.1f} %, delays fixed at 0: "
-    f"{100 * fixed_acc[-1]:.1f} % ({time.perf_counter() - begin:.1f} s for both)"
-)
-
-print("class 0's unit, learned delays (ms):", learned_fc.delay_steps[0].tolist())
-print("delays that align its pattern at 21:  ", (21 - offsets[0]).tolist())
-
-fig, axes = plt.subplots(1, 2, figsize=(9, 3.2))
-axes[0].plot(range(1, 7), [100 * a for a in learned_acc], marker="o", label="learned delays")
-axes[0].plot(range(1, 7), [100 * a for a in fixed_acc], marker="o", label="delays fixed at 0")
-axes[0].set(xlabel="epoch", ylabel="test accuracy (%)", ylim=(0, 102))
-axes[0].legend()
-axes[1].scatter(offsets[0], learned_fc.delay_steps[0])
-axes[1].set(xlabel="spike time in class 0's pattern (ms)", ylabel="learned delay (ms)")
-fig.tight_layout()
-plt.show()
+for surrogate in [("arctan", 2.0), ("fast_sigmoid", 10.0), ("fast_sigmoid", 100.0)]:
+    net, hidden = hidden_network(surrogate)
+    begin = time.perf_counter()
+    accuracy = train(net, [{"params": net.parameters(), "lr": 1e-2}], epochs=4)
+    print(
+        f"surrogate {surrogate}: test accuracy by epoch "
+        f"{[round(100 * a, 1) for a in accuracy]} % ({time.perf_counter() - begin:.1f} s)"
+    )
+    if surrogate[0] == "arctan":
+        hidden_net = net
+        print(
+            "  time constants after training (ms):",
+            [round(v, 1) for v in hidden.tau_v[:6].tolist()],
+        )
+        print("  thresholds after training:", [round(v, 2) for v in hidden.thresh[:6].tolist()])
 
 # %%
-# Class 0's unit learns to delay early channels more than late ones, so that
-# its pattern's spikes arrive together: a coincidence that the same unit
-# without delays cannot see, as its voltage forgets each spike before the
-# next one comes.
-# ``examples/learned_delays.py`` trains the same comparison longer and reports
-# the numbers in :doc:`/gradients`.
+# Under :func:`torch.no_grad`, or when nothing requires a gradient, the same
+# ``run`` is the gradient-free simulation it always was.  An optimizer may
+# move a time constant to or below 0: clamp it after ``optimizer.step()``
+# where that can happen.
 #
 # Long sequences
 # --------------
 # Backpropagation through time keeps every step's values.  Two ways keep the
-# memory bounded: ``run(x, checkpoint=k)`` stores only the state every ``k``
-# steps and recomputes each part during ``backward()`` (the same gradient),
-# and truncated BPTT runs a sequence in parts with ``reset=False`` and
-# :meth:`~pysnn.network.SNNNetwork.detach_state` between them.
+# memory bounded.  ``run(x, checkpoint=k)`` stores only the state every ``k``
+# steps and recomputes each part during ``backward()``: the same gradient.
 
+fc1 = hidden_net.layers["layer0"].connection
 x = train_x[:, :16]
 for checkpoint in (None, 12):
-    learned_fc.weight.grad = None
-    out = learned_net.run(x, warn_silent=False, checkpoint=checkpoint)
+    fc1.weight.grad = None
+    out = hidden_net.run(x, warn_silent=False, checkpoint=checkpoint)
     out.amax(0).sum().backward()
-    print(f"checkpoint={checkpoint}: gradient norm {float(learned_fc.weight.grad.norm()):.6f}")
+    print(f"checkpoint={checkpoint}: gradient norm {float(fc1.weight.grad.norm()):.6f}")
+
+# %%
+# Truncated BPTT runs a sequence in parts with ``reset=False``, and
+# :meth:`~pysnn.network.SNNNetwork.detach_state` between them: the state
+# carries over (the second part's output is that of one run over the whole
+# sequence), the graph does not (the second part's loss gives no gradient
+# through the first part's steps, and each part's graph is freed after its
+# ``backward()``).
+
+whole = hidden_net.run(x, warn_silent=False).detach()
+optimizer = torch.optim.SGD(hidden_net.parameters(), lr=0.0)  # lr 0: the weights stay put
+parts = []
+hidden_net.reset_state()
+for part in x.split(24):
+    out = hidden_net.run(part, reset=False, warn_silent=False)
+    loss = F.cross_entropy(4 * out.amax(0), train_y[:16])
+    optimizer.zero_grad()
+    loss.backward()
+    optimizer.step()
+    hidden_net.detach_state()
+    parts.append(out.detach())
+difference = float((torch.cat(parts) - whole).abs().max())
+print(f"two parts of 24 steps vs one run of 48: largest output difference {difference:g}")
