@@ -37,15 +37,6 @@ class BaseInput(Population):
         mark_valid(spikes, trace)  # checked above: connections need not check them again
         return spikes, trace
 
-    def forward_steps(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Take the spikes of ``T`` steps, ``x[T, batch, ...]``; return ``(spikes, trace)`` stacked.
-
-        Equals ``T`` calls of :meth:`forward` on ``x[t]`` and leaves the same
-        state; the input is validated once for the whole window.
-        """
-        spikes, traces, _ = self.advance_window(x)
-        return spikes, traces
-
     def advance_window(
         self, x: Tensor, record: Sequence[str] = ()
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:

@@ -90,6 +90,16 @@ class Population(FusedSteps, InputChecks, ParameterStore, Clocked, StatefulModul
         if "capabilities" not in cls.__dict__:
             cls.capabilities = cls._derive_capabilities()
 
+    def forward_steps(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Take ``T`` steps of input ``x[T, batch, ...]``; return the two outputs of ``forward`` stacked.
+
+        Equals ``T`` calls of :meth:`forward` on ``x[t]`` and leaves the same
+        state; the input is validated once for the whole window (the first two
+        results of the class's ``advance_window``).
+        """
+        first, second, _ = self.advance_window(x)
+        return first, second
+
     @classmethod
     def _derive_capabilities(cls) -> Capabilities:
         """What the class supports, read off what it implements.

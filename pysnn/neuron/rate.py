@@ -83,11 +83,6 @@ class RatePopulation(Population):
         mark_valid(values)
         return values, values
 
-    def forward_steps(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``T`` steps ``x[T, batch, ...]`` at once: ``(values, values)`` stacked."""
-        values, _, _ = self.advance_window(x)
-        return values, values
-
     def advance_window(
         self, x: Tensor, record: Sequence[str] = ()
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:

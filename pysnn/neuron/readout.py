@@ -80,11 +80,6 @@ class LeakyIntegrator(Population):
         mark_valid(v)
         return v, v
 
-    def forward_steps(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """``T`` steps ``x[T, batch, ...]`` at once: the voltages ``(v, v)`` stacked."""
-        values, _, _ = self.advance_window(x)
-        return values, values
-
     def advance_window(
         self, x: Tensor, record: Sequence[str] = ()
     ) -> tuple[Tensor, Tensor, dict[str, Tensor]]:
