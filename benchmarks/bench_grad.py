@@ -121,6 +121,15 @@ def pysnn_model(
     return net, fc
 
 
+def dense_layer(weight: torch.Tensor, dtype: torch.dtype) -> torch.nn.Linear:
+    """``torch.nn.Linear`` without bias holding ``weight`` (the peers' projection)."""
+    n_out, n_in = weight.shape
+    lin = torch.nn.Linear(n_in, n_out, bias=False).to(dtype)
+    with torch.no_grad():
+        lin.weight.copy_(weight)
+    return lin
+
+
 def runners(n: int, model: str, dtype: torch.dtype, weight: torch.Tensor) -> dict[str, Callable]:
     """``name -> (x -> (spikes, weight tensor with .grad))`` for every library that has ``model``."""
     out: dict[str, Callable] = {}
@@ -138,9 +147,7 @@ def runners(n: int, model: str, dtype: torch.dtype, weight: torch.Tensor) -> dic
         except ImportError:
             print("snnTorch is not installed: its rows are skipped")
         else:
-            lin = torch.nn.Linear(n, n, bias=False).to(dtype)
-            with torch.no_grad():
-                lin.weight.copy_(weight)
+            lin = dense_layer(weight, dtype)
             leaky = snn.Leaky(
                 beta=torch.tensor(BETA, dtype=dtype),
                 spike_grad=surrogate.atan(alpha=2.0),
@@ -163,9 +170,7 @@ def runners(n: int, model: str, dtype: torch.dtype, weight: torch.Tensor) -> dic
         except ImportError:
             print("Norse is not installed: its rows are skipped")
         else:
-            lin = torch.nn.Linear(n, n, bias=False).to(dtype)
-            with torch.no_grad():
-                lin.weight.copy_(weight)
+            lin = dense_layer(weight, dtype)
             params = norse.LIFBoxParameters(
                 tau_mem_inv=torch.tensor(TAU_RATIO / 1e-3, dtype=dtype),
                 v_th=torch.tensor(1.0, dtype=dtype),
@@ -197,9 +202,7 @@ def spikingjelly_runner(n: int, model: str, dtype: torch.dtype, weight: torch.Te
     except ImportError:
         print("SpikingJelly is not installed: its rows are skipped")
         return None
-    lin = torch.nn.Linear(n, n, bias=False).to(dtype)
-    with torch.no_grad():
-        lin.weight.copy_(weight)
+    lin = dense_layer(weight, dtype)
     if model == "leaky":  # v - v / tau + I = beta v + I with tau = 1 / (1 - beta); soft reset
         node = neuron.LIFNode(
             tau=1.0 / (1.0 - BETA),
